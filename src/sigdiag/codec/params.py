@@ -1,0 +1,667 @@
+"""Parameter codecs: each one decodes a parameter's value octets to a dict and encodes the dict back.
+
+Every codec is lossless for the octets it accepts: ``codec.encode(codec.decode(b)) == b``.  Keys that end
+in ``_name`` (and the derived keys a codec documents) are for people and are ignored when encoding.
+A value a codec cannot accept raises :class:`ParamError`; the message decoder then keeps the parameter
+as raw hex with an ``isup.bad_parameter`` anomaly, so nothing is lost.
+
+The bit positions follow Q.763's figures: bit A is the least significant bit of the first octet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sigdiag.codec import names as N
+
+__all__ = [
+    "AccessTransport",
+    "ApplicationTransport",
+    "Bits",
+    "Cause",
+    "Codec",
+    "Field",
+    "Number",
+    "ParamError",
+    "RangeAndStatus",
+    "Raw",
+    "UserServiceInformation",
+    "bcd_decode",
+    "bcd_encode",
+]
+
+
+class ParamError(ValueError):
+    """The octets (or the dict, when encoding) do not fit the parameter's definition."""
+
+
+# -- BCD digits ---------------------------------------------------------------------------------------
+
+_SWAP = bytes(((b & 0x0F) << 4) | (b >> 4) for b in range(256))
+_HEX = "0123456789ABCDEF"
+
+
+def bcd_decode(data: bytes, odd: bool) -> tuple[str, bool, int]:
+    """Digits of a Q.763 address signal field: (digits without ST, ST present, filler nibble).
+
+    The first digit is in the low nibble of the first octet; an odd count leaves a filler nibble in the
+    high nibble of the last octet.  Digits 0xA-0xF print as uppercase hex letters; a trailing 0xF is ST.
+    """
+    digits = data.translate(_SWAP).hex().upper()
+    filler = 0
+    if odd and digits:
+        filler = int(digits[-1], 16)
+        digits = digits[:-1]
+    st = digits.endswith("F")
+    if st:
+        digits = digits[:-1]
+    return digits, st, filler
+
+
+def bcd_encode(digits: str, st: bool = False, filler: int = 0) -> tuple[bytes, bool]:
+    """Octets for ``digits`` (+ ST) and whether the count is odd."""
+    text = digits.upper() + ("F" if st else "")
+    for ch in text:
+        if ch not in _HEX:
+            raise ParamError(f"not a digit: {ch!r}")
+    odd = len(text) % 2 == 1
+    if odd:
+        text += _HEX[filler & 0x0F]
+    return bytes.fromhex(text).translate(_SWAP), odd
+
+
+# -- codecs -------------------------------------------------------------------------------------------
+
+
+class Codec:
+    """Base: a codec decodes value octets to a dict and encodes the dict to octets."""
+
+    kind = "raw"
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def encode(self, value: Mapping[str, Any]) -> bytes:
+        raise NotImplementedError
+
+
+class Raw(Codec):
+    """Kept as hex: parameters sigdiag does not interpret."""
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        return {"raw": data.hex()}
+
+    def encode(self, value: Mapping[str, Any]) -> bytes:
+        return bytes.fromhex(str(value.get("raw", "")))
+
+
+class Field:
+    """A named bit field: ``width`` bits starting at bit ``shift`` (bit A = 0), with optional value names."""
+
+    __slots__ = ("mask", "name", "names", "shift", "width")
+
+    def __init__(self, name: str, shift: int, width: int, names: Mapping[int, str] | None = None) -> None:
+        self.name = name
+        self.shift = shift
+        self.width = width
+        self.mask = (1 << width) - 1
+        self.names = names
+
+
+class Bits(Codec):
+    """A fixed number of octets split into bit fields (Q.763 indicator parameters)."""
+
+    kind = "bits"
+
+    def __init__(self, octets: int, fields: list[Field], *, variable: bool = False) -> None:
+        self.octets = octets
+        self.fields = fields
+        self.variable = variable  # extra octets allowed: kept as "extra"
+        covered = 0
+        for f in fields:
+            covered |= f.mask << f.shift
+        if covered != (1 << (8 * octets)) - 1:
+            raise AssertionError(f"bit fields do not cover {octets} octets: {covered:#x}")
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        if len(data) < self.octets or (len(data) != self.octets and not self.variable):
+            raise ParamError(f"expected {self.octets} octets, got {len(data)}")
+        word = int.from_bytes(data[: self.octets], "little")
+        out: dict[str, Any] = {}
+        for f in self.fields:
+            v = (word >> f.shift) & f.mask
+            out[f.name] = v
+            if f.names is not None and v in f.names:
+                out[f.name + "_name"] = f.names[v]
+        if len(data) > self.octets:
+            out["extra"] = data[self.octets :].hex()
+        return out
+
+    def encode(self, value: Mapping[str, Any]) -> bytes:
+        word = 0
+        for f in self.fields:
+            v = int(value.get(f.name, 0))
+            if v & ~f.mask:
+                raise ParamError(f"{f.name}={v} does not fit in {f.width} bits")
+            word |= v << f.shift
+        return word.to_bytes(self.octets, "little") + bytes.fromhex(str(value.get("extra", "")))
+
+
+def _octet_fields(prefix: list[Field], shift: int) -> list[Field]:
+    return [Field(f.name, f.shift + shift, f.width, f.names) for f in prefix]
+
+
+#: Octet 1 of every number: odd/even indicator and nature of address.
+_NAI_OCTET = [Field("nature_of_address", 0, 7, N.NATURE_OF_ADDRESS), Field("odd_even", 7, 1)]
+#: Octet 2 layouts.
+_CALLED_OCTET = [Field("spare", 0, 4), Field("numbering_plan", 4, 3, N.NUMBERING_PLAN), Field("inn", 7, 1)]
+_CALLING_OCTET = [
+    Field("screening", 0, 2, N.SCREENING),
+    Field("presentation", 2, 2, N.ADDRESS_PRESENTATION),
+    Field("numbering_plan", 4, 3, N.NUMBERING_PLAN),
+    Field("number_incomplete", 7, 1),
+]
+_REDIRECTING_OCTET = [
+    Field("spare", 0, 2),
+    Field("presentation", 2, 2, N.ADDRESS_PRESENTATION),
+    Field("numbering_plan", 4, 3, N.NUMBERING_PLAN),
+    Field("spare2", 7, 1),
+]
+
+
+class Number(Codec):
+    """A Q.763 address: header octet(s) then BCD digits (called/calling/redirecting/... numbers).
+
+    Decoded keys: the header fields, ``digits`` (ST excluded), ``st`` (bool), ``filler`` (only when the
+    filler nibble of an odd count is not 0).  ``lead`` octets (e.g. the generic number's number qualifier)
+    come before the odd/even octet.
+    """
+
+    kind = "number"
+
+    def __init__(self, header: list[Field], lead: list[Field] | None = None, *, subsequent: bool = False) -> None:
+        self.lead = Bits(1, lead) if lead else None
+        if subsequent:
+            self.header = Bits(1, [Field("spare", 0, 7), Field("odd_even", 7, 1)])
+        else:
+            self.header = Bits(2, _NAI_OCTET + _octet_fields(header, 8))
+        self.header_len = self.header.octets + (1 if self.lead else 0)
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        if len(data) < self.header_len:
+            raise ParamError(f"a number needs at least {self.header_len} octets, got {len(data)}")
+        out: dict[str, Any] = {}
+        pos = 0
+        if self.lead is not None:
+            out.update(self.lead.decode(data[:1]))
+            pos = 1
+        out.update(self.header.decode(data[pos : pos + self.header.octets]))
+        digits, st, filler = bcd_decode(data[self.header_len :], bool(out["odd_even"]))
+        out["digits"] = digits
+        out["st"] = st
+        if filler:
+            out["filler"] = filler
+        return out
+
+    def encode(self, value: Mapping[str, Any]) -> bytes:
+        digits, odd = bcd_encode(str(value.get("digits") or ""), bool(value.get("st")), int(value.get("filler", 0)))
+        head = dict(value)
+        head["odd_even"] = int(odd)
+        lead = self.lead.encode(value) if self.lead is not None else b""
+        return lead + self.header.encode(head) + digits
+
+
+class Cause(Codec):
+    """Cause indicators (Q.850 clause 2.2): coding standard, location, [recommendation], value, diagnostics."""
+
+    kind = "cause"
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        if len(data) < 2:
+            raise ParamError("cause indicators need at least 2 octets")
+        o1 = data[0]
+        out: dict[str, Any] = {
+            "coding_standard": (o1 >> 5) & 3,
+            "coding_standard_name": N.CAUSE_CODING_STANDARD[(o1 >> 5) & 3],
+            "location": o1 & 0x0F,
+        }
+        if o1 & 0x0F in N.CAUSE_LOCATION:
+            out["location_name"] = N.CAUSE_LOCATION[o1 & 0x0F]
+        if o1 & 0x10:
+            out["spare"] = 1
+        pos = 1
+        if not o1 & 0x80:  # octet 1a: recommendation
+            out["recommendation"] = data[1] & 0x7F
+            if not data[1] & 0x80:
+                raise ParamError("cause octet 1a without its extension bit")
+            pos = 2
+            if len(data) < 3:
+                raise ParamError("cause indicators end after octet 1a")
+        o2 = data[pos]
+        value = o2 & 0x7F
+        out["cause_value"] = value
+        out["cause_name"] = N.cause_name(value)
+        out["cause_class"] = value >> 4
+        if not o2 & 0x80:
+            out["ext2"] = 0
+        out["diagnostics"] = data[pos + 1 :].hex()
+        return out
+
+    def encode(self, value: Mapping[str, Any]) -> bytes:
+        rec = value.get("recommendation")
+        o1 = ((int(value.get("coding_standard", 0)) & 3) << 5) | (int(value.get("location", 0)) & 0x0F)
+        o1 |= 0x10 if value.get("spare") else 0
+        out = bytearray()
+        if rec is None:
+            out.append(o1 | 0x80)
+        else:
+            out += bytes((o1, 0x80 | (int(rec) & 0x7F)))
+        cause = int(value.get("cause_value", 0))
+        if not 0 <= cause <= 127:
+            raise ParamError(f"cause value {cause} out of range")
+        out.append(cause | (0 if value.get("ext2") == 0 else 0x80))
+        out += bytes.fromhex(str(value.get("diagnostics", "")))
+        return bytes(out)
+
+
+class RangeAndStatus(Codec):
+    """Range and status (Q.763 3.43): range (circuits - 1), then one status bit per circuit if present.
+
+    Derived keys: ``circuits`` (range + 1) and ``status_bits`` ("0101...", first circuit first).
+    """
+
+    kind = "range"
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        if not data:
+            raise ParamError("range and status needs at least 1 octet")
+        out: dict[str, Any] = {"range": data[0], "circuits": data[0] + 1}
+        if len(data) > 1:
+            status = data[1:]
+            out["status"] = status.hex()
+            bits = "".join(format(b, "08b")[::-1] for b in status)
+            out["status_bits"] = bits[: data[0] + 1]
+        return out
+
+    def encode(self, value: Mapping[str, Any]) -> bytes:
+        rng = int(value.get("range", 0))
+        if not 0 <= rng <= 255:
+            raise ParamError(f"range {rng} out of range")
+        return bytes((rng,)) + bytes.fromhex(str(value.get("status", "")))
+
+
+class UserServiceInformation(Codec):
+    """User service information (Q.931 bearer capability contents, Q.763 3.57).
+
+    Decoded: octet 3 (coding standard, information transfer capability), octet 4 (transfer mode,
+    information transfer rate) and, for multirate, the rate multiplier; the remaining octets (layer 1-3
+    protocols) as ``additional`` hex with ``layer1_protocol`` named when octet 5 is a layer 1 octet.
+    """
+
+    kind = "usi"
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        if len(data) < 2:
+            raise ParamError("user service information needs at least 2 octets")
+        o3, o4 = data[0], data[1]
+        out: dict[str, Any] = {
+            "ext3": o3 >> 7,
+            "coding_standard": (o3 >> 5) & 3,
+            "information_transfer_capability": o3 & 0x1F,
+        }
+        if o3 & 0x1F in N.ITC:
+            out["information_transfer_capability_name"] = N.ITC[o3 & 0x1F]
+        out["ext4"] = o4 >> 7
+        out["transfer_mode"] = (o4 >> 5) & 3
+        out["information_transfer_rate"] = o4 & 0x1F
+        if o4 & 0x1F in N.TRANSFER_RATE:
+            out["information_transfer_rate_name"] = N.TRANSFER_RATE[o4 & 0x1F]
+        rest = data[2:]
+        if o4 & 0x1F == 0x18 and rest:
+            out["rate_multiplier"] = rest[0]
+            rest = rest[1:]
+        if rest and (rest[0] >> 5) & 3 == 1:
+            out["layer1_protocol"] = rest[0] & 0x1F
+            out["layer1_protocol_name"] = {2: "G.711 mu-law", 3: "G.711 A-law", 1: "V.110/I.460/X.30"}.get(
+                rest[0] & 0x1F, "other"
+            )
+        out["additional"] = rest.hex()
+        return out
+
+    def encode(self, value: Mapping[str, Any]) -> bytes:
+        o3 = (int(value.get("ext3", 1)) << 7) | ((int(value.get("coding_standard", 0)) & 3) << 5)
+        o3 |= int(value.get("information_transfer_capability", 0)) & 0x1F
+        o4 = (int(value.get("ext4", 1)) << 7) | ((int(value.get("transfer_mode", 0)) & 3) << 5)
+        o4 |= int(value.get("information_transfer_rate", 0)) & 0x1F
+        out = bytes((o3, o4))
+        if "rate_multiplier" in value:
+            out += bytes((int(value["rate_multiplier"]) & 0xFF,))
+        return out + bytes.fromhex(str(value.get("additional", "")))
+
+
+class AccessTransport(Codec):
+    """Access transport (Q.763 3.3): Q.931 information elements, kept raw and named by identifier."""
+
+    kind = "access"
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        elements = []
+        pos = 0
+        while pos < len(data):
+            ie = data[pos]
+            if ie & 0x80:  # single-octet information element
+                elements.append({"id": ie, "name": "single-octet element", "value": ""})
+                pos += 1
+                continue
+            if pos + 1 >= len(data) or pos + 2 + data[pos + 1] > len(data):
+                elements.append({"id": ie, "name": "truncated element", "value": data[pos + 1 :].hex()})
+                break
+            length = data[pos + 1]
+            elements.append({"id": ie, "name": N.Q931_IE.get(ie, "unknown"), "value": data[pos + 2 : pos + 2 + length].hex()})
+            pos += 2 + length
+        return {"raw": data.hex(), "elements": elements}
+
+    def encode(self, value: Mapping[str, Any]) -> bytes:
+        return bytes.fromhex(str(value.get("raw", "")))
+
+
+class ApplicationTransport(Codec):
+    """Application transport (Q.763 3.82): context identifier, SI, APM segmentation, [SLR], information.
+
+    Decoded: ``context_id`` (+ name, e.g. 5 = BAT ASE), ``send_notification`` (SI), ``apm_segmentation``,
+    ``segmentation_local_reference`` when octet 2a is present, and ``information`` (hex, the
+    encapsulated application information, e.g. BAT ASE data that tunnels SDP).
+    """
+
+    kind = "apt"
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        if len(data) < 2:
+            raise ParamError("application transport needs at least 2 octets")
+        pos = 0
+        o1 = data[0]
+        out: dict[str, Any] = {}
+        if o1 & 0x80:
+            ctx = o1 & 0x7F
+            pos = 1
+        else:  # octet 1a continues the identifier
+            ctx = (o1 & 0x7F) | ((data[1] & 0x7F) << 7)
+            out["context_id_octets"] = 2
+            pos = 2
+            if not data[1] & 0x80:
+                raise ParamError("application context identifier longer than 2 octets")
+        out["context_id"] = ctx
+        out["context_name"] = N.APPLICATION_CONTEXT.get(ctx, "unknown")
+        if pos >= len(data):
+            raise ParamError("application transport ends after the context identifier")
+        o2 = data[pos]  # ext, SI, APM segmentation indicator (6 bits)
+        out["send_notification"] = (o2 >> 6) & 1
+        out["apm_segmentation"] = o2 & 0x3F
+        pos += 1
+        if not o2 & 0x80:
+            if pos >= len(data):
+                raise ParamError("application transport ends before octet 2a")
+            if not data[pos] & 0x80:
+                raise ParamError("octet 2a without its extension bit")
+            out["segmentation_local_reference"] = data[pos] & 0x7F
+            pos += 1
+        out["information"] = data[pos:].hex()
+        return out
+
+    def encode(self, value: Mapping[str, Any]) -> bytes:
+        ctx = int(value.get("context_id", 0))
+        out = bytearray()
+        if value.get("context_id_octets") == 2 or ctx > 0x7F:
+            out += bytes((ctx & 0x7F, 0x80 | ((ctx >> 7) & 0x7F)))
+        else:
+            out.append(0x80 | ctx)
+        o2 = ((int(value.get("send_notification", 0)) & 1) << 6) | (int(value.get("apm_segmentation", 0)) & 0x3F)
+        slr = value.get("segmentation_local_reference")
+        if slr is None:
+            out.append(0x80 | o2)
+        else:
+            out += bytes((o2, 0x80 | (int(slr) & 0x7F)))
+        return bytes(out) + bytes.fromhex(str(value.get("information", "")))
+
+
+# -- the parameter catalogue ---------------------------------------------------------------------------
+
+
+def _enum1(name: str, names: Mapping[int, str]) -> Bits:
+    return Bits(1, [Field(name, 0, 8, names)])
+
+
+NATURE_OF_CONNECTION = Bits(
+    1,
+    [
+        Field("satellite", 0, 2, N.SATELLITE),
+        Field("continuity_check", 2, 2, N.CONTINUITY_CHECK),
+        Field("echo_control_device", 4, 1),
+        Field("spare", 5, 3),
+    ],
+)
+FORWARD_CALL_INDICATORS = Bits(
+    2,
+    [
+        Field("international_call", 0, 1),
+        Field("end_to_end_method", 1, 2, N.END_TO_END_METHOD),
+        Field("interworking", 3, 1),
+        Field("end_to_end_information", 4, 1),
+        Field("isup_all_the_way", 5, 1),
+        Field("isup_preference", 6, 2, N.ISUP_PREFERENCE),
+        Field("isdn_access", 8, 1),
+        Field("sccp_method", 9, 2, N.SCCP_METHOD),
+        Field("spare", 11, 1),
+        Field("national_use", 12, 4),
+    ],
+)
+OPTIONAL_FORWARD_CALL_INDICATORS = Bits(
+    1,
+    [
+        Field("closed_user_group_call", 0, 2, N.CUG_CALL),
+        Field("simple_segmentation", 2, 1),
+        Field("spare", 3, 4),
+        Field("connected_line_identity_request", 7, 1),
+    ],
+)
+BACKWARD_CALL_INDICATORS = Bits(
+    2,
+    [
+        Field("charge", 0, 2, N.CHARGE),
+        Field("called_partys_status", 2, 2, N.CALLED_STATUS),
+        Field("called_partys_category", 4, 2, N.CALLED_CATEGORY),
+        Field("end_to_end_method", 6, 2, N.END_TO_END_METHOD),
+        Field("interworking", 8, 1),
+        Field("end_to_end_information", 9, 1),
+        Field("isup_all_the_way", 10, 1),
+        Field("holding_requested", 11, 1),
+        Field("isdn_access", 12, 1),
+        Field("echo_control_device", 13, 1),
+        Field("sccp_method", 14, 2, N.SCCP_METHOD),
+    ],
+)
+OPTIONAL_BACKWARD_CALL_INDICATORS = Bits(
+    1,
+    [
+        Field("in_band_information", 0, 1),
+        Field("call_diversion_may_occur", 1, 1),
+        Field("simple_segmentation", 2, 1),
+        Field("mlpp_user", 3, 1),
+        Field("national_use", 4, 4),
+    ],
+)
+EVENT_INFORMATION = Bits(
+    1, [Field("event", 0, 7, N.EVENT_INDICATOR), Field("presentation_restricted", 7, 1)]
+)
+REDIRECTION_INFORMATION = Bits(
+    2,
+    [
+        Field("redirecting_indicator", 0, 3, N.REDIRECTING_INDICATOR),
+        Field("spare", 3, 1),
+        Field("original_redirection_reason", 4, 4, N.REDIRECTING_REASON),
+        Field("redirection_counter", 8, 3),
+        Field("spare2", 11, 1),
+        Field("redirecting_reason", 12, 4, N.REDIRECTING_REASON),
+    ],
+)
+HOP_COUNTER = Bits(1, [Field("hop_counter", 0, 5), Field("spare", 5, 3)])
+CGSM_TYPE = Bits(1, [Field("type", 0, 2, N.CGSM_TYPE), Field("spare", 2, 6)])
+AUTOMATIC_CONGESTION_LEVEL = _enum1(
+    "level", {1: "congestion level 1 exceeded", 2: "congestion level 2 exceeded"}
+)
+CONTINUITY_INDICATORS = Bits(1, [Field("continuity_check_successful", 0, 1), Field("spare", 1, 7)])
+SUSPEND_RESUME = Bits(1, [Field("network_initiated", 0, 1), Field("spare", 1, 7)])
+INFORMATION_REQUEST_INDICATORS = Bits(
+    2,
+    [
+        Field("calling_party_address_request", 0, 1),
+        Field("holding_indicator", 1, 1),
+        Field("spare", 2, 1),
+        Field("calling_partys_category_request", 3, 1),
+        Field("charge_information_request", 4, 1),
+        Field("spare2", 5, 2),
+        Field("malicious_call_identification_request", 7, 1),
+        Field("spare3", 8, 4),
+        Field("national_use", 12, 4),
+    ],
+)
+INFORMATION_INDICATORS = Bits(
+    2,
+    [
+        Field("calling_party_address_response", 0, 2),
+        Field("hold_provided", 2, 1),
+        Field("spare", 3, 2),
+        Field("calling_partys_category_response", 5, 1),
+        Field("charge_information_response", 6, 1),
+        Field("solicited_information", 7, 1),
+        Field("spare2", 8, 4),
+        Field("national_use", 12, 4),
+    ],
+)
+
+CALLED_NUMBER = Number(_CALLED_OCTET)
+CALLING_NUMBER = Number(_CALLING_OCTET)
+REDIRECTING_NUMBER = Number(_REDIRECTING_OCTET)
+SUBSEQUENT_NUMBER = Number([], subsequent=True)
+GENERIC_NUMBER = Number(_CALLING_OCTET, lead=[Field("number_qualifier", 0, 8, N.NUMBER_QUALIFIER)])
+RAW = Raw()
+
+#: code -> (name, codec).  Q.763 Table 5 order.  Codes not listed decode as ``param_0xNN`` raw hex.
+PARAMETERS: dict[int, tuple[str, Codec]] = {
+    0x01: ("call_reference", RAW),
+    0x02: ("transmission_medium_requirement", _enum1("medium", N.TRANSMISSION_MEDIUM)),
+    0x03: ("access_transport", AccessTransport()),
+    0x04: ("called_party_number", CALLED_NUMBER),
+    0x05: ("subsequent_number", SUBSEQUENT_NUMBER),
+    0x06: ("nature_of_connection_indicators", NATURE_OF_CONNECTION),
+    0x07: ("forward_call_indicators", FORWARD_CALL_INDICATORS),
+    0x08: ("optional_forward_call_indicators", OPTIONAL_FORWARD_CALL_INDICATORS),
+    0x09: ("calling_partys_category", _enum1("category", N.CALLING_PARTYS_CATEGORY)),
+    0x0A: ("calling_party_number", CALLING_NUMBER),
+    0x0B: ("redirecting_number", REDIRECTING_NUMBER),
+    0x0C: ("redirection_number", CALLED_NUMBER),
+    0x0D: ("connection_request", RAW),
+    0x0E: ("information_request_indicators", INFORMATION_REQUEST_INDICATORS),
+    0x0F: ("information_indicators", INFORMATION_INDICATORS),
+    0x10: ("continuity_indicators", CONTINUITY_INDICATORS),
+    0x11: ("backward_call_indicators", BACKWARD_CALL_INDICATORS),
+    0x12: ("cause_indicators", Cause()),
+    0x13: ("redirection_information", REDIRECTION_INFORMATION),
+    0x15: ("circuit_group_supervision_message_type", CGSM_TYPE),
+    0x16: ("range_and_status", RangeAndStatus()),
+    0x18: ("facility_indicator", RAW),
+    0x1A: ("closed_user_group_interlock_code", RAW),
+    0x1D: ("user_service_information", UserServiceInformation()),
+    0x1E: ("signalling_point_code", RAW),
+    0x20: ("user_to_user_information", RAW),
+    0x21: ("connected_number", CALLING_NUMBER),
+    0x22: ("suspend_resume_indicators", SUSPEND_RESUME),
+    0x23: ("transit_network_selection", RAW),
+    0x24: ("event_information", EVENT_INFORMATION),
+    0x25: ("circuit_assignment_map", RAW),
+    0x26: ("circuit_state_indicator", RAW),
+    0x27: ("automatic_congestion_level", AUTOMATIC_CONGESTION_LEVEL),
+    0x28: ("original_called_number", REDIRECTING_NUMBER),
+    0x29: ("optional_backward_call_indicators", OPTIONAL_BACKWARD_CALL_INDICATORS),
+    0x2A: ("user_to_user_indicators", RAW),
+    0x2B: ("origination_isc_point_code", RAW),
+    0x2C: ("generic_notification_indicator", RAW),
+    0x2D: ("call_history_information", RAW),
+    0x2E: ("access_delivery_information", RAW),
+    0x2F: ("network_specific_facility", RAW),
+    0x30: ("user_service_information_prime", UserServiceInformation()),
+    0x31: ("propagation_delay_counter", RAW),
+    0x32: ("remote_operations", RAW),
+    0x33: ("service_activation", RAW),
+    0x34: ("user_teleservice_information", RAW),
+    0x35: ("transmission_medium_used", _enum1("medium", N.TRANSMISSION_MEDIUM)),
+    0x36: ("call_diversion_information", RAW),
+    0x37: ("echo_control_information", RAW),
+    0x38: ("message_compatibility_information", RAW),
+    0x39: ("parameter_compatibility_information", RAW),
+    0x3A: ("mlpp_precedence", RAW),
+    0x3B: ("mcid_request_indicators", RAW),
+    0x3C: ("mcid_response_indicators", RAW),
+    0x3D: ("hop_counter", HOP_COUNTER),
+    0x3E: ("transmission_medium_requirement_prime", _enum1("medium", N.TRANSMISSION_MEDIUM)),
+    0x3F: ("location_number", CALLING_NUMBER),
+    0x40: ("redirection_number_restriction", RAW),
+    0x43: ("call_transfer_reference", RAW),
+    0x44: ("loop_prevention_indicators", RAW),
+    0x45: ("call_transfer_number", CALLING_NUMBER),
+    0x4B: ("ccss", RAW),
+    0x4C: ("forward_gvns", RAW),
+    0x4D: ("backward_gvns", RAW),
+    0x4E: ("redirect_capability", RAW),
+    0x5B: ("network_management_controls", RAW),
+    0x65: ("correlation_id", RAW),
+    0x66: ("scf_id", RAW),
+    0x6E: ("call_diversion_treatment_indicators", RAW),
+    0x6F: ("called_in_number", REDIRECTING_NUMBER),
+    0x70: ("call_offering_treatment_indicators", RAW),
+    0x71: ("charged_party_identification", RAW),
+    0x72: ("conference_treatment_indicators", RAW),
+    0x73: ("display_information", RAW),
+    0x74: ("uid_action_indicators", RAW),
+    0x75: ("uid_capability_indicators", RAW),
+    0x77: ("redirect_counter", RAW),
+    0x78: ("application_transport", ApplicationTransport()),
+    0x79: ("collect_call_request", RAW),
+    0x7A: ("ccnr_possible_indicator", RAW),
+    0x7B: ("pivot_capability", RAW),
+    0x7C: ("pivot_routing_indicators", RAW),
+    0x7D: ("called_directory_number", CALLED_NUMBER),
+    0x7E: ("original_called_in_number", REDIRECTING_NUMBER),
+    0x81: ("calling_geodetic_location", RAW),
+    0x82: ("htr_information", RAW),
+    0x83: ("network_routing_number", RAW),
+    0x84: ("query_on_release_capability", RAW),
+    0x85: ("pivot_status", RAW),
+    0x86: ("pivot_counter", RAW),
+    0x87: ("pivot_routing_forward_information", RAW),
+    0x88: ("pivot_routing_backward_information", RAW),
+    0x89: ("redirect_status", RAW),
+    0x8A: ("redirect_forward_information", RAW),
+    0x8B: ("redirect_backward_information", RAW),
+    0x8C: ("number_portability_forward_information", RAW),
+    0xC0: ("generic_number", GENERIC_NUMBER),
+    0xC1: ("generic_digits", RAW),
+}
+
+#: ANSI T1.113 / GR-317 parameters that differ from or add to Q.763.
+ANSI_PARAMETERS: dict[int, tuple[str, Codec]] = {
+    **PARAMETERS,
+    0xC0: ("generic_address", GENERIC_NUMBER),
+    0xC3: ("egress_service", RAW),
+    0xC4: ("jurisdiction_information", RAW),
+    0xC5: ("carrier_identification", RAW),
+    0xC6: ("business_group", RAW),
+    0xC7: ("generic_name", RAW),
+    0xE4: ("local_service_provider_identification", RAW),
+    0xEA: ("originating_line_information", RAW),
+    0xEB: ("charge_number", Number(_REDIRECTING_OCTET)),
+    0xEE: ("carrier_selection_information", RAW),
+    0x100: ("circuit_validation_response_indicator", RAW),
+    0x101: ("circuit_group_characteristics_indicator", RAW),
+}

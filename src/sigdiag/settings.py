@@ -1,0 +1,124 @@
+"""Decoding settings: point-code format, MTP2 FCS handling, M3UA layout, per-link overrides.
+
+Settings come from keyword arguments of :func:`sigdiag.read_messages`, from CLI options, or from a
+YAML config file (``--config``)::
+
+    pc_format: itu            # itu | ansi | china | japan  (default for every link)
+    pc_display: decimal       # decimal | structured  (3-8-3 for ITU, 8-8-8 for ANSI/China)
+    mtp2_fcs: auto            # auto | yes | no
+    m3ua_version: auto        # auto | rfc | draft6
+    links:                    # per-link overrides, matched on Payload.link (glob patterns allowed)
+      - match: "m3ua:10.0.0.1:2905-*"
+        pc_format: china
+      - match: "mtp2:if1"
+        pc_format: ansi
+        variant: ansi
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PC_FORMATS", "ConfigError", "DecodeSettings", "LinkOverride", "load_settings"]
+
+PC_FORMATS = ("itu", "ansi", "china", "japan")
+VARIANTS = ("itu", "ansi")
+
+
+class ConfigError(ValueError):
+    """A settings value or config file is wrong; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkOverride:
+    match: str
+    pc_format: str | None = None
+    variant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeSettings:
+    pc_format: str = "itu"
+    variant: str | None = None  # None: ITU unless the point-code format is ANSI
+    pc_display: str = "decimal"
+    mtp2_fcs: str = "auto"
+    m3ua_version: str = "auto"
+    links: tuple[LinkOverride, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        _check("pc_format", self.pc_format, PC_FORMATS)
+        if self.variant is not None:
+            _check("variant", self.variant, VARIANTS)
+        _check("pc_display", self.pc_display, ("decimal", "structured"))
+        _check("mtp2_fcs", self.mtp2_fcs, ("auto", "yes", "no"))
+        _check("m3ua_version", self.m3ua_version, ("auto", "rfc", "draft6"))
+        for link in self.links:
+            if link.pc_format is not None:
+                _check("links.pc_format", link.pc_format, PC_FORMATS)
+            if link.variant is not None:
+                _check("links.variant", link.variant, VARIANTS)
+
+    def for_link(self, link: str) -> tuple[str, str]:
+        """The (point-code format, ISUP variant) to use on ``link``."""
+        pc_format, variant = self.pc_format, self.variant
+        for override in self.links:
+            if fnmatch.fnmatchcase(link, override.match):
+                pc_format = override.pc_format or pc_format
+                variant = override.variant or variant
+                break
+        if variant is None:
+            variant = "ansi" if pc_format == "ansi" else "itu"
+        return pc_format, variant
+
+    def with_options(self, **options: Any) -> DecodeSettings:
+        """A copy with the given non-None options applied."""
+        given = {k: v for k, v in options.items() if v is not None}
+        try:
+            return replace(self, **given)
+        except TypeError as exc:
+            raise ConfigError(f"unknown setting: {exc}") from None
+
+
+def _check(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+
+
+def load_settings(path: str | Path, base: DecodeSettings | None = None) -> DecodeSettings:
+    """Read a YAML config file (format in this module's docstring) over ``base``."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    data = dict(data)
+    links = []
+    for i, item in enumerate(data.pop("links", None) or []):
+        if not isinstance(item, dict) or "match" not in item:
+            raise ConfigError(f"{path}: links[{i}] needs a 'match' pattern")
+        unknown = set(item) - {"match", "pc_format", "variant"}
+        if unknown:
+            raise ConfigError(f"{path}: links[{i}]: unknown keys {sorted(unknown)}")
+        links.append(LinkOverride(str(item["match"]), item.get("pc_format"), item.get("variant")))
+    known = {"pc_format", "variant", "pc_display", "mtp2_fcs", "m3ua_version"}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(known | {'links'})}")
+    base = base or DecodeSettings()
+    try:
+        return replace(base, links=tuple(links) + base.links, **data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
