@@ -1,0 +1,242 @@
+"""The ``sigdiag`` command line: a thin layer on the library.
+
+Exit codes (every command):
+
+* 0 — success (decoding anomalies are reported on standard error and do not change the code)
+* 1 — the command ran and found what it was asked to flag (``check --fail-on``; later issues)
+* 2 — usage or input error: a file that is not a capture, an unreadable file, a bad option or config file
+
+Heavy modules (pandas, pyarrow) are imported inside the commands that need them, so ``sigdiag --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="sigdiag",
+    help="Decode, correlate, diagnose and audit SS7 ISUP/BICC signalling from packet captures.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    jsonl = "jsonl"
+    csv = "csv"
+    parquet = "parquet"
+
+
+class PcFormat(str, Enum):
+    itu = "itu"
+    ansi = "ansi"
+    china = "china"
+    japan = "japan"
+
+
+class Variant(str, Enum):
+    itu = "itu"
+    ansi = "ansi"
+
+
+class PcDisplay(str, Enum):
+    decimal = "decimal"
+    structured = "structured"
+
+
+class Tristate(str, Enum):
+    auto = "auto"
+    yes = "yes"
+    no = "no"
+
+
+class M3uaVersion(str, Enum):
+    auto = "auto"
+    rfc = "rfc"
+    draft6 = "draft6"
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a one-line error and return the Exit to raise."""
+    typer.echo(f"sigdiag: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+# Shared decoding options (every command that reads captures takes them).
+PcFormatOpt = Annotated[
+    PcFormat | None,
+    typer.Option("--pc-format", help="Point-code format of MTP3 routing labels [default: itu].", show_default=False),
+]
+VariantOpt = Annotated[
+    Variant | None,
+    typer.Option("--variant", help="ISUP variant [default: ansi with --pc-format ansi, else itu].", show_default=False),
+]
+PcDisplayOpt = Annotated[
+    PcDisplay | None,
+    typer.Option("--pc-display", help="Show point codes as decimal or structured (3-8-3, 8-8-8).", show_default=False),
+]
+Mtp2FcsOpt = Annotated[
+    Tristate | None,
+    typer.Option("--mtp2-fcs", help="MTP2 frames end with a 2-octet FCS: auto-detect, yes or no.", show_default=False),
+]
+M3uaOpt = Annotated[
+    M3uaVersion | None,
+    typer.Option("--m3ua-version", help="M3UA layout: auto-detect, RFC 4666 or IETF draft 6.", show_default=False),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="YAML settings file (per-link point-code formats; see docs).", show_default=False),
+]
+
+
+def _settings(
+    config: Path | None,
+    pc_format: PcFormat | None,
+    variant: Variant | None,
+    pc_display: PcDisplay | None,
+    mtp2_fcs: Tristate | None,
+    m3ua_version: M3uaVersion | None,
+) -> Any:
+    from sigdiag.decode import resolve_settings
+    from sigdiag.settings import ConfigError
+
+    try:
+        return resolve_settings(
+            None,
+            config,
+            pc_format=pc_format.value if pc_format else None,
+            variant=variant.value if variant else None,
+            pc_display=pc_display.value if pc_display else None,
+            mtp2_fcs=mtp2_fcs.value if mtp2_fcs else None,
+            m3ua_version=m3ua_version.value if m3ua_version else None,
+        )
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def decode(
+    files: Annotated[list[Path], typer.Argument(help="Capture files (pcap, pcapng, optionally gzip-compressed).")],
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")
+    ] = None,
+    cic: Annotated[int | None, typer.Option("--cic", help="Only messages on this CIC.")] = None,
+    number: Annotated[
+        str | None,
+        typer.Option("--number", help="Only calls whose called (IAM + SAM digits) or calling number contains this."),
+    ] = None,
+    type: Annotated[
+        list[str] | None, typer.Option("--type", "-t", help="Only these message types (repeatable), e.g. IAM.")
+    ] = None,
+    pc_format: PcFormatOpt = None,
+    variant: VariantOpt = None,
+    pc_display: PcDisplayOpt = None,
+    mtp2_fcs: Mtp2FcsOpt = None,
+    m3ua_version: M3uaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Decode every ISUP/BICC message, field for field.
+
+    JSON Lines rows have the keys frame, ts, carrier, protocol, variant, opc, dpc, ni, sls, cic, type,
+    type_code, called, called_complete, calling, subsequent, cause, cause_location, anomalies, params
+    (and file, when several files are given).
+    """
+    from sigdiag.decode import CaptureError, MessageFilter, read_messages
+    from sigdiag.report import write_rows
+    from sigdiag.report.messages import MESSAGE_COLUMNS, message_table_columns
+
+    settings = _settings(config, pc_format, variant, pc_display, mtp2_fcs, m3ua_version)
+    if format is OutputFormat.parquet and output is None:
+        raise fail("--format parquet needs --output PATH")
+    flt = MessageFilter(cic=cic, types=type, number=number)
+    readers: list[tuple[Path, Any]] = []
+    for path in files:  # fail on a file that is not a capture before writing anything
+        try:
+            readers.append((path, read_messages(path, settings=settings)))
+        except CaptureError as exc:
+            raise fail(str(exc)) from None
+    several = len(files) > 1
+    columns = (["file"] if several else []) + list(MESSAGE_COLUMNS)
+    table_columns = message_table_columns(settings, with_file=several)
+
+    def rows() -> Any:
+        for idx, (path, _) in enumerate(readers):
+
+            def make(path: Path = path, idx: int = idx) -> Any:
+                reader = read_messages(path, settings=settings)
+                readers[idx] = (path, reader)  # the last pass's reader holds the anomalies
+                return reader
+
+            for m in flt.apply(make):
+                row = m.as_dict()
+                yield {"file": str(path), **row} if several else row
+
+    out = None
+    try:
+        if format is OutputFormat.parquet:
+            n = write_rows(rows(), format.value, None, str(output), columns, table_columns)
+        else:
+            out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+            n = write_rows(rows(), format.value, out, None, columns, table_columns)
+    except CaptureError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror}") from None
+    finally:
+        if out is not None and out is not sys.stdout:
+            out.close()
+    _report_anomalies(readers, n)
+
+
+def _report_anomalies(readers: list[tuple[Path, Any]], messages: int) -> None:
+    for path, reader in readers:
+        if reader.anomaly_count:
+            shown = reader.anomalies[:20]
+            typer.echo(f"sigdiag: warning: {path}: {reader.anomaly_count} decoding anomalies", err=True)
+            for a in shown:
+                typer.echo(f"  {a}", err=True)
+            if reader.anomaly_count > len(shown):
+                typer.echo(f"  ... and {reader.anomaly_count - len(shown)} more", err=True)
+
+
+@app.command()
+def version() -> None:
+    """Print the sigdiag version."""
+    from sigdiag import __version__
+
+    typer.echo(__version__)
+
+
+def _register_optional_commands() -> None:
+    try:
+        from sigdiag.simulate.cli import simulate_command
+    except ImportError:  # pragma: no cover - the simulator is part of the package once it lands
+        return
+    app.command("simulate")(simulate_command)
+
+
+_register_optional_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("sigdiag: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(0)

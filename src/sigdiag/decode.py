@@ -1,0 +1,211 @@
+"""The decode pipeline: capture file -> frames -> payloads -> messages.
+
+:func:`read_messages` is the library entry point; the CLI's ``sigdiag decode`` is a thin layer on it.
+Anomalies that belong to a decoded message are on the message (``Message.anomalies``); anomalies of
+frames that yielded no message (a truncated record, a bad SCTP chunk) are collected on the
+:class:`MessageReader` (``reader.anomalies``), each with its frame number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sigdiag.anomalies import Anomaly
+from sigdiag.capture import CaptureError, open_capture
+from sigdiag.carrier import iter_payloads
+from sigdiag.codec.isup import decode_payload
+from sigdiag.model import MESSAGE_KEYS, Message
+from sigdiag.settings import DecodeSettings, load_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "CaptureError",
+    "MessageFilter",
+    "MessageReader",
+    "call_key",
+    "messages_frame",
+    "read_messages",
+    "resolve_settings",
+]
+
+#: At most this many frame-level anomalies are kept per file; the rest are only counted.
+MAX_KEPT_ANOMALIES = 10_000
+
+
+def resolve_settings(settings: DecodeSettings | None = None, config: str | PathLike[str] | None = None, **options: Any) -> DecodeSettings:
+    """Settings from an optional config file, then keyword options (None means 'not given')."""
+    base = settings or DecodeSettings()
+    if config is not None:
+        base = load_settings(config, base)
+    return base.with_options(**options)
+
+
+class MessageReader:
+    """Iterator of decoded messages from one capture file, streaming with bounded memory.
+
+    ``anomalies`` holds frame-level anomalies (at most :data:`MAX_KEPT_ANOMALIES`; ``anomaly_count``
+    counts them all).  ``frames`` is the number of capture records read so far.
+    """
+
+    def __init__(self, path: str | PathLike[str], settings: DecodeSettings) -> None:
+        self.path = Path(path)
+        self.settings = settings
+        self.anomalies: list[Anomaly] = []
+        self.anomaly_count = 0
+        self.frames = 0
+        self._it = self._run()
+
+    def __iter__(self) -> MessageReader:
+        return self
+
+    def __next__(self) -> Message:
+        return next(self._it)
+
+    def _run(self) -> Iterator[Message]:
+        sink: list[Anomaly] = []
+        frames = open_capture(self.path, sink)
+        decode = decode_payload
+
+        def counted(frames: Iterable[Any]) -> Iterator[Any]:
+            n = 0
+            for n, f in enumerate(frames, 1):  # noqa: B007
+                yield f
+            self.frames = n
+
+        for payload in iter_payloads(counted(frames), self.settings, sink):
+            if sink:
+                self._keep(sink)
+            yield decode(payload)
+        if sink:
+            self._keep(sink)
+
+    def _keep(self, sink: list[Anomaly]) -> None:
+        self.anomaly_count += len(sink)
+        room = MAX_KEPT_ANOMALIES - len(self.anomalies)
+        if room > 0:
+            self.anomalies.extend(sink[:room])
+        sink.clear()
+
+
+def read_messages(
+    path: str | PathLike[str],
+    *,
+    settings: DecodeSettings | None = None,
+    config: str | PathLike[str] | None = None,
+    pc_format: str | None = None,
+    variant: str | None = None,
+    pc_display: str | None = None,
+    mtp2_fcs: str | None = None,
+    m3ua_version: str | None = None,
+) -> MessageReader:
+    """Decode every ISUP/BICC message of a capture file (pcap, pcapng, gzip-compressed or not).
+
+    Returns an iterator of :class:`~sigdiag.model.Message`; it raises :class:`CaptureError` if the file
+    is not a capture.  Keyword options override ``settings`` and the ``config`` file; see
+    :mod:`sigdiag.settings`.
+    """
+    resolved = resolve_settings(
+        settings,
+        config,
+        pc_format=pc_format,
+        variant=variant,
+        pc_display=pc_display,
+        mtp2_fcs=mtp2_fcs,
+        m3ua_version=m3ua_version,
+    )
+    reader = MessageReader(path, resolved)
+    # Open now so that a file that is not a capture fails at the call, not at the first next().
+    first = _prime(reader)
+    if first is not None:
+        reader._it = _chain(first, reader._it)
+    return reader
+
+
+def _prime(reader: MessageReader) -> Message | None:
+    try:
+        return next(reader._it)
+    except StopIteration:
+        reader._it = iter(())
+        return None
+
+
+def _chain(first: Message, rest: Iterator[Message]) -> Iterator[Message]:
+    yield first
+    yield from rest
+
+
+def call_key(m: Message) -> tuple[Any, ...]:
+    """The key of the call (or circuit) a message belongs to: point-code pair and CIC, or SIP Call-ID."""
+    if m.sip_call_id is not None:
+        return ("sip", m.sip_call_id)
+    a, b = m.opc or 0, m.dpc or 0
+    return (m.protocol, a, b, m.cic) if a <= b else (m.protocol, b, a, m.cic)
+
+
+class MessageFilter:
+    """The ``decode`` filters: CIC, message type, and number.
+
+    The number filter selects whole calls: a message is kept when the called number of its call (the
+    IAM's digits followed by every SAM's digits, up to the next IAM on that circuit) or the calling
+    number contains ``number``.  That needs the whole call, so :meth:`apply` reads the file twice when
+    a number is given.
+    """
+
+    def __init__(self, cic: int | None = None, types: Iterable[str] | None = None, number: str | None = None) -> None:
+        self.cic = cic
+        self.types = {t.upper() for t in types} if types else None
+        self.number = number
+
+    def simple(self, m: Message) -> bool:
+        if self.cic is not None and m.cic != self.cic:
+            return False
+        return not (self.types is not None and m.type.upper() not in self.types)
+
+    def matching_calls(self, messages: Iterable[Message]) -> set[tuple[Any, int]]:
+        """Pass 1 of the number filter: (call key, IAM frame) of every call whose numbers match."""
+        assert self.number is not None
+        open_calls: dict[tuple[Any, ...], list[Any]] = {}
+        found: set[tuple[Any, int]] = set()
+        for m in messages:
+            key = call_key(m)
+            if m.type == "IAM":
+                open_calls[key] = [m.frame, m.called or "", m.calling or ""]
+            elif m.type == "SAM" and key in open_calls and m.subsequent:
+                open_calls[key][1] += m.subsequent
+            else:
+                continue
+            frame, called, calling = open_calls[key]
+            if self.number in called or self.number in calling:
+                found.add((key, frame))
+        return found
+
+    def apply(self, make_reader: Callable[[], Iterable[Message]]) -> Iterator[Message]:
+        """Filtered messages of the file that ``make_reader`` reads."""
+        if self.number is None:
+            yield from (m for m in make_reader() if self.simple(m))
+            return
+        wanted = self.matching_calls(make_reader())
+        current: dict[tuple[Any, ...], int] = {}
+        for m in make_reader():
+            key = call_key(m)
+            if m.type == "IAM":
+                current[key] = m.frame
+            frame = current.get(key)
+            if frame is not None and (key, frame) in wanted and self.simple(m):
+                yield m
+
+
+def messages_frame(path: str | PathLike[str], **options: Any) -> pd.DataFrame:
+    """All messages of a capture as a pandas DataFrame with the :data:`~sigdiag.model.MESSAGE_KEYS` columns.
+
+    ``params`` and ``anomalies`` hold Python objects (dicts and lists of dicts).
+    """
+    import pandas as pd
+
+    rows = [m.as_dict() for m in read_messages(path, **options)]
+    return pd.DataFrame(rows, columns=list(MESSAGE_KEYS))
