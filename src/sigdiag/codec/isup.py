@@ -14,7 +14,8 @@ Decoding splits a message into ``(code, value)`` pairs and decodes only the key 
 subsequent digits, cause); :func:`decode_params` decodes every parameter on demand.  Nothing raises on
 bad octets: problems become anomalies on the message.  :func:`encode_message` is the inverse, and
 ``encode(decode(b)) == b`` holds for every well-formed message (layout quirks such as an optional-part
-pointer that points at an empty optional part are recorded in ``Message.layout``).
+pointer that points at an empty optional part, octets after the end of the message, are recorded in
+``Message.layout``).
 """
 
 from __future__ import annotations
@@ -169,6 +170,7 @@ def _split(m: Message, spec: MessageSpec, data: bytes, pos: int, frame: int) -> 
                 end = q
     if end < n:
         an.append(Anomaly("isup.trailing_bytes", frame, f"{m.type}: {n - end} octets after the message"))
+        m.layout = {**(m.layout or {}), "trailing": data[end:].hex()}
 
 
 def _keys(m: Message) -> None:
@@ -345,7 +347,7 @@ def encode_message(
             pointers.append(0)
     if any(p > 255 for p in pointers):
         raise EncodeError(f"{spec.abbr}: message too long for its pointers")
-    return bytes(out + pointers + body)
+    return bytes(out + pointers + body) + bytes.fromhex(str(layout.get("trailing", "")))
 
 
 def decode_bytes(data: bytes, *, protocol: str = "isup", variant: str = "itu", has_cic: bool = True) -> Message:
