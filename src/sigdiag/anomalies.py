@@ -45,6 +45,7 @@ CATALOGUE: dict[str, str] = {
     "link.unsupported_linktype": "no decoder for this link type",
     "link.truncated": "the frame is shorter than its link-layer header",
     "link.unsupported_ethertype": "an Ethernet type that carries no signalling",
+    "net.internal_error": "the network-layer decoder failed on this frame (a bug); the frame was skipped",
     # network layer
     "ip.truncated": "the IP header or payload is shorter than its length fields say",
     "ip.bad_header_length": "the IPv4 header length is below 20 octets",
@@ -52,6 +53,7 @@ CATALOGUE: dict[str, str] = {
     "ip.fragment_incomplete": "IPv4 fragments that never completed a datagram",
     "ip.fragment_too_large": "reassembly would exceed 65535 octets",
     "ip.unsupported_protocol": "an IP protocol that carries no signalling",
+    "ip.bad_version": "the IP version nibble does not match the link layer's protocol",
     # transport
     "sctp.truncated_chunk": "an SCTP chunk is longer than the packet holds",
     "sctp.bad_chunk_length": "an SCTP chunk length is below its header size",
@@ -60,17 +62,23 @@ CATALOGUE: dict[str, str] = {
     "sctp.unknown_ppid": "a DATA chunk whose payload protocol and ports name no known adaptation layer",
     "udp.truncated": "the UDP header or payload is shorter than its length field says",
     "tcp.truncated": "the TCP header is shorter than its data offset says",
+    "tcp.gap": "bytes of a TCP stream were never captured; the stream resumes after the gap",
     # SIGTRAN and MTP
     "m3ua.truncated": "an M3UA message is shorter than its header or a parameter says",
     "m3ua.bad_version": "an M3UA message with a version other than 1",
     "m3ua.no_protocol_data": "an M3UA DATA message without a Protocol Data parameter",
     "m2ua.truncated": "an M2UA message is shorter than its header or a parameter says",
     "m2ua.no_protocol_data": "an M2UA DATA message without a Protocol Data parameter",
+    "m2ua.bad_version": "an M2UA message with a version other than 1",
     "m2pa.truncated": "an M2PA message is shorter than its header says",
+    "m2pa.bad_version": "an M2PA message with a version other than 1",
     "mtp2.truncated": "an MTP2 signal unit is shorter than its header",
     "mtp2.length_mismatch": "an MTP2 length indicator that does not match the signal unit length",
+    "mtp2.bad_fcs": "an MTP2 signal unit whose frame check sequence (CRC-16) does not match its contents",
     "mtp3.truncated": "the MTP3 routing label is shorter than the point-code format needs",
     "mtp3.unsupported_si": "an MTP3 service indicator that is not ISUP or BICC",
+    "carrier.internal_error": "an adaptation-layer decoder (M3UA, M2PA, M2UA, MTP, SIP) failed on one unit "
+    "(a bug); that unit was skipped",
     # SIP-I
     "sip.malformed": "a SIP message whose start line or headers cannot be parsed",
     "sip.truncated_body": "a SIP body shorter than its Content-Length",

@@ -13,7 +13,7 @@ stays fast.
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,37 +31,37 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     jsonl = "jsonl"
     csv = "csv"
     parquet = "parquet"
 
 
-class PcFormat(str, Enum):
+class PcFormat(StrEnum):
     itu = "itu"
     ansi = "ansi"
     china = "china"
     japan = "japan"
 
 
-class Variant(str, Enum):
+class Variant(StrEnum):
     itu = "itu"
     ansi = "ansi"
 
 
-class PcDisplay(str, Enum):
+class PcDisplay(StrEnum):
     decimal = "decimal"
     structured = "structured"
 
 
-class Tristate(str, Enum):
+class Tristate(StrEnum):
     auto = "auto"
     yes = "yes"
     no = "no"
 
 
-class M3uaVersion(str, Enum):
+class M3uaVersion(StrEnum):
     auto = "auto"
     rfc = "rfc"
     draft6 = "draft6"
@@ -76,27 +76,39 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 # Shared decoding options (every command that reads captures takes them).
 PcFormatOpt = Annotated[
     PcFormat | None,
-    typer.Option("--pc-format", help="Point-code format of MTP3 routing labels [default: itu].", show_default=False),
+    typer.Option(
+        "--pc-format", help="Point-code format of MTP3 routing labels [default: itu].", show_default=False
+    ),
 ]
 VariantOpt = Annotated[
     Variant | None,
-    typer.Option("--variant", help="ISUP variant [default: ansi with --pc-format ansi, else itu].", show_default=False),
+    typer.Option(
+        "--variant", help="ISUP variant [default: ansi with --pc-format ansi, else itu].", show_default=False
+    ),
 ]
 PcDisplayOpt = Annotated[
     PcDisplay | None,
-    typer.Option("--pc-display", help="Show point codes as decimal or structured (3-8-3, 8-8-8).", show_default=False),
+    typer.Option(
+        "--pc-display", help="Show point codes as decimal or structured (3-8-3, 8-8-8).", show_default=False
+    ),
 ]
 Mtp2FcsOpt = Annotated[
     Tristate | None,
-    typer.Option("--mtp2-fcs", help="MTP2 frames end with a 2-octet FCS: auto-detect, yes or no.", show_default=False),
+    typer.Option(
+        "--mtp2-fcs", help="MTP2 frames end with a 2-octet FCS: auto-detect, yes or no.", show_default=False
+    ),
 ]
 M3uaOpt = Annotated[
     M3uaVersion | None,
-    typer.Option("--m3ua-version", help="M3UA layout: auto-detect, RFC 4666 or IETF draft 6.", show_default=False),
+    typer.Option(
+        "--m3ua-version", help="M3UA layout: auto-detect, RFC 4666 or IETF draft 6.", show_default=False
+    ),
 ]
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="YAML settings file (per-link point-code formats; see docs).", show_default=False),
+    typer.Option(
+        "--config", help="YAML settings file (per-link point-code formats; see docs).", show_default=False
+    ),
 ]
 
 
@@ -127,18 +139,25 @@ def _settings(
 
 @app.command()
 def decode(
-    files: Annotated[list[Path], typer.Argument(help="Capture files (pcap, pcapng, optionally gzip-compressed).")],
-    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
+    files: Annotated[
+        list[Path], typer.Argument(help="Capture files (pcap, pcapng, optionally gzip-compressed).")
+    ],
+    format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutputFormat.table,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")
     ] = None,
     cic: Annotated[int | None, typer.Option("--cic", help="Only messages on this CIC.")] = None,
     number: Annotated[
         str | None,
-        typer.Option("--number", help="Only calls whose called (IAM + SAM digits) or calling number contains this."),
+        typer.Option(
+            "--number", help="Only calls whose called (IAM + SAM digits) or calling number contains this."
+        ),
     ] = None,
     type: Annotated[
-        list[str] | None, typer.Option("--type", "-t", help="Only these message types (repeatable), e.g. IAM.")
+        list[str] | None,
+        typer.Option("--type", "-t", help="Only these message types (repeatable), e.g. IAM."),
     ] = None,
     pc_format: PcFormatOpt = None,
     variant: VariantOpt = None,
@@ -183,20 +202,18 @@ def decode(
                 row = m.as_dict()
                 yield {"file": str(path), **row} if several else row
 
-    out = None
     try:
         if format is OutputFormat.parquet:
             n = write_rows(rows(), format.value, None, str(output), columns, table_columns)
+        elif output is None:
+            n = write_rows(rows(), format.value, sys.stdout, None, columns, table_columns)
         else:
-            out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
-            n = write_rows(rows(), format.value, out, None, columns, table_columns)
+            with open(output, "w", encoding="utf-8", newline="") as out:
+                n = write_rows(rows(), format.value, out, None, columns, table_columns)
     except CaptureError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot write {output}: {exc.strerror}") from None
-    finally:
-        if out is not None and out is not sys.stdout:
-            out.close()
     _report_anomalies(readers, n)
 
 

@@ -37,7 +37,9 @@ __all__ = [
 MAX_KEPT_ANOMALIES = 10_000
 
 
-def resolve_settings(settings: DecodeSettings | None = None, config: str | PathLike[str] | None = None, **options: Any) -> DecodeSettings:
+def resolve_settings(
+    settings: DecodeSettings | None = None, config: str | PathLike[str] | None = None, **options: Any
+) -> DecodeSettings:
     """Settings from an optional config file, then keyword options (None means 'not given')."""
     base = settings or DecodeSettings()
     if config is not None:
@@ -156,7 +158,9 @@ class MessageFilter:
     a number is given.
     """
 
-    def __init__(self, cic: int | None = None, types: Iterable[str] | None = None, number: str | None = None) -> None:
+    def __init__(
+        self, cic: int | None = None, types: Iterable[str] | None = None, number: str | None = None
+    ) -> None:
         self.cic = cic
         self.types = {t.upper() for t in types} if types else None
         self.number = number

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field, replace
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ def _check(name: str, value: object, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
 
 
-def load_settings(path: str | Path, base: DecodeSettings | None = None) -> DecodeSettings:
+def load_settings(path: str | PathLike[str], base: DecodeSettings | None = None) -> DecodeSettings:
     """Read a YAML config file (format in this module's docstring) over ``base``."""
     import yaml
 

@@ -26,7 +26,11 @@ VECTORS = [
         {"cic": 17, "type": "IAM", "called": "0453114", "called_complete": False, "calling": "01058722000"},
     ),
     # SAM with the remaining digits and ST (0xF)
-    ("110002020004003254f1", "itu", {"cic": 17, "type": "SAM", "subsequent": "23451", "called_complete": True}),
+    (
+        "110002020004003254f1",
+        "itu",
+        {"cic": 17, "type": "SAM", "subsequent": "23451", "called_complete": True},
+    ),
     # SAM, odd count without ST: filler nibble dropped
     ("110002020003803204", "itu", {"type": "SAM", "subsequent": "234", "called_complete": False}),
     ("110002020003003254", "itu", {"type": "SAM", "subsequent": "2345"}),
@@ -80,7 +84,9 @@ def test_vectors(hexstr: str, variant: str, expected: dict) -> None:
 
 
 def test_bicc_call_instance_code_is_32_bit() -> None:
-    body = encode_message("REL", {"cause_indicators": {"location": 3, "cause_value": 16}}, cic=0x12345678, protocol="bicc")
+    body = encode_message(
+        "REL", {"cause_indicators": {"location": 3, "cause_value": 16}}, cic=0x12345678, protocol="bicc"
+    )
     assert body[:4] == bytes.fromhex("78563412")
     m = decode_bytes(body, protocol="bicc")
     assert (m.cic, m.type, m.cause) == (0x12345678, "REL", 16)
@@ -111,7 +117,12 @@ def test_every_message_type_is_named_and_round_trips() -> None:
         0x15: {"type": 0},
         0x16: {"range": 7, "status": "ff"},
         0x18: {"raw": "02"},
-        0x1D: {"coding_standard": 0, "information_transfer_capability": 0, "information_transfer_rate": 16, "additional": "a3"},
+        0x1D: {
+            "coding_standard": 0,
+            "information_transfer_capability": 0,
+            "information_transfer_rate": 16,
+            "additional": "a3",
+        },
         0x20: {"raw": "0102"},
         0x22: {"network_initiated": 0},
         0x24: {"event": 1},
@@ -119,7 +130,10 @@ def test_every_message_type_is_named_and_round_trips() -> None:
         0x100: {"raw": "01"},
         0x101: {"raw": "02"},
     }
-    for variant, table, ptable in (("itu", ITU_MESSAGES, PARAMETERS), ("ansi", ANSI_MESSAGES, ANSI_PARAMETERS)):
+    for variant, table, ptable in (
+        ("itu", ITU_MESSAGES, PARAMETERS),
+        ("ansi", ANSI_MESSAGES, ANSI_PARAMETERS),
+    ):
         for code, spec in table.items():
             assert spec.abbr and spec.name
             params = {}
@@ -174,7 +188,14 @@ def test_cause_diagnostics_and_names() -> None:
 
 
 def test_application_transport_bat_ase() -> None:
-    params = {"application_transport": {"context_id": 5, "send_notification": 0, "apm_segmentation": 0, "information": "0102"}}
+    params = {
+        "application_transport": {
+            "context_id": 5,
+            "send_notification": 0,
+            "apm_segmentation": 0,
+            "information": "0102",
+        }
+    }
     data = encode_message("APM", params, cic=1, protocol="bicc")
     m = decode_bytes(data, protocol="bicc")
     at = m.params["application_transport"]
@@ -248,7 +269,9 @@ number = st.fixed_dictionaries(
     category=st.integers(0, 255),
     hops=st.none() | st.integers(0, 31),
 )
-def test_iam_round_trip(cic: int, called: dict, calling: dict | None, category: int, hops: int | None) -> None:
+def test_iam_round_trip(
+    cic: int, called: dict, calling: dict | None, category: int, hops: int | None
+) -> None:
     params: dict = {
         "nature_of_connection_indicators": {"satellite": 1, "continuity_check": 2},
         "forward_call_indicators": {"isup_preference": 2, "isdn_access": 1},
@@ -279,8 +302,14 @@ def test_rel_round_trip(cause: int, location: int, diag: bytes, bicc: bool) -> N
 
 
 @settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(data=st.binary(max_size=64), variant=st.sampled_from(["itu", "ansi"]), protocol=st.sampled_from(["isup", "bicc"]))
-def test_any_bytes_decode_without_exception_and_clean_ones_round_trip(data: bytes, variant: str, protocol: str) -> None:
+@given(
+    data=st.binary(max_size=64),
+    variant=st.sampled_from(["itu", "ansi"]),
+    protocol=st.sampled_from(["isup", "bicc"]),
+)
+def test_any_bytes_decode_without_exception_and_clean_ones_round_trip(
+    data: bytes, variant: str, protocol: str
+) -> None:
     m = decode_bytes(data, variant=variant, protocol=protocol)
     params = m.params
     assert isinstance(params, dict)
@@ -312,7 +341,11 @@ def _mtp3_pcap(path: Path, bodies: list[bytes], si: int = 5) -> None:
 @pytest.mark.tshark
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 def test_vectors_agree_with_tshark(tmp_path: Path) -> None:
-    bodies = [bytes.fromhex(h) for h, v, e in _clean_vectors() if v == "itu" and not e["type"].startswith("0x") and h != "010020"]
+    bodies = [
+        bytes.fromhex(h)
+        for h, v, e in _clean_vectors()
+        if v == "itu" and not e["type"].startswith("0x") and h != "010020"
+    ]
     pcap = tmp_path / "v.pcap"
     _mtp3_pcap(pcap, bodies)
     fields = ["isup.cic", "isup.message_type", "isup.called", "isup.calling", "isup.cause_indicator"]

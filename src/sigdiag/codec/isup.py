@@ -130,7 +130,9 @@ def _split(m: Message, spec: MessageSpec, data: bytes, pos: int, frame: int) -> 
         length = data[start]
         stop = start + 1 + length
         if stop > n:
-            an.append(Anomaly("isup.parameter_overrun", frame, f"{m.type}: parameter 0x{code:02X} length {length}"))
+            an.append(
+                Anomaly("isup.parameter_overrun", frame, f"{m.type}: parameter 0x{code:02X} length {length}")
+            )
             out.append((code, data[start + 1 : n]))
             return
         out.append((code, data[start + 1 : stop]))
@@ -141,7 +143,9 @@ def _split(m: Message, spec: MessageSpec, data: bytes, pos: int, frame: int) -> 
         if ptr:
             q = pos + len(spec.variable) + ptr
             if q >= n:
-                an.append(Anomaly("isup.pointer_out_of_range", frame, f"{m.type}: optional part pointer = {ptr}"))
+                an.append(
+                    Anomaly("isup.pointer_out_of_range", frame, f"{m.type}: optional part pointer = {ptr}")
+                )
                 return
             first = q
             seen: set[int] = set()
@@ -156,7 +160,9 @@ def _split(m: Message, spec: MessageSpec, data: bytes, pos: int, frame: int) -> 
                         m.layout = {**(m.layout or {}), "empty_optional_part": True}
                     break
                 if q + 1 >= n or q + 2 + data[q + 1] > n:
-                    an.append(Anomaly("isup.parameter_overrun", frame, f"{m.type}: optional parameter 0x{code:02X}"))
+                    an.append(
+                        Anomaly("isup.parameter_overrun", frame, f"{m.type}: optional parameter 0x{code:02X}")
+                    )
                     out.append((code, data[q + 2 : n]))
                     q = n
                     break
@@ -181,18 +187,17 @@ def _keys(m: Message) -> None:
                 m.called, m.called_complete = _digits(value[2:], value[0] & 0x80)
         elif code == 0x0A:
             if len(value) > 2:
-                m.calling = _digits(value[2:], value[0] & 0x80)[0]
+                m.calling = _digits(value[2:], value[0] & 0x80)[0] or None
         elif code == 0x05:
             if value:
                 m.subsequent, m.called_complete = _digits(value[1:], value[0] & 0x80)
-        elif code == 0x12:
-            if len(value) >= 2:
-                o1 = value[0]
-                m.cause_location = o1 & 0x0F
-                if o1 & 0x80:
-                    m.cause = value[1] & 0x7F
-                elif len(value) >= 3:
-                    m.cause = value[2] & 0x7F
+        elif code == 0x12 and len(value) >= 2:
+            o1 = value[0]
+            m.cause_location = o1 & 0x0F
+            if o1 & 0x80:
+                m.cause = value[1] & 0x7F
+            elif len(value) >= 3:
+                m.cause = value[2] & 0x7F
 
 
 def _param_table(variant: str) -> dict[int, tuple[str, Codec]]:
@@ -200,7 +205,10 @@ def _param_table(variant: str) -> dict[int, tuple[str, Codec]]:
 
 
 def decode_params(
-    raw_params: Iterable[tuple[int, bytes]], variant: str, frame: int = 0, anomalies: list[Anomaly] | None = None
+    raw_params: Iterable[tuple[int, bytes]],
+    variant: str,
+    frame: int = 0,
+    anomalies: list[Anomaly] | None = None,
 ) -> dict[str, Any]:
     """Decode every parameter in full: ``{name: {field: value, ...}}`` in message order.
 
@@ -350,7 +358,9 @@ def encode_message(
     return bytes(out + pointers + body) + bytes.fromhex(str(layout.get("trailing", "")))
 
 
-def decode_bytes(data: bytes, *, protocol: str = "isup", variant: str = "itu", has_cic: bool = True) -> Message:
+def decode_bytes(
+    data: bytes, *, protocol: str = "isup", variant: str = "itu", has_cic: bool = True
+) -> Message:
     """Decode bare ISUP/BICC octets (CIC first unless ``has_cic`` is false)."""
     p = Payload(0, 0.0, "none", protocol, variant, None, None, None, None, None, bytes(data), has_cic)
     return decode_payload(p)

@@ -180,7 +180,11 @@ EVENT_INDICATOR: dict[int, str] = {
     6: "call forwarded unconditional (national use)",
 }
 
-SATELLITE: dict[int, str] = {0: "no satellite circuit", 1: "one satellite circuit", 2: "two satellite circuits"}
+SATELLITE: dict[int, str] = {
+    0: "no satellite circuit",
+    1: "one satellite circuit",
+    2: "two satellite circuits",
+}
 CONTINUITY_CHECK: dict[int, str] = {
     0: "continuity check not required",
     1: "continuity check required on this circuit",

@@ -180,7 +180,9 @@ class Number(Codec):
 
     kind = "number"
 
-    def __init__(self, header: list[Field], lead: list[Field] | None = None, *, subsequent: bool = False) -> None:
+    def __init__(
+        self, header: list[Field], lead: list[Field] | None = None, *, subsequent: bool = False
+    ) -> None:
         self.lead = Bits(1, lead) if lead else None
         if subsequent:
             self.header = Bits(1, [Field("spare", 0, 7), Field("odd_even", 7, 1)])
@@ -205,7 +207,9 @@ class Number(Codec):
         return out
 
     def encode(self, value: Mapping[str, Any]) -> bytes:
-        digits, odd = bcd_encode(str(value.get("digits") or ""), bool(value.get("st")), int(value.get("filler", 0)))
+        digits, odd = bcd_encode(
+            str(value.get("digits") or ""), bool(value.get("st")), int(value.get("filler", 0))
+        )
         head = dict(value)
         head["odd_even"] = int(odd)
         lead = self.lead.encode(value) if self.lead is not None else b""
@@ -213,7 +217,7 @@ class Number(Codec):
 
 
 class Cause(Codec):
-    """Cause indicators (Q.850 clause 2.2): coding standard, location, [recommendation], value, diagnostics."""
+    """Cause indicators (Q.850 2.2): coding standard, location, [recommendation], value, diagnostics."""
 
     kind = "cause"
 
@@ -358,7 +362,13 @@ class AccessTransport(Codec):
                 elements.append({"id": ie, "name": "truncated element", "value": data[pos + 1 :].hex()})
                 break
             length = data[pos + 1]
-            elements.append({"id": ie, "name": N.Q931_IE.get(ie, "unknown"), "value": data[pos + 2 : pos + 2 + length].hex()})
+            elements.append(
+                {
+                    "id": ie,
+                    "name": N.Q931_IE.get(ie, "unknown"),
+                    "value": data[pos + 2 : pos + 2 + length].hex(),
+                }
+            )
             pos += 2 + length
         return {"raw": data.hex(), "elements": elements}
 
@@ -416,7 +426,9 @@ class ApplicationTransport(Codec):
             out += bytes((ctx & 0x7F, 0x80 | ((ctx >> 7) & 0x7F)))
         else:
             out.append(0x80 | ctx)
-        o2 = ((int(value.get("send_notification", 0)) & 1) << 6) | (int(value.get("apm_segmentation", 0)) & 0x3F)
+        o2 = ((int(value.get("send_notification", 0)) & 1) << 6) | (
+            int(value.get("apm_segmentation", 0)) & 0x3F
+        )
         slr = value.get("segmentation_local_reference")
         if slr is None:
             out.append(0x80 | o2)
@@ -491,9 +503,7 @@ OPTIONAL_BACKWARD_CALL_INDICATORS = Bits(
         Field("national_use", 4, 4),
     ],
 )
-EVENT_INFORMATION = Bits(
-    1, [Field("event", 0, 7, N.EVENT_INDICATOR), Field("presentation_restricted", 7, 1)]
-)
+EVENT_INFORMATION = Bits(1, [Field("event", 0, 7, N.EVENT_INDICATOR), Field("presentation_restricted", 7, 1)])
 REDIRECTION_INFORMATION = Bits(
     2,
     [

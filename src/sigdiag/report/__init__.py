@@ -67,7 +67,9 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[str], columns: Sequence[st
     return n
 
 
-def write_parquet(rows: Iterable[dict[str, Any]], path: str, columns: Sequence[str], batch: int = 50_000) -> int:
+def write_parquet(
+    rows: Iterable[dict[str, Any]], path: str, columns: Sequence[str], batch: int = 50_000
+) -> int:
     """Write rows to a Parquet file; nested values (dicts, lists) are stored as JSON text."""
     import pyarrow as pa
     import pyarrow.parquet as pq

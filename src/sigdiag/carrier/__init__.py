@@ -1,0 +1,111 @@
+"""Carrier layers: from capture frames to ISUP/BICC payloads.
+
+:func:`iter_payloads` composes the network layers (:class:`sigdiag.carrier.net.NetDecoder`: link layer,
+IP with reassembly, SCTP, UDP, TCP) with the signalling adaptation layers:
+
+* :mod:`sigdiag.carrier.sigtran` - M3UA (RFC and draft 6), M2UA, M2PA, BICC on SCTP;
+* :mod:`sigdiag.carrier.mtp` - pcap link types 139, 140, 141 (MTP2/MTP3), point codes;
+* :mod:`sigdiag.carrier.sip` - SIP-I/SIP-T bodies over UDP and TCP.
+
+Links are named ``"<carrier>:<a>:<pa>-<b>:<pb>"`` for IP carriers (endpoints in a fixed order, so both
+directions share one name) and ``"mtp2:if<N>"`` for link types 139-141; each link's point-code format
+and variant come from :meth:`DecodeSettings.for_link`, looked up once per link.
+
+Anomalies: those that stop a frame from yielding a payload are appended to ``anomalies``; those about
+a payload that was still produced travel on ``Payload.anomalies``.  All carry the frame number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from sigdiag.anomalies import Anomaly
+from sigdiag.carrier.mtp import MtpDecoder, format_pc, parse_pc
+from sigdiag.carrier.sigtran import SigtranDecoder, link_name
+from sigdiag.carrier.sip import SipDecoder
+from sigdiag.carrier.units import MtpUnit, SctpUnit, StreamUnit
+from sigdiag.model import Frame, Payload
+from sigdiag.settings import DecodeSettings
+
+__all__ = [
+    "MtpDecoder",
+    "MtpUnit",
+    "SctpUnit",
+    "SigtranDecoder",
+    "SipDecoder",
+    "StreamUnit",
+    "UnitDecoder",
+    "format_pc",
+    "iter_payloads",
+    "link_name",
+    "parse_pc",
+]
+
+_MTP_LINKTYPES = frozenset({139, 140, 141})
+
+
+class UnitDecoder:
+    """The adaptation layers together: units in, payloads out (no network layers).
+
+    Useful on its own to decode units built by hand (tests, simulators); :func:`iter_payloads` uses it
+    behind :class:`~sigdiag.carrier.net.NetDecoder`.
+    """
+
+    def __init__(self, settings: DecodeSettings, anomalies: list[Anomaly]) -> None:
+        self.sigtran = SigtranDecoder(settings, anomalies)
+        self.mtp = MtpDecoder(settings, anomalies)
+        self.sip = SipDecoder(settings, anomalies)
+
+    def decode(self, unit: SctpUnit | StreamUnit | MtpUnit) -> list[Payload]:
+        cls = unit.__class__
+        if cls is SctpUnit:
+            p = self.sigtran.decode(unit)  # type: ignore[arg-type]
+            return [] if p is None else [p]
+        if cls is StreamUnit:
+            return self.sip.decode(unit)  # type: ignore[arg-type]
+        if cls is MtpUnit:
+            p = self.mtp.decode(unit)  # type: ignore[arg-type]
+            return [] if p is None else [p]
+        return []
+
+    def finish(self) -> None:
+        self.sip.finish()
+
+
+def iter_payloads(
+    frames: Iterable[Frame], settings: DecodeSettings, anomalies: list[Anomaly]
+) -> Iterator[Payload]:
+    """Every ISUP/BICC payload of ``frames``, in capture order (for reassembled data: in the order the
+    data completed)."""
+    from sigdiag.carrier.net import NetDecoder  # here, not at import time: net imports carrier.units
+
+    net = NetDecoder(anomalies)
+    units = UnitDecoder(settings, anomalies)
+    feed = net.feed
+    sig_decode = units.sigtran.decode
+    mtp_decode = units.mtp.decode
+    sip_decode = units.sip.decode
+    mtp_linktypes = _MTP_LINKTYPES
+    for frame in frames:
+        lt = frame.linktype
+        if lt in mtp_linktypes:
+            p = mtp_decode(MtpUnit(frame.number, frame.ts, lt, frame.interface, frame.data))
+            if p is not None:
+                yield p
+            continue
+        for unit in feed(frame):
+            cls = unit.__class__
+            if cls is SctpUnit:
+                p = sig_decode(unit)  # type: ignore[arg-type]
+                if p is not None:
+                    yield p
+            elif cls is StreamUnit:
+                yield from sip_decode(unit)  # type: ignore[arg-type]
+            elif cls is MtpUnit:
+                p = mtp_decode(unit)  # type: ignore[arg-type]
+                if p is not None:
+                    yield p
+    tail = net.finish()
+    for unit in tail or ():
+        yield from units.decode(unit)
+    units.finish()
