@@ -91,9 +91,9 @@ def test_decode_jsonl_keys_and_golden(tmp_path: Path) -> None:
     code, out, _ = run("decode", str(_overlap_call(tmp_path)), "--format", "jsonl")
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]
-    from sigdiag.model import MESSAGE_KEYS
-
-    required = set(MESSAGE_KEYS) - {"pc_format"}
+    required = {"frame", "ts", "carrier", "protocol", "variant", "opc", "dpc", "ni", "sls", "cic", "type"}
+    required |= {"type_code", "called", "called_complete", "calling", "subsequent", "cause", "cause_location"}
+    required |= {"anomalies", "params"}
     for row in rows:
         assert required <= set(row)
     assert [r["type"] for r in rows] == ["IAM", "SAM", "REL", "RLC", "IAM"]
