@@ -35,10 +35,10 @@ CATALOGUE: dict[str, str] = {
     "pcap.truncated_header": "the file ends inside a record header",
     "pcap.truncated_record": "the file ends inside a record's captured data",
     "pcap.oversized_record": "a record claims more captured bytes than any real frame has (corrupt length)",
-    "pcap.snaplen_truncated": "the frame was cut by the capture's snapshot length; upper layers may be incomplete",
+    "pcap.snaplen_truncated": "the frame was cut by the snapshot length; upper layers may be incomplete",
     "pcapng.truncated_block": "the file ends inside a pcapng block",
     "pcapng.bad_block_length": "a pcapng block length is too small, unaligned or does not match its trailer",
-    "pcapng.unknown_interface": "a packet block names an interface that no Interface Description Block defined",
+    "pcapng.unknown_interface": "a packet block names an interface no Interface Description Block defined",
     "pcapng.unsupported_block": "a pcapng block type that carries no packets was skipped",
     "gzip.corrupt": "the gzip stream is corrupt or ends early",
     # link layer
