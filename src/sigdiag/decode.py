@@ -9,6 +9,7 @@ frames that yielded no message (a truncated record, a bad SCTP chunk) are collec
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "AnomalySink",
     "CaptureError",
     "MessageFilter",
     "MessageReader",
@@ -47,51 +49,49 @@ def resolve_settings(
     return base.with_options(**options)
 
 
+class AnomalySink(list[Anomaly]):
+    """A list of anomalies that keeps at most ``limit`` of them; ``total`` counts them all."""
+
+    def __init__(self, limit: int = MAX_KEPT_ANOMALIES) -> None:
+        super().__init__()
+        self.limit = limit
+        self.total = 0
+
+    def append(self, anomaly: Anomaly) -> None:
+        self.total += 1
+        if len(self) < self.limit:
+            super().append(anomaly)
+
+    def extend(self, anomalies: Iterable[Anomaly]) -> None:
+        for a in anomalies:
+            self.append(a)
+
+
 class MessageReader:
     """Iterator of decoded messages from one capture file, streaming with bounded memory.
 
     ``anomalies`` holds frame-level anomalies (at most :data:`MAX_KEPT_ANOMALIES`; ``anomaly_count``
-    counts them all).  ``frames`` is the number of capture records read so far.
+    counts them all).  Iterating uses a C-level ``map`` over the stages, so a ``for`` loop over the
+    reader costs no Python call per message beyond the stages themselves.
     """
 
     def __init__(self, path: str | PathLike[str], settings: DecodeSettings) -> None:
         self.path = Path(path)
         self.settings = settings
-        self.anomalies: list[Anomaly] = []
-        self.anomaly_count = 0
-        self.frames = 0
-        self._it = self._run()
+        self.anomalies = AnomalySink()
+        self._it: Iterator[Message] = map(
+            decode_payload, iter_payloads(open_capture(self.path, self.anomalies), settings, self.anomalies)
+        )
 
-    def __iter__(self) -> MessageReader:
-        return self
+    @property
+    def anomaly_count(self) -> int:
+        return self.anomalies.total
+
+    def __iter__(self) -> Iterator[Message]:
+        return self._it
 
     def __next__(self) -> Message:
         return next(self._it)
-
-    def _run(self) -> Iterator[Message]:
-        sink: list[Anomaly] = []
-        frames = open_capture(self.path, sink)
-        decode = decode_payload
-
-        def counted(frames: Iterable[Any]) -> Iterator[Any]:
-            n = 0
-            for n, f in enumerate(frames, 1):  # noqa: B007
-                yield f
-            self.frames = n
-
-        for payload in iter_payloads(counted(frames), self.settings, sink):
-            if sink:
-                self._keep(sink)
-            yield decode(payload)
-        if sink:
-            self._keep(sink)
-
-    def _keep(self, sink: list[Anomaly]) -> None:
-        self.anomaly_count += len(sink)
-        room = MAX_KEPT_ANOMALIES - len(self.anomalies)
-        if room > 0:
-            self.anomalies.extend(sink[:room])
-        sink.clear()
 
 
 def read_messages(
@@ -121,24 +121,11 @@ def read_messages(
         m3ua_version=m3ua_version,
     )
     reader = MessageReader(path, resolved)
-    # Open now so that a file that is not a capture fails at the call, not at the first next().
-    first = _prime(reader)
+    # Read the first message now, so that a file that is not a capture fails here, not at the first next().
+    first = next(reader._it, None)
     if first is not None:
-        reader._it = _chain(first, reader._it)
+        reader._it = chain((first,), reader._it)
     return reader
-
-
-def _prime(reader: MessageReader) -> Message | None:
-    try:
-        return next(reader._it)
-    except StopIteration:
-        reader._it = iter(())
-        return None
-
-
-def _chain(first: Message, rest: Iterator[Message]) -> Iterator[Message]:
-    yield first
-    yield from rest
 
 
 def call_key(m: Message) -> tuple[Any, ...]:

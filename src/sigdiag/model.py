@@ -167,7 +167,7 @@ class Message:
         self.link = payload.link
         self.sip_call_id = payload.sip_call_id
         self.raw = payload.data
-        self.anomalies = list(payload.anomalies)
+        self.anomalies = payload.anomalies  # the payload is not used after decoding: take its list over
         self.cic = None
         self.type = ""
         self.type_code = -1
