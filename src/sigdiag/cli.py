@@ -77,13 +77,13 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 PcFormatOpt = Annotated[
     PcFormat | None,
     typer.Option(
-        "--pc-format", help="Point-code format of MTP3 routing labels [default: itu].", show_default=False
+        "--pc-format", help="Point-code format of MTP3 routing labels (default: itu).", show_default=False
     ),
 ]
 VariantOpt = Annotated[
     Variant | None,
     typer.Option(
-        "--variant", help="ISUP variant [default: ansi with --pc-format ansi, else itu].", show_default=False
+        "--variant", help="ISUP variant (default: ansi with --pc-format ansi, else itu).", show_default=False
     ),
 ]
 PcDisplayOpt = Annotated[
