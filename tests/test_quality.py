@@ -40,3 +40,10 @@ def test_help_does_not_import_heavy_modules() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "", f"heavy modules imported by --help: {out}"
+
+
+def test_cli_reference_is_generated_from_help() -> None:
+    result = subprocess.run(
+        [sys.executable, "scripts/gen_cli_docs.py", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
