@@ -222,9 +222,15 @@ class _GzipSource:
                 if not self._done:
                     self._fail("the gzip stream ends early")
                 break
+            before = d.copy()  # to salvage what inflates before damage in this input
             try:
                 out = d.decompress(self._input, n - have)
             except zlib.error as exc:
+                out = _salvage(before, self._input, n - have)
+                if out:
+                    self._crc = zlib.crc32(out, self._crc)
+                    self._size += len(out)
+                    parts.append(out)
                 self._fail(f"corrupt gzip data: {exc}")
                 break
             if d.eof:
@@ -239,6 +245,31 @@ class _GzipSource:
                 parts.append(out)
                 have += len(out)
         return b"".join(parts)
+
+
+_SALVAGE_STEP = 16
+
+
+def _salvage(d: zlib._Decompress, data: bytes, limit: int) -> bytes:
+    """Inflate ``data`` in small steps and return what comes out before zlib finds the damage.
+
+    A ``decompress`` call that raises discards everything it inflated; feeding the same input
+    ``_SALVAGE_STEP`` octets at a time loses at most one step's output instead.
+    """
+    parts: list[bytes] = []
+    have = 0
+    pending = data
+    while pending and have < limit:
+        try:
+            out = d.decompress(pending[:_SALVAGE_STEP], limit - have)
+        except zlib.error:
+            break
+        parts.append(out)
+        have += len(out)
+        if d.eof:
+            break
+        pending = d.unconsumed_tail + pending[_SALVAGE_STEP:]
+    return b"".join(parts)
 
 
 def _gzip_header_size(data: bytes) -> int:
