@@ -196,4 +196,16 @@ def test_shared_capture_golden() -> None:
     code, out, _ = run("decode", str(SHARED / "wireshark-wiki__bicc.pcap"), "-f", "jsonl")
     row = json.loads(out)
     assert row["protocol"] == "bicc" and row["cic"] == 18
-    assert row["params"]["application_transport"]["context_name"] == "BAT ASE"
+    apt = row["params"]["application_transport"]
+    assert apt["context_name"] == "BAT ASE"
+    # as tshark decodes it: release call indicator set, new sequence, final segment
+    assert (apt["release_call"], apt["send_notification"], apt["sequence"], apt["apm_segmentation"]) == (
+        1,
+        0,
+        1,
+        0,
+    )
+    assert apt["originating_address"] == apt["destination_address"] == ""
+    assert apt["information"].startswith(
+        "018283020283839c88048d8505858502058080058385010107828304081e81832020763d"
+    )

@@ -191,7 +191,9 @@ def test_application_transport_bat_ase() -> None:
     params = {
         "application_transport": {
             "context_id": 5,
+            "release_call": 1,
             "send_notification": 0,
+            "sequence": 1,
             "apm_segmentation": 0,
             "information": "0102",
         }
@@ -200,6 +202,13 @@ def test_application_transport_bat_ase() -> None:
     m = decode_bytes(data, protocol="bicc")
     at = m.params["application_transport"]
     assert at["context_name"] == "BAT ASE" and at["information"] == "0102"
+    assert (at["release_call"], at["send_notification"], at["sequence"], at["apm_segmentation"]) == (
+        1,
+        0,
+        1,
+        0,
+    )
+    assert data.hex().endswith("78058581c0010200")  # code, length, octets 1-3, information, end
     assert reencode(m) == data
 
 

@@ -377,46 +377,65 @@ class AccessTransport(Codec):
 
 
 class ApplicationTransport(Codec):
-    """Application transport (Q.763 3.82): context identifier, SI, APM segmentation, [SLR], information.
+    """Application transport (Q.763 3.82).
 
-    Decoded: ``context_id`` (+ name, e.g. 5 = BAT ASE), ``send_notification`` (SI), ``apm_segmentation``,
-    ``segmentation_local_reference`` when octet 2a is present, and ``information`` (hex, the
-    encapsulated application information, e.g. BAT ASE data that tunnels SDP).
+    Octet 1 (and 1a): application context identifier (e.g. 5 = BAT ASE).  Octet 2: instruction
+    indicators, ``send_notification`` (SNI, bit 2) and ``release_call`` (RCI, bit 1).  Octet 3:
+    ``sequence`` (SI, bit 7: 1 = new sequence) and ``apm_segmentation`` (bits 6-1: 0 = final segment),
+    then octet 3a ``segmentation_local_reference`` when octet 3's extension bit is 0.  Then the APM-user
+    information: ``originating_address`` and ``destination_address`` (each length-prefixed; decoded when
+    both lengths fit) and the encapsulated application ``information`` (hex; for BAT ASE it tunnels
+    e.g. SDP).
     """
 
     kind = "apt"
 
     def decode(self, data: bytes) -> dict[str, Any]:
-        if len(data) < 2:
-            raise ParamError("application transport needs at least 2 octets")
-        pos = 0
-        o1 = data[0]
+        if len(data) < 3:
+            raise ParamError("application transport needs at least 3 octets")
         out: dict[str, Any] = {}
+        o1 = data[0]
         if o1 & 0x80:
             ctx = o1 & 0x7F
             pos = 1
         else:  # octet 1a continues the identifier
+            if not data[1] & 0x80:
+                raise ParamError("application context identifier longer than 2 octets")
             ctx = (o1 & 0x7F) | ((data[1] & 0x7F) << 7)
             out["context_id_octets"] = 2
             pos = 2
-            if not data[1] & 0x80:
-                raise ParamError("application context identifier longer than 2 octets")
         out["context_id"] = ctx
         out["context_name"] = N.APPLICATION_CONTEXT.get(ctx, "unknown")
-        if pos >= len(data):
-            raise ParamError("application transport ends after the context identifier")
-        o2 = data[pos]  # ext, SI, APM segmentation indicator (6 bits)
-        out["send_notification"] = (o2 >> 6) & 1
-        out["apm_segmentation"] = o2 & 0x3F
-        pos += 1
+        if pos + 2 > len(data):
+            raise ParamError("application transport ends before its segmentation octet")
+        o2 = data[pos]
         if not o2 & 0x80:
+            raise ParamError("instruction indicators longer than one octet")
+        if o2 & 0x7C:
+            out["instruction_spare"] = (o2 >> 2) & 0x1F
+        out["send_notification"] = (o2 >> 1) & 1
+        out["release_call"] = o2 & 1
+        o3 = data[pos + 1]
+        out["sequence"] = (o3 >> 6) & 1
+        out["apm_segmentation"] = o3 & 0x3F
+        pos += 2
+        if not o3 & 0x80:
             if pos >= len(data):
-                raise ParamError("application transport ends before octet 2a")
+                raise ParamError("application transport ends before octet 3a")
             if not data[pos] & 0x80:
-                raise ParamError("octet 2a without its extension bit")
+                raise ParamError("octet 3a without its extension bit")
             out["segmentation_local_reference"] = data[pos] & 0x7F
             pos += 1
-        out["information"] = data[pos:].hex()
+        # APM-user information: originating and destination address (length-prefixed), then the
+        # encapsulated application information (Q.765 / Wireshark's layout).
+        rest = data[pos:]
+        if len(rest) >= 2 and 1 + rest[0] < len(rest) and 2 + rest[0] + rest[1 + rest[0]] <= len(rest):
+            l1 = rest[0]
+            l2 = rest[1 + l1]
+            out["originating_address"] = rest[1 : 1 + l1].hex()
+            out["destination_address"] = rest[2 + l1 : 2 + l1 + l2].hex()
+            rest = rest[2 + l1 + l2 :]
+        out["information"] = rest.hex()
         return out
 
     def encode(self, value: Mapping[str, Any]) -> bytes:
@@ -426,14 +445,20 @@ class ApplicationTransport(Codec):
             out += bytes((ctx & 0x7F, 0x80 | ((ctx >> 7) & 0x7F)))
         else:
             out.append(0x80 | ctx)
-        o2 = ((int(value.get("send_notification", 0)) & 1) << 6) | (
-            int(value.get("apm_segmentation", 0)) & 0x3F
-        )
+        o2 = 0x80 | ((int(value.get("instruction_spare", 0)) & 0x1F) << 2)
+        o2 |= ((int(value.get("send_notification", 0)) & 1) << 1) | (int(value.get("release_call", 0)) & 1)
+        out.append(o2)
+        o3 = ((int(value.get("sequence", 0)) & 1) << 6) | (int(value.get("apm_segmentation", 0)) & 0x3F)
         slr = value.get("segmentation_local_reference")
         if slr is None:
-            out.append(0x80 | o2)
+            out.append(0x80 | o3)
         else:
-            out += bytes((o2, 0x80 | (int(slr) & 0x7F)))
+            out += bytes((o3, 0x80 | (int(slr) & 0x7F)))
+        if "originating_address" in value:
+            for key in ("originating_address", "destination_address"):
+                address = bytes.fromhex(str(value.get(key, "")))
+                out.append(len(address))
+                out += address
         return bytes(out) + bytes.fromhex(str(value.get("information", "")))
 
 
