@@ -57,6 +57,13 @@ def _digits(data: bytes, odd: int) -> tuple[str, bool]:
     return digits, False
 
 
+_TABLES = {
+    (protocol, variant): message_table(protocol, variant)
+    for protocol in ("isup", "bicc")
+    for variant in ("itu", "ansi")
+}
+
+
 def decode_payload(p: Payload) -> Message:
     """Decode one message's bytes into a :class:`Message` (key fields now, parameters on demand)."""
     m = Message(p)
@@ -89,7 +96,8 @@ def decode_payload(p: Payload) -> Message:
         return m
     mt = data[pos]
     m.type_code = mt
-    spec = message_table(p.protocol, p.variant).get(mt)
+    table = _TABLES.get((p.protocol, p.variant)) or message_table(p.protocol, p.variant)
+    spec = table.get(mt)
     pos += 1
     if spec is None:
         m.type = f"0x{mt:02X}"
