@@ -236,15 +236,17 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def _register_optional_commands() -> None:
-    try:
-        from sigdiag.simulate.cli import simulate_command
-    except ImportError:  # pragma: no cover - the simulator is part of the package once it lands
-        return
+def _register_commands() -> None:
+    """Commands whose code lives with their stage; importing them is cheap (heavy imports are inside)."""
+    from sigdiag.calls.cli import calls_command, stats_command
+    from sigdiag.simulate.cli import simulate_command
+
+    app.command("calls")(calls_command)
+    app.command("stats")(stats_command)
     app.command("simulate")(simulate_command)
 
 
-_register_optional_commands()
+_register_commands()
 
 
 def main() -> None:
