@@ -5,7 +5,8 @@ The library is the product; the ``sigdiag`` command is a thin layer on it::
     import sigdiag
     for m in sigdiag.read_messages("capture.pcap"):
         print(m.frame, m.type, m.cic, m.called, m.cause)
-    df = sigdiag.messages_frame("capture.pcap")      # pandas DataFrame
+    df = sigdiag.messages_frame("capture.pcap")      # pandas DataFrame, one row per message
+    calls = sigdiag.calls_frame("capture.pcap")      # one row per call, with its outcome
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ __all__ = [
     "DecodeSettings",
     "Message",
     "__version__",
+    "calls_frame",
     "messages_frame",
     "read_messages",
+    "stats_frame",
 ]
 
 if TYPE_CHECKING:
     from sigdiag.anomalies import Anomaly
+    from sigdiag.calls import calls_frame, stats_frame
     from sigdiag.capture import CaptureError
     from sigdiag.decode import messages_frame, read_messages
     from sigdiag.model import Message
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "Anomaly": "sigdiag.anomalies",
+    "calls_frame": "sigdiag.calls",
+    "stats_frame": "sigdiag.calls",
     "CaptureError": "sigdiag.capture",
     "ConfigError": "sigdiag.settings",
     "DecodeSettings": "sigdiag.settings",

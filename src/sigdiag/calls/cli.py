@@ -1,0 +1,288 @@
+"""``sigdiag calls`` and ``sigdiag stats``: the command-line face of :mod:`sigdiag.calls`.
+
+:func:`calls_command` and :func:`stats_command` are Typer-annotated functions; ``sigdiag.cli`` registers
+them with ``app.command("calls")(calls_command)`` and ``app.command("stats")(stats_command)``.  They take
+the same decoding options and report errors the same way as ``sigdiag decode`` (one line, exit code 2).
+
+The shared option types come from :mod:`sigdiag.cli`; they are imported at the end of this module so
+that importing either module first works (annotations are strings until Typer resolves them).
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["GroupBy", "calls_command", "stats_command"]
+
+
+class GroupBy(StrEnum):
+    trunk = "trunk"
+    opc_dpc = "opc-dpc"
+    hour = "hour"
+    cause = "cause"
+    prefix = "prefix"
+
+
+def _call_settings(assignments: list[str] | None, **options: Any) -> Any:
+    from sigdiag.calls.settings import CallSettings
+    from sigdiag.settings import ConfigError
+
+    try:
+        return CallSettings().with_assignments(assignments).with_options(**options)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def _outcomes(path: Path | None) -> Any:
+    from sigdiag.calls.outcomes import load_outcomes
+    from sigdiag.settings import ConfigError
+
+    try:
+        return load_outcomes(path)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def _open(files: list[Path], make: Any) -> list[tuple[Path, Any]]:
+    """Open every file before writing anything, so a file that is not a capture fails first."""
+    from sigdiag.capture import CaptureError
+
+    readers = []
+    for path in files:
+        try:
+            readers.append((path, make(path)))
+        except CaptureError as exc:
+            raise fail(str(exc)) from None
+    return readers
+
+
+def _summary(readers: list[tuple[Path, Any]], per_file: list[dict[str, int]]) -> None:
+    """Decoding anomalies, then one line per file: calls by outcome, duplicates, orphans, evictions."""
+    from sigdiag.cli import _report_anomalies
+
+    _report_anomalies([(p, r.reader) for p, r in readers], 0)
+    for (path, r), counts in zip(readers, per_file, strict=True):
+        counts = dict(sorted(counts.items()))
+        c = r.correlator
+        parts = [f"{c.calls} calls"]
+        shown = sum(counts.values())
+        if shown != c.calls:
+            parts[0] += f" ({shown} selected)"
+        if counts:
+            parts.append(", ".join(f"{k} {v}" for k, v in counts.items()))
+        parts.append(f"{c.messages} messages, {c.duplicates} duplicates, {c.orphan_count} orphans")
+        if c.circuit_event_count:
+            parts.append(f"{c.circuit_event_count} circuit events")
+        if c.evictions:
+            parts.append(f"{c.evictions} calls evicted (open-call cap {c.cap})")
+        typer.echo(f"sigdiag: {path}: " + "; ".join(parts), err=True)
+        for o in c.orphans[:5]:
+            typer.echo(
+                f"  orphan: frame {o.frame} {o.type} cic {o.cic} {o.opc} -> {o.dpc}: {o.reason}", err=True
+            )
+        if c.orphan_count > 5:
+            typer.echo(f"  ... and {c.orphan_count - 5} more orphans", err=True)
+
+
+def _write(rows: Any, fmt: str, output: Path | None, columns: list[str], table_columns: Any) -> int:
+    from sigdiag.capture import CaptureError
+    from sigdiag.report import write_rows
+
+    try:
+        if fmt == "parquet":
+            return write_rows(rows, fmt, None, str(output), columns, table_columns)
+        if output is None:
+            return write_rows(rows, fmt, sys.stdout, None, columns, table_columns)
+        with open(output, "w", encoding="utf-8", newline="") as out:
+            return write_rows(rows, fmt, out, None, columns, table_columns)
+    except CaptureError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror}") from None
+
+
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Correlation setting NAME=VALUE (repeatable): duplicate_window_ms, reorder_window_ms, "
+        "linger_ms, t7_s, ack_window_s, glare_window_ms, effective_s, repeat_window_s, max_open_calls, "
+        "prefix_digits (docs/calls.md).",
+        show_default=False,
+    ),
+]
+OutcomesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--outcomes", help="Outcome classification file [default: rules/outcomes.yaml].", show_default=False
+    ),
+]
+CicOpt = Annotated[int | None, typer.Option("--cic", help="Only calls on this CIC.")]
+NumberOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--number", help="Only calls whose called (IAM + SAM digits) or calling number contains this."
+    ),
+]
+
+
+def calls_command(
+    files: Annotated[
+        list[Path], typer.Argument(help="Capture files (pcap, pcapng, optionally gzip-compressed).")
+    ],
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = "table",  # type: ignore[assignment]  # Typer turns it into OutputFormat.table
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")
+    ] = None,
+    cic: CicOpt = None,
+    number: NumberOpt = None,
+    outcome: Annotated[
+        list[str] | None,
+        typer.Option("--outcome", help="Only calls with these outcomes (repeatable), e.g. network."),
+    ] = None,
+    set_: SetOpt = None,
+    outcomes: OutcomesOpt = None,
+    pc_format: PcFormatOpt = None,
+    variant: VariantOpt = None,
+    pc_display: PcDisplayOpt = None,
+    mtp2_fcs: Mtp2FcsOpt = None,
+    m3ua_version: M3uaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Correlate messages into calls and say how each call ended.
+
+    One row per call (IAM) with its numbers, times, release cause, outcome (answered, subscriber, caller,
+    network, unknown) and delays; the keys are listed in docs/calls.md.  Orphan messages, duplicates and
+    evictions are summarised on standard error.
+    """
+    from sigdiag.calls.correlate import CALL_KEYS
+    from sigdiag.calls.outcomes import OUTCOMES
+    from sigdiag.calls.pipeline import REFINERS, CallFilter, CallReader
+    from sigdiag.calls.report import call_table_columns
+
+    dsettings = _settings(config, pc_format, variant, pc_display, mtp2_fcs, m3ua_version)
+    if format == "parquet" and output is None:
+        raise fail("--format parquet needs --output PATH")
+    for o in outcome or []:
+        if o not in OUTCOMES:
+            raise fail(f"--outcome must be one of {', '.join(OUTCOMES)}, not {o!r}")
+    settings = _call_settings(set_, keep_messages=bool(REFINERS))
+    table = _outcomes(outcomes)
+    flt = CallFilter(cic=cic, number=number, outcomes=outcome)
+    keep = flt if flt.active else None
+    readers = _open(files, lambda p: CallReader(p, dsettings, settings, table, REFINERS, keep))
+    several = len(files) > 1
+    columns = (["file"] if several else []) + list(CALL_KEYS)
+    table_columns = call_table_columns(dsettings.pc_display, dsettings.pc_format, with_file=several)
+    per_file: list[dict[str, int]] = [{} for _ in readers]
+
+    def rows() -> Any:
+        for (path, reader), counts in zip(readers, per_file, strict=True):
+            for call in reader:
+                counts[call.outcome] = counts.get(call.outcome, 0) + 1
+                row = call.as_dict()
+                yield {"file": str(path), **row} if several else row
+
+    _write(rows(), format.value, output, columns, table_columns)
+    _summary(readers, per_file)
+
+
+def stats_command(
+    files: Annotated[
+        list[Path], typer.Argument(help="Capture files (pcap, pcapng, optionally gzip-compressed).")
+    ],
+    by: Annotated[
+        GroupBy | None,
+        typer.Option("--by", help="Group rows by trunk, opc-dpc, hour (UTC), cause or called-number prefix."),
+    ] = None,
+    trunks: Annotated[
+        Path | None,
+        typer.Option("--trunks", help="Trunk map YAML (name, opc, dpc, cic ranges).", show_default=False),
+    ] = None,
+    effective_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--effective-seconds",
+            min=0,
+            help="Conversation time that makes an answered call effective [default: 10].",
+            show_default=False,
+        ),
+    ] = None,
+    prefix_digits: Annotated[
+        int | None,
+        typer.Option(
+            "--prefix-digits", min=1, help="Prefix length for --by prefix [default: 4].", show_default=False
+        ),
+    ] = None,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = "table",  # type: ignore[assignment]  # Typer turns it into OutputFormat.table
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")
+    ] = None,
+    cic: CicOpt = None,
+    number: NumberOpt = None,
+    set_: SetOpt = None,
+    outcomes: OutcomesOpt = None,
+    pc_format: PcFormatOpt = None,
+    variant: VariantOpt = None,
+    pc_display: PcDisplayOpt = None,
+    mtp2_fcs: Mtp2FcsOpt = None,
+    m3ua_version: M3uaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Call KPIs: seizures, ASR, NER, connection rate, network loss, effective calls, PDD, top causes.
+
+    One row per group, or one row for all calls of all files without --by.  Open calls (outcome
+    unknown) count as seizures but in no rate.  The keys and their definitions are in docs/calls.md.
+    """
+    from sigdiag.calls.pipeline import REFINERS, CallFilter, CallReader
+    from sigdiag.calls.report import stats_table_columns
+    from sigdiag.calls.stats import STATS_KEYS, StatsAccumulator, load_trunks
+    from sigdiag.capture import CaptureError
+    from sigdiag.settings import ConfigError
+
+    dsettings = _settings(config, pc_format, variant, pc_display, mtp2_fcs, m3ua_version)
+    if format == "parquet" and output is None:
+        raise fail("--format parquet needs --output PATH")
+    settings = _call_settings(
+        set_, effective_s=effective_seconds, prefix_digits=prefix_digits, keep_messages=bool(REFINERS)
+    )
+    table = _outcomes(outcomes)
+    tmap = None
+    if trunks is not None:
+        try:
+            tmap = load_trunks(trunks)
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+    flt = CallFilter(cic=cic, number=number)
+    keep = flt if flt.active else None
+    readers = _open(files, lambda p: CallReader(p, dsettings, settings, table, REFINERS, keep))
+    acc = StatsAccumulator(by.value if by else None, tmap, settings, dsettings.pc_display)
+    per_file: list[dict[str, int]] = [{} for _ in readers]
+    try:
+        for (_, reader), counts in zip(readers, per_file, strict=True):
+            for call in reader:
+                counts[call.outcome] = counts.get(call.outcome, 0) + 1
+                acc.add(call)
+    except CaptureError as exc:
+        raise fail(str(exc)) from None
+    _write(iter(acc.rows()), format.value, output, list(STATS_KEYS), stats_table_columns())
+    _summary(readers, per_file)
+
+
+# The shared option types and helpers of ``sigdiag decode`` (see the module docstring for why here).
+from sigdiag.cli import (  # noqa: E402
+    ConfigOpt,
+    M3uaOpt,
+    Mtp2FcsOpt,
+    OutputFormat,
+    PcDisplayOpt,
+    PcFormatOpt,
+    VariantOpt,
+    _settings,
+    fail,
+)

@@ -1,0 +1,243 @@
+"""``sigdiag calls`` and ``sigdiag stats``: golden output, formats, filters, errors and exit codes.
+
+The commands are registered here on a Typer app of their own, exactly as ``sigdiag.cli`` registers them.
+Golden files live in tests/golden/ (``calls_*``, ``stats_*``); regenerate them with
+``SIGDIAG_UPDATE_GOLDEN=1 pytest tests/unit/test_calls_cli.py`` after checking the new output by eye.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from sigdiag.calls import CALL_KEYS, STATS_KEYS
+from sigdiag.calls.cli import calls_command, stats_command
+from tests.unit.test_calls_builder import Flow, write_capture
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "captures"
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app.command("calls")(calls_command)
+app.command("stats")(stats_command)
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("SIGDIAG_UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.is_file(), f"golden file {path} missing: run with SIGDIAG_UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8")
+
+
+def _capture(tmp_path: Path) -> Path:
+    """Five calls and an orphan: the reference fault (overlap IAM 0453114 + SAM, REL 38 from the called
+    side 8 ms after the SAM), an answered call seen on two hops, a busy call, a caller abandon, an open
+    call, and an RLC without its call."""
+    f = Flow(step=0.2)
+    f.msg("IAM", cic=17, called="0453114", calling="01058722000")
+    f.msg("SAM", cic=17, digits="2345", st=True, dt=0.3)
+    f.msg("REL", cic=17, fwd=False, cause=38, location=3, dt=0.008)
+    f.msg("RLC", cic=17, dt=0.004)
+    iam = f.msg("IAM", cic=18, called="0219999", calling="01099990000", st=True)
+    f.copy(iam)
+    acm = f.msg("ACM", cic=18, fwd=False, dt=1.5)
+    f.copy(acm)
+    f.msg("ANM", cic=18, fwd=False, dt=3.0)
+    f.msg("REL", cic=18, fwd=True, cause=16, dt=42.0)
+    f.msg("RLC", cic=18, fwd=False, dt=0.01)
+    f.msg("IAM", cic=19, called="0107777", calling="075500001", st=True)
+    f.msg("REL", cic=19, fwd=False, cause=17, location=4, dt=0.1)
+    f.msg("RLC", cic=19, dt=0.01)
+    f.msg("IAM", cic=20, called="04538888", calling="075500002", st=True)
+    f.msg("ACM", cic=20, fwd=False, dt=2.0)
+    f.msg("REL", cic=20, fwd=True, cause=16, dt=9.0)
+    f.msg("RLC", cic=20, fwd=False, dt=0.01)
+    f.msg("RLC", cic=33, fwd=False, dt=0.5)
+    f.msg("IAM", cic=21, called="0453114", calling="01058722000", dt=1.0)
+    return write_capture(tmp_path / "calls.pcap", f)
+
+
+def test_calls_table_golden(tmp_path: Path) -> None:
+    code, out, err = run("calls", str(_capture(tmp_path)))
+    assert code == 0, err
+    check_golden("calls_overlap.txt", out)
+    assert "5 calls" in err and "2 duplicates" in err and "1 orphans" in err
+    assert "orphan: frame 19 RLC cic 33" in err
+
+
+def test_calls_jsonl_keys_and_golden(tmp_path: Path) -> None:
+    code, out, _ = run("calls", str(_capture(tmp_path)), "--format", "jsonl")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    for row in rows:
+        assert list(row) == list(CALL_KEYS)
+    ref = rows[0]
+    assert (ref["called"], ref["sam_count"], ref["cause"], ref["released_by"]) == (
+        "04531142345",
+        1,
+        38,
+        "called",
+    )
+    assert (ref["outcome"], ref["outcome_detail"], ref["phase"]) == (
+        "network",
+        "network-out-of-order",
+        "setup",
+    )
+    assert [r["outcome"] for r in rows] == ["network", "answered", "subscriber", "caller", "unknown"]
+    assert rows[1]["duplicates"] == 2 and rows[1]["conversation_s"] == pytest.approx(42.0)
+    check_golden("calls_overlap.jsonl", out)
+
+
+def test_calls_csv_and_parquet(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    cap = _capture(tmp_path)
+    out_csv = tmp_path / "calls.csv"
+    code, _, err = run("calls", str(cap), "-f", "csv", "-o", str(out_csv))
+    assert code == 0, err
+    lines = out_csv.read_text().splitlines()
+    assert lines[0] == ",".join(CALL_KEYS) and len(lines) == 6
+    out_pq = tmp_path / "calls.parquet"
+    code, _, err = run("calls", str(cap), "-f", "parquet", "-o", str(out_pq))
+    assert code == 0, err
+    df = pd.read_parquet(out_pq)
+    assert list(df.columns) == list(CALL_KEYS) and list(df["iam_frame"]) == [1, 5, 12, 15, 20]
+    assert json.loads(df["frames"][0]) == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("args", "frames"),
+    [
+        (["--number", "04531142345"], [1]),  # digits that arrived in the SAM
+        (["--number", "0453114"], [1, 20]),
+        (["--number", "01058722000"], [1, 20]),  # calling number
+        (["--cic", "19"], [12]),
+        (["--outcome", "caller", "--outcome", "subscriber"], [12, 15]),
+        (["--number", "77777"], []),
+    ],
+)
+def test_calls_filters(tmp_path: Path, args: list[str], frames: list[int]) -> None:
+    code, out, _ = run("calls", str(_capture(tmp_path)), "-f", "jsonl", *args)
+    assert code == 0
+    assert [json.loads(line)["iam_frame"] for line in out.splitlines()] == frames
+
+
+def test_calls_settings_option(tmp_path: Path) -> None:
+    code, out, _ = run("calls", str(_capture(tmp_path)), "-f", "jsonl", "--set", "duplicate_window_ms=0")
+    assert code == 0
+    assert json.loads(out.splitlines()[1])["duplicates"] == 0
+
+
+def test_calls_several_files_add_a_file_column(tmp_path: Path) -> None:
+    a = _capture(tmp_path)
+    b = tmp_path / "copy.pcap"
+    b.write_bytes(a.read_bytes())
+    code, out, _ = run("calls", str(a), str(b), "-f", "jsonl")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 10 and next(iter(rows[0])) == "file"
+    assert {r["file"] for r in rows} == {str(a), str(b)}
+
+
+def test_calls_with_another_outcomes_file(tmp_path: Path) -> None:
+    path = tmp_path / "outcomes.yaml"
+    path.write_text(
+        "classes:\n  - {outcome: answered, detail: ok, when: {answered: true}}\n"
+        "  - {outcome: network, detail: not-answered}\n"
+    )
+    code, out, _ = run("calls", str(_capture(tmp_path)), "-f", "jsonl", "--outcomes", str(path))
+    assert code == 0
+    details = [json.loads(line)["outcome_detail"] for line in out.splitlines()]
+    assert details == ["not-answered", "ok", "not-answered", "not-answered", "not-answered"]
+
+
+def test_exit_codes_and_one_line_errors(tmp_path: Path) -> None:
+    cap = _capture(tmp_path)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n" * 10)
+    bad_outcomes = tmp_path / "o.yaml"
+    bad_outcomes.write_text("classes:\n  - {outcome: lost, detail: x}\n")
+    cases = [
+        (["calls", str(text)], "notes.txt"),
+        (["calls", str(tmp_path / "missing.pcap")], "missing.pcap"),
+        (["calls", str(cap), "--set", "t7_s=soon"], "t7_s"),
+        (["calls", str(cap), "--set", "colour=red"], "colour"),
+        (["calls", str(cap), "--outcomes", str(bad_outcomes)], f"{bad_outcomes}:2:"),
+        (["calls", str(cap), "-f", "parquet"], "--output"),
+        (["calls", str(cap), "--outcome", "lost"], "--outcome"),
+        (["calls", str(cap), "--pc-format", "ansi", "--variant", "itu", "--config", str(text)], str(text)),
+        (["stats", str(text)], "notes.txt"),
+        (["stats", str(cap), "--trunks", str(text)], str(text)),
+        (["stats", str(cap), "--set", "prefix_digits=0"], "prefix_digits"),
+    ]
+    for args, needle in cases:
+        code, out, err = run(*args)
+        assert code == 2, (args, code, out, err)
+        assert err.startswith("sigdiag: error: ") and needle in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
+        assert out == ""
+    code, _, err = run("calls", str(cap), "-o", str(tmp_path / "no" / "such" / "dir.txt"))
+    assert code == 2 and "cannot write" in err
+
+
+def test_stats_table_golden(tmp_path: Path) -> None:
+    code, out, err = run("stats", str(_capture(tmp_path)))
+    assert code == 0, err
+    check_golden("stats_overall.txt", out)
+
+
+def test_stats_by_cause_jsonl_golden(tmp_path: Path) -> None:
+    code, out, err = run("stats", str(_capture(tmp_path)), "--by", "cause", "-f", "jsonl")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["group"] for r in rows] == ["16", "17", "38", "none"]
+    for row in rows:
+        assert list(row) == list(STATS_KEYS)
+    check_golden("stats_by_cause.jsonl", out)
+
+
+def test_stats_options(tmp_path: Path) -> None:
+    cap = _capture(tmp_path)
+    code, out, _ = run("stats", str(cap), "-f", "jsonl", "--effective-seconds", "60")
+    assert code == 0 and json.loads(out)["effective_answered"] == 0
+    code, out, _ = run("stats", str(cap), "-f", "jsonl", "--effective-seconds", "30")
+    assert code == 0 and json.loads(out)["effective_answered"] == 1
+    code, out, _ = run("stats", str(cap), "-f", "jsonl", "--by", "prefix", "--prefix-digits", "3")
+    assert code == 0 and [json.loads(x)["group"] for x in out.splitlines()] == ["010", "021", "045"]
+    trunks = tmp_path / "trunks.yaml"
+    trunks.write_text("trunks:\n  - {name: main, opc: 100, dpc: 200, cic: 17-19}\n")
+    code, out, _ = run("stats", str(cap), "-f", "csv", "--by", "trunk", "--trunks", str(trunks))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == ",".join(STATS_KEYS)
+    assert [line.split(",")[0] for line in lines[1:]] == ["100-200", "main"]
+    code, out, _ = run("stats", str(cap), "-f", "jsonl", "--number", "0453114")
+    assert code == 0 and json.loads(out)["seizures"] == 2
+
+
+@pytest.mark.skipif(not (SHARED / "MANIFEST.tsv").is_file(), reason="../shared/captures is absent")
+def test_calls_on_every_shared_capture() -> None:
+    expected = {
+        "fs-mod_isup__isup_m3ua_mgcp_call.pcap": [(48, "answered")],
+        "kancom-xdr_tester__isup_m2pa_itu_call.pcap": [(1, "answered")],
+        "nextcaller-sip-capture__sip-i_ansi_iam_fragmented.pcap": [(2, "unknown")],
+        "tcpdump-tests__isup_m3ua-draft6_itu_call.pcap": [(1, "answered")],
+        "wireshark-wiki__bicc.pcap": [(1, "unknown")],
+    }
+    for name, calls in expected.items():
+        code, out, err = run("calls", str(SHARED / name), "-f", "jsonl")
+        assert code == 0, err
+        rows = [json.loads(line) for line in out.splitlines()]
+        assert [(r["iam_frame"], r["outcome"]) for r in rows] == calls, name
