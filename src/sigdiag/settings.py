@@ -23,7 +23,14 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PC_FORMATS", "ConfigError", "DecodeSettings", "LinkOverride", "load_settings"]
+__all__ = [
+    "PC_FORMATS",
+    "ConfigError",
+    "DecodeSettings",
+    "LinkOverride",
+    "load_settings",
+    "read_yaml_mapping",
+]
 
 PC_FORMATS = ("itu", "ansi", "china", "japan")
 VARIANTS = ("itu", "ansi")
@@ -88,8 +95,8 @@ def _check(name: str, value: object, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
 
 
-def load_settings(path: str | PathLike[str], base: DecodeSettings | None = None) -> DecodeSettings:
-    """Read a YAML config file (format in this module's docstring) over ``base``."""
+def read_yaml_mapping(path: str | PathLike[str]) -> dict[str, Any]:
+    """The top-level mapping of a YAML settings file; :class:`ConfigError` naming the file (and line)."""
     import yaml
 
     path = Path(path)
@@ -105,7 +112,16 @@ def load_settings(path: str | PathLike[str], base: DecodeSettings | None = None)
         raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    data = dict(data)
+    return data
+
+
+#: Top-level sections of a config file that belong to later stages (read by their own loaders).
+OTHER_SECTIONS = ("calls",)
+
+
+def load_settings(path: str | PathLike[str], base: DecodeSettings | None = None) -> DecodeSettings:
+    """Read a YAML config file (format in this module's docstring) over ``base``."""
+    data = {k: v for k, v in read_yaml_mapping(path).items() if k not in OTHER_SECTIONS}
     links = []
     for i, item in enumerate(data.pop("links", None) or []):
         if not isinstance(item, dict) or "match" not in item:

@@ -570,3 +570,13 @@ def test_path_types(tmp_path: Path, m3ua_pcap: Path) -> None:
     assert len(list(read_messages(str(m3ua_pcap)))) == 6
     reader = read_messages(m3ua_pcap)
     assert Path(reader.path) == m3ua_pcap
+
+
+def test_one_config_file_serves_decode_and_calls(tmp_path: Path) -> None:
+    from sigdiag.calls.settings import load_call_settings
+    from sigdiag.settings import load_settings
+
+    cfg = tmp_path / "sigdiag.yaml"
+    cfg.write_text("pc_format: china\ncalls:\n  max_open_calls: 1234\n")
+    assert load_settings(cfg).pc_format == "china"
+    assert load_call_settings(cfg).max_open_calls == 1234

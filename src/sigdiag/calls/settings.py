@@ -25,7 +25,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from sigdiag.settings import ConfigError
+from sigdiag.settings import ConfigError, read_yaml_mapping
 
 __all__ = ["CallSettings", "load_call_settings"]
 
@@ -105,21 +105,8 @@ def _coerce(name: str, value: Any) -> Any:
 
 def load_call_settings(path: str | PathLike[str], base: CallSettings | None = None) -> CallSettings:
     """Read the ``calls:`` mapping of a YAML file over ``base`` (other top-level keys are ignored)."""
-    import yaml
-
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    data = read_yaml_mapping(path)
     section = data.get("calls") or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: 'calls' must be a mapping of settings")
