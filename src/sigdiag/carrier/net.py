@@ -688,25 +688,7 @@ class NetDecoder:
                 s = names.get(src) or self._name(src)
                 d = names.get(dst) or self._name(dst)
                 if proto == 132:
-                    off += 20
-                    end = off - 20 + total
-                    if end - off >= 28:  # the common case, inlined: one complete DATA chunk (see _sctp)
-                        sport, dport, ctype, flags, clen, _tsn, stream, _ssn, ppid = _SCTP_FIRST(data, off)
-                        if ctype == 0 and flags & 3 == 3 and clen > 16 and 0 <= end - off - 12 - clen <= 3:
-                            return [
-                                SctpUnit(
-                                    frame.number,
-                                    frame.ts,
-                                    s,
-                                    d,
-                                    sport,
-                                    dport,
-                                    ppid,
-                                    stream,
-                                    data[off + 28 : off + 12 + clen],
-                                )
-                            ]
-                    return self._sctp_chunks(frame, data, off, end, s, d)
+                    return self._sctp(frame, data, off + 20, off + total, s, d)
                 if proto == 17:
                     return self._udp(frame, data, off + 20, off + total, s, d)
                 if proto == 6:
