@@ -204,55 +204,37 @@ class SigtranDecoder:
             # Fast path: RFC 4666 DATA with [Routing Context,] Protocol Data first, ISUP or BICC.
             data = unit.data
             n = len(data)
+            fields = None
             if n >= 36 and data[9] == 6:
                 head, mlen, rc_tl, tag, plen, opc, dpc, si, ni, sls = _FAST_RC.unpack_from(data)
                 if (
                     head == 0x01000101
                     and rc_tl == 0x00060008
                     and tag == _TAG_M3UA_PD
-                    and (si == 5 or si == 13)
-                    and plen >= 16
                     and 16 + plen <= mlen <= n
                 ):
-                    return Payload(
-                        unit.frame,
-                        unit.ts,
-                        "m3ua",
-                        "isup" if si == 5 else "bicc",
-                        entry[4],
-                        entry[3],
-                        opc,
-                        dpc,
-                        ni,
-                        sls,
-                        data[32 : 16 + plen],
-                        True,
-                        entry[2],
-                    )
+                    fields = (opc, dpc, si, ni, sls, plen, 32, 16)
             elif n >= 28:
                 head, mlen, tag, plen, opc, dpc, si, ni, sls = _FAST.unpack_from(data)
-                if (
-                    head == 0x01000101
-                    and tag == _TAG_M3UA_PD
-                    and (si == 5 or si == 13)
-                    and plen >= 16
-                    and 8 + plen <= mlen <= n
-                ):
-                    return Payload(
-                        unit.frame,
-                        unit.ts,
-                        "m3ua",
-                        "isup" if si == 5 else "bicc",
-                        entry[4],
-                        entry[3],
-                        opc,
-                        dpc,
-                        ni,
-                        sls,
-                        data[24 : 8 + plen],
-                        True,
-                        entry[2],
-                    )
+                if head == 0x01000101 and tag == _TAG_M3UA_PD and 8 + plen <= mlen <= n:
+                    fields = (opc, dpc, si, ni, sls, plen, 24, 8)
+            if fields is not None and (si == 5 or si == 13) and plen >= 16:
+                opc, dpc, si, ni, sls, plen, start, base = fields
+                return Payload(
+                    unit.frame,
+                    unit.ts,
+                    "m3ua",
+                    "isup" if si == 5 else "bicc",
+                    entry[4],
+                    entry[3],
+                    opc,
+                    dpc,
+                    ni,
+                    sls,
+                    data[start : base + plen],
+                    True,
+                    entry[2],
+                )
         try:
             if kind == _M3UA:
                 return self._m3ua(unit, entry)
