@@ -89,9 +89,7 @@ def _compare(out: Path) -> dict[str, Any]:
             problems.append(f"truth call {t['call_id']} (IAM frame {t['iam_frame']}) not found")
             continue
         outcomes[t["outcome"]] += 1
-        keys = ["opc", "dpc", "cic", "cause", "calling"]
-        if t["fault"] != "t35-expiry":  # the truth lists digits the caller never sent (simulator issue)
-            keys.append("called")
+        keys = ["opc", "dpc", "cic", "cause", "calling", "called"]
         if not c.pcless:
             keys.append("released_by")
         for k in keys:
