@@ -30,6 +30,7 @@ exceptions.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 from sigdiag.anomalies import Anomaly
 from sigdiag.carrier.mtp import internal_error, payload_from_msu
@@ -263,36 +264,56 @@ class SigtranDecoder:
         return None
 
     # ------------------------------------------------------------------------------------------
-    def _m3ua(self, unit: SctpUnit, entry: tuple[int, str, str, str, str]) -> Payload | None:
+    def _parameters(
+        self, unit: SctpUnit, layer: str, mclass_want: int
+    ) -> Iterator[tuple[int, int, int] | None]:
+        """The (tag, offset, length) of each parameter of a SIGTRAN DATA message (RFC 4666 / RFC 3331
+        common header: version, spare, class, type, length; then 4-octet-aligned TLVs).  Yields None and
+        stops when the message is not DATA of class ``mclass_want`` or is malformed (with an anomaly)."""
         data = unit.data
         n = len(data)
         if n < 8:
-            self.anomalies.append(Anomaly("m3ua.truncated", unit.frame, f"{n} octets, the header needs 8"))
-            return None
+            self.anomalies.append(
+                Anomaly(f"{layer}.truncated", unit.frame, f"{n} octets, the header needs 8")
+            )
+            yield None
+            return
         version, _, mclass, mtype, mlen = _HDR.unpack_from(data)
         if version != 1:
-            self.anomalies.append(Anomaly("m3ua.bad_version", unit.frame, f"version {version}"))
-            return None
-        if mclass != 1 or mtype != 1:
-            return None  # management, SSNM, ASPSM, ASPTM, RKM: no user data
-        end = mlen
+            self.anomalies.append(Anomaly(f"{layer}.bad_version", unit.frame, f"version {version}"))
+            yield None
+            return
+        if mclass != mclass_want or mtype != 1:
+            yield None  # management and other non-DATA messages carry no user data
+            return
         if mlen > n or mlen < 8:
             self.anomalies.append(
-                Anomaly("m3ua.truncated", unit.frame, f"message length {mlen}, {n} octets present")
+                Anomaly(f"{layer}.truncated", unit.frame, f"message length {mlen}, {n} octets present")
             )
-            return None
+            yield None
+            return
         off = 8
-        while off + 4 <= end:
+        while off + 4 <= mlen:
             tag, plen = _TLV.unpack_from(data, off)
-            if plen < 4 or off + plen > end:
+            if plen < 4 or off + plen > mlen:
                 self.anomalies.append(
                     Anomaly(
-                        "m3ua.truncated",
+                        f"{layer}.truncated",
                         unit.frame,
                         f"parameter 0x{tag:04x} of length {plen} at offset {off}",
                     )
                 )
+                yield None
+                return
+            yield tag, off, plen
+            off += (plen + 3) & ~3
+
+    def _m3ua(self, unit: SctpUnit, entry: tuple[int, str, str, str, str]) -> Payload | None:
+        data = unit.data
+        for param in self._parameters(unit, "m3ua", 1):
+            if param is None:
                 return None
+            tag, off, plen = param
             if tag == _TAG_M3UA_PD and self._rfc_ok:
                 if plen < 16:
                     self.anomalies.append(
@@ -337,7 +358,6 @@ class SigtranDecoder:
                     self.anomalies,
                     self._si_reported,
                 )
-            off += (plen + 3) & ~3
         self.anomalies.append(
             Anomaly(
                 "m3ua.no_protocol_data",
@@ -413,38 +433,16 @@ class SigtranDecoder:
     # ------------------------------------------------------------------------------------------
     def _m2ua(self, unit: SctpUnit, entry: tuple[int, str, str, str, str]) -> Payload | None:
         data = unit.data
-        n = len(data)
-        if n < 8:
-            self.anomalies.append(Anomaly("m2ua.truncated", unit.frame, f"{n} octets, the header needs 8"))
-            return None
-        version, _, mclass, mtype, mlen = _HDR.unpack_from(data)
-        if version != 1:
-            self.anomalies.append(Anomaly("m2ua.bad_version", unit.frame, f"version {version}"))
-            return None
-        if mclass != 6 or mtype != 1:
-            return None  # MAUP other than DATA, management, ASPSM/ASPTM, IIM
-        end = mlen
-        if mlen > n or mlen < 8:
-            self.anomalies.append(
-                Anomaly("m2ua.truncated", unit.frame, f"message length {mlen}, {n} octets present")
-            )
-            return None
-        off = 8
-        while off + 4 <= end:
-            tag, plen = _TLV.unpack_from(data, off)
-            if plen < 4 or off + plen > end:
-                self.anomalies.append(
-                    Anomaly(
-                        "m2ua.truncated",
-                        unit.frame,
-                        f"parameter 0x{tag:04x} of length {plen} at offset {off}",
-                    )
-                )
+        for param in self._parameters(unit, "m2ua", 6):
+            if param is None:
                 return None
-            if tag in (_TAG_M2UA_PD1, _TAG_M2UA_PD1_DRAFT7):
+            tag, off, plen = param
+            if tag in (_TAG_M2UA_PD1, _TAG_M2UA_PD1_DRAFT7, _TAG_M2UA_PD2):
+                # Protocol Data 2 carries a TTC priority octet before the MSU
+                start = off + 5 if tag == _TAG_M2UA_PD2 else off + 4
                 return payload_from_msu(
                     data,
-                    off + 4,
+                    start,
                     off + plen,
                     unit.frame,
                     unit.ts,
@@ -455,21 +453,6 @@ class SigtranDecoder:
                     self.anomalies,
                     self._si_reported,
                 )
-            if tag == _TAG_M2UA_PD2:
-                return payload_from_msu(
-                    data,
-                    off + 5,
-                    off + plen,
-                    unit.frame,
-                    unit.ts,
-                    "m2ua",
-                    entry[2],
-                    entry[3],
-                    entry[4],
-                    self.anomalies,
-                    self._si_reported,
-                )
-            off += (plen + 3) & ~3
         self.anomalies.append(
             Anomaly("m2ua.no_protocol_data", unit.frame, "DATA message without a Protocol Data parameter")
         )
