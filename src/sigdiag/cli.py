@@ -239,10 +239,13 @@ def version() -> None:
 def _register_commands() -> None:
     """Commands whose code lives with their stage; importing them is cheap (heavy imports are inside)."""
     from sigdiag.calls.cli import calls_command, stats_command
+    from sigdiag.rules.cli import check_command, rules_app
     from sigdiag.simulate.cli import simulate_command
 
     app.command("calls")(calls_command)
     app.command("stats")(stats_command)
+    app.command("check")(check_command)
+    app.add_typer(rules_app, name="rules")
     app.command("simulate")(simulate_command)
 
 

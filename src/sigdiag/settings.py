@@ -116,7 +116,7 @@ def read_yaml_mapping(path: str | PathLike[str]) -> dict[str, Any]:
 
 
 #: Top-level sections of a config file that belong to later stages (read by their own loaders).
-OTHER_SECTIONS = ("calls",)
+OTHER_SECTIONS = ("calls", "rules")
 
 
 def load_settings(path: str | PathLike[str], base: DecodeSettings | None = None) -> DecodeSettings:

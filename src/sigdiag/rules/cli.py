@@ -1,0 +1,365 @@
+"""``sigdiag check`` and ``sigdiag rules list|show|validate|test``: the command-line face of
+:mod:`sigdiag.rules`.  Registered by :mod:`sigdiag.cli`; errors are one line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["check_command", "rules_app"]
+
+
+class CheckFormat(StrEnum):
+    table = "table"
+    jsonl = "jsonl"
+    json = "json"
+
+
+class FailOn(StrEnum):
+    info = "info"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+    never = "never"
+
+
+RulesOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--rules", help="A folder of extra rule files (repeatable).", show_default=False),
+]
+RuleSetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Rule setting RULE.SETTING=VALUE (repeatable), e.g. incomplete-digit-collection.max_gap_ms=500.",
+        show_default=False,
+    ),
+]
+
+
+def _time(value: str | None, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(f"{name} must be epoch seconds or an ISO 8601 time, not {value!r}") from None
+    if dt.tzinfo is None:
+        from datetime import UTC
+
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def _pc(value: str | None, name: str, pc_format: str) -> int | None:
+    if value is None:
+        return None
+    from sigdiag.carrier.mtp import parse_pc
+
+    try:
+        return parse_pc(value, pc_format)
+    except ValueError as exc:
+        raise fail(f"{name}: {exc}") from None
+
+
+def _overrides(
+    config: Path | None, set_: list[str] | None, number_plan: Path | None
+) -> dict[str, dict[str, Any]]:
+    """Rule settings from the config file's ``rules:`` section, the number plan, then ``--set``."""
+    from sigdiag.rules.loader import RuleError, parse_assignments
+    from sigdiag.settings import ConfigError, read_yaml_mapping
+
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        if config is not None:
+            section = read_yaml_mapping(config).get("rules") or {}
+            if not isinstance(section, dict) or not all(isinstance(v, dict) for v in section.values()):
+                raise fail(f"{config}: 'rules' must map rule ids to {{setting: value}} mappings")
+            for rid, values in section.items():
+                out.setdefault(str(rid), {}).update(values)
+        if number_plan is not None:
+            plan = read_yaml_mapping(number_plan)
+            prefixes = plan.get("valid_prefixes")
+            if not isinstance(prefixes, list) or not all(isinstance(p, str | int) for p in prefixes):
+                raise fail(f"{number_plan}: expected 'valid_prefixes:' with a list of called-number prefixes")
+            out.setdefault("unallocated-valid-prefix", {})["valid_prefixes"] = [str(p) for p in prefixes]
+        for rid, values in parse_assignments(set_).items():
+            out.setdefault(rid, {}).update(values)
+    except (RuleError, ConfigError) as exc:
+        raise fail(str(exc)) from None
+    return out
+
+
+def _load(rules: list[Path] | None, overrides: dict[str, dict[str, Any]]) -> Any:
+    from sigdiag.rules.loader import RuleError, load_rules
+
+    try:
+        return load_rules(rules or [], overrides)
+    except RuleError as exc:
+        raise fail(str(exc)) from None
+
+
+def check_command(
+    files: Annotated[
+        list[Path], typer.Argument(help="Capture files (pcap, pcapng, optionally gzip-compressed).")
+    ],
+    number: Annotated[
+        str | None,
+        typer.Option(
+            "--number", help="Only findings about calls whose called or calling number contains this."
+        ),
+    ] = None,
+    cic: Annotated[int | None, typer.Option("--cic", help="Only findings on this CIC.")] = None,
+    opc: Annotated[str | None, typer.Option("--opc", help="Only findings involving this point code.")] = None,
+    dpc: Annotated[str | None, typer.Option("--dpc", help="Only findings involving this point code.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only findings from this time (ISO 8601 or epoch).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Only findings up to this time (ISO 8601 or epoch).")
+    ] = None,
+    rules: RulesOpt = None,
+    set_: RuleSetOpt = None,
+    number_plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--number-plan",
+            help="YAML with valid_prefixes: [...] (rule unallocated-valid-prefix).",
+            show_default=False,
+        ),
+    ] = None,
+    trunks: Annotated[
+        Path | None,
+        typer.Option("--trunks", help="Trunk map YAML (name, opc, dpc, cic ranges).", show_default=False),
+    ] = None,
+    min_severity: Annotated[
+        FailOn | None,
+        typer.Option(
+            "--min-severity", help="Report only findings at or above this severity.", show_default=False
+        ),
+    ] = None,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option("--fail-on", help="Exit with code 1 when a finding is at or above this severity."),
+    ] = FailOn.high,
+    format: Annotated[CheckFormat, typer.Option("--format", "-f", help="Output format.")] = CheckFormat.table,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")
+    ] = None,
+    pc_format: PcFormatOpt = None,
+    variant: VariantOpt = None,
+    pc_display: PcDisplayOpt = None,
+    mtp2_fcs: Mtp2FcsOpt = None,
+    m3ua_version: M3uaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Diagnose calls: what went wrong, the evidence, the outcome class and the fix.
+
+    Runs every shipped rule (plus --rules folders) over the calls of the captures.  For each finding:
+    the rule and severity, what happened, the evidence (frames, times, gaps, causes), the call's message
+    ladder, its outcome and the recommended fix; then a summary per rule and per trunk.  Exit code 0
+    without findings at or above --fail-on (default high), 1 with, 2 for usage or input errors.
+    """
+    from sigdiag.calls.stats import load_trunks
+    from sigdiag.capture import CaptureError
+    from sigdiag.rules.check import CheckRun, FindingFilter
+    from sigdiag.rules.loader import SEVERITIES
+    from sigdiag.rules.report import format_finding, format_summary
+    from sigdiag.settings import ConfigError
+
+    dsettings = _settings(config, pc_format, variant, pc_display, mtp2_fcs, m3ua_version)
+    ruleset = _load(rules, _overrides(config, set_, number_plan))
+    tmap = None
+    if trunks is not None:
+        try:
+            tmap = load_trunks(trunks)
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+    level = None if min_severity in (None, FailOn.never) else min_severity.value
+    flt = FindingFilter(
+        number,
+        cic,
+        _pc(opc, "--opc", dsettings.pc_format),
+        _pc(dpc, "--dpc", dsettings.pc_format),
+        _time(since, "--since"),
+        _time(until, "--until"),
+        level,
+    )
+    structured = dsettings.pc_display == "structured"
+
+    def pc(value: int | None) -> str:
+        if value is None:
+            return "-"
+        if not structured:
+            return str(value)
+        from sigdiag.carrier.mtp import format_pc
+
+        return format_pc(value, dsettings.pc_format, True)
+
+    try:
+        run = CheckRun(files, ruleset, flt, tmap, None, None, dsettings, pc)
+    except CaptureError as exc:
+        raise fail(str(exc)) from None
+
+    titles = {r.id: (r.severity, r.title) for r in ruleset}
+    try:
+        out = open(output, "w", encoding="utf-8") if output is not None else sys.stdout
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror}") from None
+    try:
+        collected: list[dict[str, Any]] = []
+        for f in run:
+            if format == CheckFormat.table:
+                out.write("\n".join(format_finding(f, pc)) + "\n\n")
+            elif format == CheckFormat.jsonl:
+                out.write(json.dumps({**f.as_dict(), "file": f.file}, ensure_ascii=False) + "\n")
+            else:
+                collected.append({**f.as_dict(), "file": f.file})
+        summary = run.summary()
+        if format == CheckFormat.json:
+            json.dump({"findings": collected, "summary": summary}, out, ensure_ascii=False, indent=1)
+            out.write("\n")
+        elif format == CheckFormat.table:
+            out.write("\n".join(format_summary(summary, titles)) + "\n")
+    except CaptureError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        if output is not None:
+            out.close()
+    from sigdiag.cli import _report_anomalies
+
+    _report_anomalies([(p, r.reader) for p, r in run.readers], 0)
+    if format != CheckFormat.table:
+        typer.echo(
+            f"sigdiag: {summary['calls']} calls, {summary['findings']} findings "
+            + json.dumps(summary["by_rule"]),
+            err=True,
+        )
+    worst = run.worst()
+    if (
+        fail_on != FailOn.never
+        and worst is not None
+        and SEVERITIES.index(worst) >= SEVERITIES.index(fail_on.value)
+    ):
+        raise typer.Exit(1)
+
+
+rules_app = typer.Typer(
+    name="rules",
+    help="List, show, validate and test diagnosis rules.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@rules_app.command("list")
+def rules_list(rules: RulesOpt = None) -> None:
+    """List the rules: id, severity, category, scope and title."""
+    rs = _load(rules, {})
+    for r in rs:
+        typer.echo(f"{r.id:<28} {r.severity:<8} {r.category:<13} {r.scope:<12} {r.title}")
+
+
+@rules_app.command("show")
+def rules_show(
+    rule_id: Annotated[str, typer.Argument(help="Rule id.")],
+    rules: RulesOpt = None,
+    set_: RuleSetOpt = None,
+) -> None:
+    """Print a rule file and its effective settings."""
+    rs = _load(rules, _overrides(None, set_, None))
+    if rule_id not in rs.rules:
+        raise fail(f"unknown rule {rule_id!r}; see sigdiag rules list")
+    r = rs[rule_id]
+    typer.echo(f"# {r.source}")
+    typer.echo(Path(r.source).read_text(encoding="utf-8").rstrip())
+    if r.settings:
+        typer.echo("# effective settings: " + ", ".join(f"{k}={v}" for k, v in r.settings.items()))
+
+
+@rules_app.command("validate")
+def rules_validate(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Rule files or folders [default: the shipped rules].", show_default=False),
+    ] = None,
+) -> None:
+    """Check rule files against the schema and compile their conditions; name every error's file and line."""
+    from sigdiag.rules.loader import RuleError, load_rule, rule_files, shipped_rules_dir
+
+    files: list[Path] = []
+    try:
+        for p in paths or [shipped_rules_dir()]:
+            files.extend(rule_files(p) if p.is_dir() else [p])
+    except RuleError as exc:
+        raise fail(str(exc)) from None
+    errors = 0
+    seen: dict[str, Path] = {}
+    for f in files:
+        try:
+            r = load_rule(f)
+        except RuleError as exc:
+            typer.echo(f"sigdiag: error: {exc}", err=True)
+            errors += 1
+            continue
+        if r.id in seen:
+            typer.echo(f"sigdiag: error: {f}: rule id {r.id!r} is already defined in {seen[r.id]}", err=True)
+            errors += 1
+        seen[r.id] = f
+    typer.echo(f"{len(files) - errors} of {len(files)} rule files valid")
+    if errors:
+        raise typer.Exit(2)
+
+
+@rules_app.command("test")
+def rules_test(
+    rule_ids: Annotated[
+        list[str] | None, typer.Argument(help="Rule ids [default: all].", show_default=False)
+    ] = None,
+    rules: RulesOpt = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", help="Keep the simulated captures in this folder.", show_default=False),
+    ] = None,
+) -> None:
+    """Run each rule's positive and negative tests (simulated captures; exit code 1 if one fails)."""
+    from sigdiag.rules.loader import RuleError
+    from sigdiag.rules.testing import run_rule_tests
+
+    rs = _load(rules, {})
+    try:
+        selected = rs.select(rule_ids) if rule_ids else rs
+    except RuleError as exc:
+        raise fail(str(exc)) from None
+    results = run_rule_tests(selected, workdir)
+    failed = 0
+    for t in results:
+        failed += not t.ok
+        typer.echo(f"{'ok  ' if t.ok else 'FAIL'} {t.rule:<28} {t.kind:<9} {t.name:<20} {t.detail}")
+    typer.echo(f"{len(results) - failed} of {len(results)} rule tests passed")
+    if failed:
+        raise typer.Exit(1)
+
+
+# The shared option types and helpers of ``sigdiag decode``.
+from sigdiag.cli import (  # noqa: E402
+    ConfigOpt,
+    M3uaOpt,
+    Mtp2FcsOpt,
+    PcDisplayOpt,
+    PcFormatOpt,
+    VariantOpt,
+    _settings,
+    fail,
+)

@@ -1,0 +1,604 @@
+"""The rule engine: call records and circuit records in, findings out, streaming.
+
+:class:`Engine` evaluates
+
+* **call rules** (``scope: call``, no window) on every finished call: a match is a finding about that
+  call, and a rule with an ``outcome`` refines the call's outcome (:meth:`Call.override_outcome`) before
+  the call is counted anywhere;
+* **windowed rules** (``window`` + ``threshold``; scope ``trunk-window``, or ``call``/``circuit`` with a
+  window): the records that match are counted per group (trunk, called number, ...) in a sliding window
+  of ``seconds``; when at least ``count`` match (and, with ``share``, that share of the records that
+  satisfy ``of``), a burst opens; it grows while the threshold keeps holding and is one finding when it
+  ends (``window_start``, ``window_end``, ``count``, the member calls);
+* **circuit rules** (``scope: circuit``) on circuit supervision messages and orphan messages.
+
+Time is the records' own: a call counts at its release (``time: release``, the default: calls finish in
+about that order) or at its IAM (``time: start``).  Memory is bounded: per group only the records of the
+last window, and at most :data:`MAX_MEMBERS` member references per burst (the count goes on).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sigdiag.rules.language import CALL_FACTS, EVENT_FACTS, Context, render_template, trunk_name
+from sigdiag.rules.loader import Rule, RuleSet
+
+__all__ = ["FINDING_KEYS", "MAX_MEMBERS", "Engine", "Finding"]
+
+#: Member calls/records kept per windowed finding (the count is exact beyond it).
+MAX_MEMBERS = 1000
+
+#: Keys of :meth:`Finding.as_dict`, in output order.
+FINDING_KEYS: tuple[str, ...] = (
+    "rule",
+    "severity",
+    "category",
+    "scope",
+    "title",
+    "call_id",
+    "protocol",
+    "opc",
+    "dpc",
+    "cic",
+    "iam_frame",
+    "start",
+    "called",
+    "calling",
+    "outcome",
+    "outcome_detail",
+    "trunk",
+    "window_start",
+    "window_end",
+    "count",
+    "calls",
+    "frames",
+    "evidence",
+    "message",
+    "recommendation",
+    "ladder",
+)
+
+
+@dataclass
+class Finding:
+    """One diagnosis: a rule that matched a call, a burst of records, or a circuit record."""
+
+    rule: str
+    severity: str
+    category: str
+    scope: str
+    title: str
+    message: str
+    recommendation: str
+    evidence: dict[str, Any]
+    frames: list[int]
+    ts: float
+    call_id: int | None = None
+    protocol: str | None = None
+    opc: int | None = None
+    dpc: int | None = None
+    cic: int | None = None
+    iam_frame: int | None = None
+    start: float | None = None
+    called: str | None = None
+    calling: str | None = None
+    outcome: str | None = None
+    outcome_detail: str | None = None
+    trunk: str | None = None
+    window_start: float | None = None
+    window_end: float | None = None
+    count: int | None = None
+    calls: list[int] | None = None
+    ladder: list[dict[str, Any]] | None = None
+    members: list[dict[str, Any]] = field(default_factory=list)
+    file: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The finding with exactly :data:`FINDING_KEYS` (JSON-ready)."""
+        return {k: getattr(self, k) for k in FINDING_KEYS}
+
+
+# -- ladders -----------------------------------------------------------------------------------------------
+def _summary_of(m: Any) -> str:
+    """A few words on a message for the ladder: digits, cause."""
+    if m is None:
+        return ""
+    t = m.type
+    if t == "IAM":
+        st = "" if m.called_complete else " (no ST)"
+        calling = f", calling {m.calling}" if m.calling else ", no calling number"
+        return f"called {m.called}{st}{calling}"
+    if t == "SAM":
+        return f"digits {m.subsequent}" + (" + ST" if m.called_complete else "")
+    if m.cause is not None:
+        from sigdiag.codec.names import cause_name
+
+        return f"cause {m.cause} ({cause_name(m.cause)}), location {m.cause_location}"
+    return ""
+
+
+def ladder_of(call: Any) -> list[dict[str, Any]]:
+    """The call's messages with their offset from the IAM (ms) and direction arrows."""
+    t0 = call.start
+    by_frame = {m.frame: m for m in call.messages or ()}
+    by_frame.setdefault(call.iam.frame, call.iam)
+    out = []
+    for frame, ts, type_, direction, _raw in call.timeline:
+        out.append(
+            {
+                "frame": frame,
+                "offset_ms": round((ts - t0) * 1000.0, 1),
+                "direction": "forward" if direction == 0 else "backward" if direction == 1 else "unknown",
+                "type": type_,
+                "info": _summary_of(by_frame.get(frame)),
+            }
+        )
+    return out
+
+
+# -- windows -----------------------------------------------------------------------------------------------
+class _Burst:
+    __slots__ = ("count", "first", "last", "members", "population")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first = float("inf")
+        self.last = float("-inf")
+        self.members: list[dict[str, Any]] = []
+        self.population = 0
+
+    def add(self, t: float, member: dict[str, Any]) -> None:
+        self.count += 1
+        self.first = min(self.first, t)
+        self.last = max(self.last, t)
+        if len(self.members) < MAX_MEMBERS:
+            self.members.append(member)
+
+
+class _Window:
+    """Sliding window of one windowed rule over one group."""
+
+    __slots__ = ("burst", "entries", "matched", "population", "seen")
+
+    def __init__(self) -> None:
+        # (t, matched, in_population, member)
+        self.entries: deque[tuple[float, bool, bool, dict[str, Any] | None]] = deque()
+        self.matched = 0
+        self.population = 0
+        self.burst: _Burst | None = None
+        self.seen: set[int] = set()  # ids of members already in the current burst
+
+
+class Engine:
+    """Evaluates a :class:`RuleSet`.  Feed it with :meth:`refine` (every finished call, before it is
+    counted: usable as a refiner of :mod:`sigdiag.calls.pipeline`), :meth:`circuit_event` and
+    :meth:`orphan` (the correlator's callbacks); :meth:`finish` at the end; :meth:`take` drains the
+    findings so far."""
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        trunks: Any = None,
+        file: str | None = None,
+        pc: Callable[[int], str] = str,
+    ) -> None:
+        self.rules = rules
+        self.pc = pc
+        self.trunks = trunks
+        self.file = file
+        self.call_rules = [r for r in rules if r.scope != "circuit" and not r.windowed]
+        self.refining = [r for r in self.call_rules if r.outcome is not None]
+        self.call_windows = [r for r in rules if r.scope != "circuit" and r.windowed]
+        self.circuit_rules = [r for r in rules if r.scope == "circuit" and not r.windowed]
+        self.circuit_windows = [r for r in rules if r.scope == "circuit" and r.windowed]
+        self.windows: dict[tuple[str, Any], _Window] = {}
+        self.findings: list[Finding] = []
+        self.calls = 0
+        self.records = 0
+        self.capture_end: float | None = None
+        #: the time of the input's latest record (the correlator's clock): the capture end for open calls
+        self.clock: Any = None
+        self.matches: dict[str, int] = {r.id: 0 for r in rules}
+        self._now = float("-inf")
+        self._adds = 0
+
+    # -- calls -----------------------------------------------------------------------------------------------
+    def refine(self, call: Any) -> None:
+        """Evaluate every call rule and windowed call rule on a finished call."""
+        self.calls += 1
+        ctx = Context(CALL_FACTS, call=call, trunks=self.trunks, capture_end=self._end_for(call), pc=self.pc)
+        for rule in self.call_rules:
+            ctx.evidence = {}
+            ctx.labels = []
+            if rule.match.test(ctx):
+                self.matches[rule.id] += 1
+                if rule.outcome is not None:
+                    call.override_outcome(rule.outcome[0], rule.outcome[1], rule.id)
+                self.findings.append(self._call_finding(rule, call, ctx))
+        if self.call_windows:
+            t_rel = call.rel_ts if call.rel_ts is not None else (call.end_ts or call.last_ts)
+            for rule in self.call_windows:
+                ctx.evidence = {}
+                ctx.labels = []
+                matched = rule.match.test(ctx)
+                in_pop = rule.of.test(ctx) if rule.of is not None else True
+                if not matched and not (rule.share is not None and in_pop):
+                    continue
+                group = self._group(rule, ctx)
+                if group is None:
+                    continue
+                t = call.start if rule.time_of == "start" else t_rel
+                member = self._call_member(call, ctx) if matched else None
+                self._window_add(rule, group, t, matched, in_pop, member)
+
+    def outcome_only(self) -> Engine:
+        """An engine with only the rules that refine outcomes (what ``calls`` and ``stats`` apply)."""
+        return Engine(RuleSet(self.refining), self.trunks, self.file, self.pc)
+
+    def _end_for(self, call: Any) -> float | None:
+        if call.end_reason == "open":
+            if self.clock is not None:
+                return float(self.clock())
+            return self.capture_end if self.capture_end is not None else call.last_ts
+        return call.end_ts
+
+    def _values(self, rule: Rule, base: dict[str, Any], ctx: Context | None) -> dict[str, Any]:
+        """Template values: settings, the record, the evidence, and ``because`` (the labels of the
+        conditions that held, themselves templates); point codes as the user prints them."""
+        values: dict[str, Any] = dict(rule.settings)
+        values.update(base)
+        for k in ("opc", "dpc"):
+            if isinstance(values.get(k), int):
+                values[k] = self.pc(values[k])
+        if ctx is not None:
+            values.update(ctx.evidence)
+            if ctx.labels:
+                values["because"] = "; ".join(render_template(label, values) for label in ctx.labels)
+        return values
+
+    def _call_finding(self, rule: Rule, call: Any, ctx: Context) -> Finding:
+        from sigdiag.codec.names import cause_name
+
+        evidence = dict(ctx.evidence)
+        calling_prefix = (call.calling or "")[: max(len(call.calling or "") - 4, 0)] or call.calling
+        base = {
+            "call_id": call.call_id,
+            "opc": call.opc,
+            "dpc": call.dpc,
+            "cic": call.cic,
+            "called": call.called,
+            "calling": call.calling,
+            "called_prefix": call.iam.called,
+            "calling_prefix": calling_prefix,
+            "cause": call.cause,
+            "cause_name": cause_name(call.cause) if call.cause is not None else None,
+            "cause_location": call.cause_location,
+            "released_by": call.released_by,
+            "trunk": ctx.fact("trunk"),
+            "iam_frame": call.iam.frame,
+            "sam_count": call.sam_count,
+            "conversation_s": call.conversation_s,
+            "held_s": ctx.fact("held_s") if call.anm_ts is not None else None,
+            "outcome": call.outcome,
+            "outcome_detail": call.outcome_detail,
+            "calling_nai": call.calling_nai,
+            "calling_plan": ctx.fact("calling_plan"),
+            "hop_counter": ctx.fact("hop_counter"),
+        }
+        values = self._values(rule, base, ctx)
+        if ctx.labels:
+            evidence["because"] = values["because"]
+        for k in ("cause", "released_by", "sam_count"):
+            evidence.setdefault(k, base[k])
+        return Finding(
+            rule=rule.id,
+            severity=rule.severity,
+            category=rule.category,
+            scope=rule.scope,
+            title=rule.title,
+            message=render_template(rule.message, values).strip(),
+            recommendation=render_template(rule.recommendation, values).strip(),
+            evidence=evidence,
+            frames=[t[0] for t in call.timeline],
+            ts=call.start,
+            call_id=call.call_id,
+            protocol=call.protocol,
+            opc=call.opc,
+            dpc=call.dpc,
+            cic=call.cic,
+            iam_frame=call.iam.frame,
+            start=call.start,
+            called=call.called,
+            calling=call.calling,
+            outcome=call.outcome,
+            outcome_detail=call.outcome_detail,
+            trunk=base["trunk"],
+            ladder=ladder_of(call),
+            file=self.file,
+        )
+
+    @staticmethod
+    def _call_member(call: Any, ctx: Context) -> dict[str, Any]:
+        return {
+            "call_id": call.call_id,
+            "iam_frame": call.iam.frame,
+            "frame": call.iam.frame,
+            "ts": call.start,
+            "opc": call.opc,
+            "dpc": call.dpc,
+            "cic": call.cic,
+            "called": call.called,
+            "calling": call.calling,
+            "cause": call.cause,
+            "outcome": call.outcome,
+            "conversation_s": call.conversation_s,
+        }
+
+    def _group(self, rule: Rule, ctx: Context) -> Any:
+        g = rule.group_by
+        if g == "trunk":
+            return ctx.fact("trunk")
+        if g == "all":
+            return "all"
+        if ctx.call is not None:
+            c = ctx.call
+            if g == "called":
+                return c.called or None
+            if g == "calling":
+                return c.calling or None
+            if g == "opc-dpc":
+                return f"{c.opc}-{c.dpc}"
+            return f"{c.opc}-{c.dpc}-{c.cic}"
+        rec = ctx.record
+        if g == "opc-dpc":
+            return f"{rec.get('opc')}-{rec.get('dpc')}"
+        return rec.get("key")
+
+    # -- windows -----------------------------------------------------------------------------------------
+    def _window_add(
+        self, rule: Rule, group: Any, t: float, matched: bool, in_pop: bool, member: dict[str, Any] | None
+    ) -> None:
+        assert rule.window_s is not None
+        self._adds += 1
+        if t > self._now:
+            self._now = t
+        if self._adds % 20_000 == 0:
+            self._sweep()
+        key = (rule.id, group)
+        w = self.windows.get(key)
+        if w is None:
+            w = self.windows[key] = _Window()
+        entries = w.entries
+        # close a burst that the window has left behind
+        if w.burst is not None and t - w.burst.last > rule.window_s:
+            self._emit_burst(rule, group, w)
+        entry = (t, matched, in_pop, member)
+        if not entries or t >= entries[-1][0]:
+            entries.append(entry)
+        else:  # a few ms out of order: insert in place
+            i = len(entries)
+            while i > 0 and entries[i - 1][0] > t:
+                i -= 1
+            entries.insert(i, entry)
+        w.matched += matched
+        w.population += in_pop
+        horizon = max(t, entries[-1][0]) - rule.window_s
+        while entries and entries[0][0] < horizon:
+            _, m, p, _ = entries.popleft()
+            w.matched -= m
+            w.population -= p
+        if not matched:
+            return
+        if self._holds(rule, w):
+            if w.burst is None:
+                w.burst = _Burst()
+                w.seen = set()
+            b = w.burst
+            for et, em, _ep, mem in entries:
+                if em and mem is not None and id(mem) not in w.seen:
+                    w.seen.add(id(mem))
+                    b.add(et, mem)
+            b.population = max(b.population, w.population)
+        elif w.burst is not None and member is not None and t - w.burst.last <= rule.window_s:
+            # the threshold no longer holds but this match is part of the tail of the burst
+            w.seen.add(id(member))
+            w.burst.add(t, member)
+
+    def _sweep(self) -> None:
+        """Drop the windows of groups that have been quiet for a whole window (bounded memory with
+        many groups, e.g. one per called number), closing their bursts."""
+        now = self._now
+        for (rid, group), w in list(self.windows.items()):
+            rule = self.rules[rid]
+            assert rule.window_s is not None
+            last = w.entries[-1][0] if w.entries else float("-inf")
+            if w.burst is not None:
+                last = max(last, w.burst.last)
+            if now - last > rule.window_s:
+                if w.burst is not None:
+                    self._emit_burst(rule, group, w)
+                del self.windows[(rid, group)]
+
+    @staticmethod
+    def _holds(rule: Rule, w: _Window) -> bool:
+        if w.matched < rule.count:
+            return False
+        if rule.share is None:
+            return True
+        if w.population < max(rule.min_population, 1):
+            return False
+        return w.matched / w.population >= rule.share
+
+    def _emit_burst(self, rule: Rule, group: Any, w: _Window) -> None:
+        b = w.burst
+        w.burst = None
+        w.seen = set()
+        if b is None or b.count == 0:
+            return
+        self.matches[rule.id] += 1
+        members = sorted(b.members, key=lambda m: m.get("ts") or 0.0)
+        calls = [m["call_id"] for m in members if m.get("call_id") is not None]
+        frames = sorted({m["frame"] for m in members if m.get("frame") is not None})
+        first = members[0] if members else {}
+        values = {
+            "group": group,
+            "trunk": group if rule.group_by == "trunk" else None,
+            "count": b.count,
+            "window_s": rule.window_s,
+            "duration_s": round(b.last - b.first, 3),
+            "population": b.population or None,
+            "rate": round(b.count / b.population, 3) if b.population else None,
+            "rate_pct": round(100.0 * b.count / b.population, 1) if b.population else None,
+            "called": first.get("called"),
+            "calling": first.get("calling"),
+            "causes": sorted({m["cause"] for m in members if m.get("cause") is not None}),
+            "types": sorted({m["type"] for m in members if m.get("type")}),
+            "cics": sorted({c for m in members for c in (m.get("cics") or [m.get("cic")]) if c is not None}),
+            "opc": first.get("opc"),
+            "dpc": first.get("dpc"),
+        }
+        vals = self._values(rule, values, None)
+        evidence = {k: v for k, v in values.items() if v not in (None, []) and k not in ("called", "calling")}
+        evidence["group_by"] = rule.group_by
+        self.findings.append(
+            Finding(
+                rule=rule.id,
+                severity=rule.severity,
+                category=rule.category,
+                scope=rule.scope,
+                title=rule.title,
+                message=render_template(rule.message, vals).strip(),
+                recommendation=render_template(rule.recommendation, vals).strip(),
+                evidence=evidence,
+                frames=frames,
+                ts=b.first,
+                opc=first.get("opc"),
+                dpc=first.get("dpc"),
+                cic=first.get("cic") if len({m.get("cic") for m in members}) == 1 else None,
+                called=first.get("called") if rule.group_by == "called" else None,
+                calling=first.get("calling") if rule.group_by == "calling" else None,
+                trunk=self._trunk_of_members(members) if rule.group_by != "trunk" else str(group),
+                window_start=b.first,
+                window_end=b.last,
+                count=b.count,
+                calls=calls or None,
+                members=members,
+                file=self.file,
+            )
+        )
+
+    def _trunk_of_members(self, members: list[dict[str, Any]]) -> str | None:
+        names = {
+            trunk_name(
+                self.trunks, m.get("opc"), m.get("dpc"), m.get("cic"), m.get("carrier") or "-", self.pc
+            )
+            for m in members
+        }
+        return names.pop() if len(names) == 1 else None
+
+    # -- circuit records -----------------------------------------------------------------------------------
+    def circuit_event(self, ev: Any) -> None:
+        """A circuit supervision message (correlator callback)."""
+        self._record(
+            {
+                "record": "circuit-event",
+                "type": ev.type,
+                "frame": ev.frame,
+                "ts": ev.ts,
+                "opc": ev.opc,
+                "dpc": ev.dpc,
+                "cic": ev.cics[0] if ev.cics else None,
+                "cics": list(ev.cics),
+                "circuits": len(ev.cics),
+                "reason": None,
+                "protocol": ev.protocol,
+            }
+        )
+
+    def orphan(self, o: Any) -> None:
+        """A message of no call in the capture (correlator callback)."""
+        self._record(
+            {
+                "record": "orphan",
+                "type": o.type,
+                "frame": o.frame,
+                "ts": o.ts,
+                "opc": o.opc,
+                "dpc": o.dpc,
+                "cic": o.cic,
+                "cics": [o.cic] if o.cic is not None else [],
+                "circuits": 1,
+                "reason": o.reason,
+                "protocol": o.protocol,
+            }
+        )
+
+    def _record(self, rec: dict[str, Any]) -> None:
+        self.records += 1
+        opc, dpc, cic = rec["opc"], rec["dpc"], rec["cic"]
+        rec["trunk"] = trunk_name(self.trunks, opc, dpc, cic, rec["protocol"] or "-", self.pc)
+        lo, hi = (opc, dpc) if opc is not None and dpc is not None and opc > dpc else (dpc, opc)
+        rec["key"] = f"{hi}-{lo}-{cic}"
+        if not self.circuit_rules and not self.circuit_windows:
+            return
+        ctx = Context(EVENT_FACTS, record=rec, trunks=self.trunks, pc=self.pc)
+        for rule in self.circuit_rules:
+            ctx.evidence = {}
+            ctx.labels = []
+            if rule.match.test(ctx):
+                self.matches[rule.id] += 1
+                vals = self._values(rule, dict(rec), ctx)
+                self.findings.append(
+                    Finding(
+                        rule=rule.id,
+                        severity=rule.severity,
+                        category=rule.category,
+                        scope=rule.scope,
+                        title=rule.title,
+                        message=render_template(rule.message, vals).strip(),
+                        recommendation=render_template(rule.recommendation, vals).strip(),
+                        evidence={"type": rec["type"], "cics": rec["cics"], "reason": rec["reason"]},
+                        frames=[rec["frame"]],
+                        ts=rec["ts"],
+                        opc=opc,
+                        dpc=dpc,
+                        cic=cic,
+                        trunk=rec["trunk"],
+                        file=self.file,
+                    )
+                )
+        for rule in self.circuit_windows:
+            ctx.evidence = {}
+            ctx.labels = []
+            matched = rule.match.test(ctx)
+            in_pop = rule.of.test(ctx) if rule.of is not None else True
+            if matched or (rule.share is not None and in_pop):
+                group = self._group(rule, ctx)
+                if group is not None:
+                    self._window_add(rule, group, rec["ts"], matched, in_pop, dict(rec) if matched else None)
+
+    # -- end -------------------------------------------------------------------------------------------------
+    def finish(self) -> None:
+        """Close every open burst (end of the input)."""
+        for (rid, group), w in list(self.windows.items()):
+            if w.burst is not None:
+                self._emit_burst(self.rules[rid], group, w)
+        self.windows.clear()
+
+    def take(self) -> list[Finding]:
+        out = self.findings
+        self.findings = []
+        return out
+
+    def run(self, calls: Iterable[Any]) -> Iterator[Finding]:
+        """Refine and evaluate a stream of calls, yielding findings as they come, then the bursts."""
+        for call in calls:
+            self.refine(call)
+            if self.findings:
+                yield from self.take()
+        self.finish()
+        yield from self.take()

@@ -1,0 +1,678 @@
+"""The condition language of diagnosis rules: small, declarative, compiled to closures, never ``eval``.
+
+A rule's ``match`` is one *condition*: a YAML mapping with one keyword (plus that keyword's options).
+Conditions read *facts* (a fixed vocabulary, :data:`CALL_FACTS` for call records and :data:`EVENT_FACTS`
+for circuit records) and a call's *message timeline*; nothing else of Python is reachable, so a rule
+file can do no more than these conditions say (docs/rules.md has the reference):
+
+``all: [C, ...]`` / ``any: [C, ...]`` / ``not: C``
+    combinators (``any`` stops at the first branch that holds: its bindings and labels are kept);
+``field: NAME`` + one operator
+    a fact compared with a value: ``eq``, ``ne``, ``lt``, ``le``, ``gt``, ``ge``, ``in``, ``not_in``,
+    ``contains`` (list member or substring), ``startswith`` (a string or a list of them), ``matches``
+    (regular expression, searched), ``exists`` (true: the fact is known); a missing fact (None) fails
+    every operator except ``exists: false``, ``ne`` and ``not_in``;
+``param: TYPE.parameter.field`` + one operator
+    a decoded parameter of the call's first message of that type (``IAM.hop_counter.hop_counter``;
+    binds ``<as>``, default the last key);
+``present: SEL`` / ``absent: SEL``
+    a message of the timeline matches the selector (binds ``<as>_frame`` and ``<as>_ts``);
+``count: SEL`` + one operator
+    how many timeline messages match (binds ``<as>``, default ``count``);
+``sequence: [SEL, SEL, ...]``
+    the selectors match messages in this order (not necessarily adjacent; binds ``<as>_frames``);
+``gap: {from: SEL, to: SEL, ...}`` + one operator
+    milliseconds from the *latest* ``from`` message before the *first* ``to`` message that follows a
+    ``from`` message; ``else: end`` measures to the end of the call when no ``to`` message came
+    (binds ``<as>_ms``, ``<as>_from_frame``, ``<as>_to_frame``, ``<as>_from``, ``<as>_to``).
+
+A *selector* is a message type (``IAM``), optionally with a direction: ``IAM>`` sent by the calling side
+(forward), ``<REL`` by the called side (backward); ``*`` is any type; a list of selectors is any of them.
+Every condition may carry ``label: TEXT``, recorded in the evidence when the condition holds, and ``as:
+NAME`` for the names it binds.  A value written ``$name`` is the rule setting ``name``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CALL_FACTS",
+    "EVENT_FACTS",
+    "OPERATORS",
+    "Condition",
+    "ConditionError",
+    "Context",
+    "Selector",
+    "compile_condition",
+    "parse_selector",
+    "render_template",
+]
+
+
+class ConditionError(ValueError):
+    """A condition is malformed; ``node`` is the YAML node (for the line) when known."""
+
+    def __init__(self, message: str, node: Any = None) -> None:
+        super().__init__(message)
+        self.node = node
+
+
+# -- facts -------------------------------------------------------------------------------------------------
+# Each fact is a function of the context; the context caches the values for one record.
+
+
+def _calling_param(ctx: Context, key: str) -> Any:
+    p = ctx.call.iam.params.get("calling_party_number")
+    return None if p is None else p.get(key)
+
+
+def _iam_st(ctx: Context) -> bool:
+    p = ctx.call.iam.params.get("called_party_number")
+    return bool(p and p.get("st"))
+
+
+def _hop_counter(ctx: Context) -> int | None:
+    p = ctx.call.iam.params.get("hop_counter")
+    return None if p is None else p.get("hop_counter", p.get("value"))
+
+
+def _held_s(ctx: Context) -> float | None:
+    c = ctx.call
+    if c.anm_ts is None:
+        return None
+    end = c.rel_ts if c.rel_ts is not None else ctx.capture_end
+    return None if end is None else round(max(end - c.anm_ts, 0.0), 3)
+
+
+def _attr(name: str) -> Callable[[Context], Any]:
+    return lambda ctx: getattr(ctx.call, name)
+
+
+#: Facts of a call record: name -> (function, description).  Every key of the call record is a fact.
+CALL_FACTS: dict[str, tuple[Callable[[Context], Any], str]] = {
+    name: (_attr(name), doc)
+    for name, doc in (
+        ("call_id", "call number in the capture"),
+        ("protocol", "isup or bicc"),
+        ("carrier", "m3ua, m2pa, m2ua, mtp2, mtp3, sctp or sip-i"),
+        ("opc", "point code of the calling side"),
+        ("dpc", "point code of the called side"),
+        ("cic", "circuit identification code (BICC: call instance code)"),
+        ("iam_frame", "frame number of the IAM"),
+        ("start", "time of the IAM (epoch seconds)"),
+        ("called", "called number: IAM digits then every SAM's digits"),
+        ("called_complete", "an ST digit ended the called number (IAM or SAM)"),
+        ("calling", "calling party number digits (None without one)"),
+        ("calling_nai", "nature of address of the calling party number"),
+        ("sam_count", "number of SAMs"),
+        ("acm_ts", "time of the ACM"),
+        ("anm_ts", "time of the ANM or CON"),
+        ("rel_ts", "time of the first REL"),
+        ("rlc_ts", "time of the RLC"),
+        ("released_by", "calling or called: who sent the first REL"),
+        ("cause", "cause value of the first REL (or UCIC/supervision: None)"),
+        ("cause_location", "cause location of the first REL"),
+        ("phase", "setup, alerting or answered when the call was released"),
+        ("end_reason", "how the call record ended: released, open, ucic, dual_seizure, reset, ..."),
+        ("outcome", "answered, subscriber, caller, network or unknown (after earlier rules)"),
+        ("outcome_detail", "finer outcome class"),
+        ("base_outcome", "outcome from the cause value alone (outcomes table)"),
+        ("pdd_ms", "post-dial delay in ms"),
+        ("answer_delay_ms", "ACM to ANM in ms"),
+        ("conversation_s", "ANM to REL in seconds"),
+        ("flags", "correlation facts: dual_seizure, release_collision, rel_repeated, sam_after_rel, ..."),
+        ("answered", "an ANM or CON was seen"),
+    )
+}
+CALL_FACTS.update(
+    {
+        "trunk": (lambda ctx: ctx.trunk_of_call(), "trunk name (trunk map) or the point-code pair"),
+        "open": (lambda ctx: ctx.call.end_reason == "open", "the call was still open at the capture end"),
+        "iam_st": (_iam_st, "the IAM's called number ends with ST (en-bloc)"),
+        "called_length": (lambda ctx: len(ctx.call.called), "digits in the called number"),
+        "calling_present": (lambda ctx: ctx.call.calling is not None, "the IAM has a calling number"),
+        "calling_length": (
+            lambda ctx: None if ctx.call.calling is None else len(ctx.call.calling),
+            "digits in the calling number",
+        ),
+        "calling_plan": (lambda ctx: _calling_param(ctx, "numbering_plan"), "calling numbering plan"),
+        "calling_presentation": (
+            lambda ctx: _calling_param(ctx, "presentation"),
+            "calling number presentation indicator",
+        ),
+        "hop_counter": (_hop_counter, "hop counter of the IAM (None without one)"),
+        "held_s": (_held_s, "answered calls: seconds from ANM to the REL or to the capture end"),
+        "duplicates": (lambda ctx: len(ctx.call.duplicate_frames), "messages seen twice (two hops)"),
+    }
+)
+
+
+def _ev(name: str) -> Callable[[Context], Any]:
+    return lambda ctx: ctx.record.get(name)
+
+
+#: Facts of circuit records (circuit supervision messages and orphan messages).
+EVENT_FACTS: dict[str, tuple[Callable[[Context], Any], str]] = {
+    name: (_ev(name), doc)
+    for name, doc in (
+        ("record", "circuit-event (RSC, GRS, BLO, CGB, UCIC, ...) or orphan"),
+        ("type", "message type"),
+        ("frame", "frame number"),
+        ("ts", "time (epoch seconds)"),
+        ("opc", "point code of the sender"),
+        ("dpc", "point code of the receiver"),
+        ("cic", "CIC of the message"),
+        ("circuits", "number of circuits the message covers"),
+        ("reason", "orphans: why no call was found"),
+        ("protocol", "isup or bicc"),
+        ("trunk", "trunk name (trunk map) or the point-code pair"),
+        ("key", "opc-dpc-cic of the message (orphans group by it)"),
+    )
+}
+
+
+class Context:
+    """What conditions see of one record: ``call`` (a call record) or ``record`` (a circuit record dict),
+    the facts vocabulary, the evidence bound so far and the labels of the conditions that held."""
+
+    call: Any
+    record: dict[str, Any]
+
+    __slots__ = (
+        "_cache",
+        "call",
+        "capture_end",
+        "evidence",
+        "facts",
+        "labels",
+        "pc",
+        "record",
+        "timeline",
+        "trunks",
+    )
+
+    def __init__(
+        self,
+        facts: Mapping[str, tuple[Callable[[Context], Any], str]],
+        call: Any = None,
+        record: dict[str, Any] | None = None,
+        trunks: Any = None,
+        capture_end: float | None = None,
+        pc: Callable[[int], str] = str,
+    ) -> None:
+        self.pc = pc
+        self.facts = facts
+        self.call = call
+        self.record = record or {}
+        self.timeline: list[tuple[int, float, str, int, bytes]] = call.timeline if call is not None else []
+        self.trunks = trunks
+        self.capture_end = capture_end
+        self._cache: dict[str, Any] = {}
+        self.evidence: dict[str, Any] = {}
+        self.labels: list[str] = []
+
+    def fact(self, name: str) -> Any:
+        try:
+            return self._cache[name]
+        except KeyError:
+            value = self._cache[name] = self.facts[name][0](self)
+            return value
+
+    def trunk_of_call(self) -> str:
+        c = self.call
+        return trunk_name(self.trunks, c.opc, c.dpc, c.cic, c.carrier, self.pc)
+
+    def message(self, type_: str) -> Any:
+        """The call's first decoded message of a type (None if absent or messages are not kept)."""
+        c = self.call
+        if type_ == "IAM":
+            return c.iam
+        for m in c.messages or ():
+            if m.type == type_:
+                return m
+        return None
+
+
+def trunk_name(
+    trunks: Any,
+    opc: int | None,
+    dpc: int | None,
+    cic: int | None,
+    carrier: str,
+    pc: Callable[[int], str] = str,
+) -> str:
+    """A trunk's name from the trunk map, else the point codes (lower first, as ``pc`` prints them), else
+    the carrier."""
+    if opc is None or dpc is None:
+        return carrier
+    if trunks is not None:
+        name = trunks.name(opc, dpc, cic)
+        if name is not None:
+            return str(name)
+    lo, hi = (opc, dpc) if opc <= dpc else (dpc, opc)
+    return f"{pc(lo)}-{pc(hi)}"
+
+
+# -- selectors ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """Messages of the timeline: types (None: any) and direction (0 forward, 1 backward, None: any)."""
+
+    alternatives: tuple[tuple[frozenset[str] | None, int | None], ...]
+
+    def __call__(self, entry: tuple[int, float, str, int, bytes]) -> bool:
+        t, d = entry[2], entry[3]
+        for types, direction in self.alternatives:
+            if (types is None or t in types) and (direction is None or d == direction or d < 0):
+                return True
+        return False
+
+    def text(self) -> str:
+        parts = []
+        for types, d in self.alternatives:
+            name = "*" if types is None else "|".join(sorted(types))
+            parts.append(f"{name}>" if d == 0 else f"<{name}" if d == 1 else name)
+        return " or ".join(parts)
+
+
+_SEL = re.compile(r"^(<)?([A-Z][A-Z0-9]*|\*)(>)?$")
+
+
+def parse_selector(value: Any, known_types: Iterable[str] | None = None, node: Any = None) -> Selector:
+    """``"IAM"``, ``"IAM>"``, ``"<REL"``, ``"*"`` or a list of them."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ConditionError("a message selector list must not be empty", node)
+    known = set(known_types) if known_types is not None else None
+    alts = []
+    for item in items:
+        m = _SEL.match(item) if isinstance(item, str) else None
+        if m is None or (m.group(1) and m.group(3)):
+            raise ConditionError(
+                f"bad message selector {item!r}: expected a message type such as IAM, 'IAM>' "
+                "(from the calling side) or '<REL' (from the called side)",
+                node,
+            )
+        name = m.group(2)
+        if known is not None and name != "*" and name not in known:
+            raise ConditionError(f"unknown message type {name!r} in selector {item!r}", node)
+        direction = 1 if m.group(1) else 0 if m.group(3) else None
+        alts.append((None if name == "*" else frozenset((name,)), direction))
+    return Selector(tuple(alts))
+
+
+# -- operators ---------------------------------------------------------------------------------------------
+def _num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _op_contains(x: Any, v: Any) -> bool:
+    if isinstance(x, list | tuple | set | frozenset):
+        return v in x
+    return isinstance(x, str) and isinstance(v, str) and v in x
+
+
+def _op_startswith(x: Any, v: Any) -> bool:
+    if not isinstance(x, str):
+        return False
+    prefixes = tuple(v) if isinstance(v, list | tuple) else (v,)
+    return any(isinstance(p, str) and x.startswith(p) for p in prefixes)
+
+
+#: Operator name -> (test(fact, value), accepts None facts).
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda x, v: x == v,
+    "ne": lambda x, v: x != v,
+    "lt": lambda x, v: _num(x) and x < v,
+    "le": lambda x, v: _num(x) and x <= v,
+    "gt": lambda x, v: _num(x) and x > v,
+    "ge": lambda x, v: _num(x) and x >= v,
+    "in": lambda x, v: x in v,
+    "not_in": lambda x, v: x not in v,
+    "contains": _op_contains,
+    "startswith": _op_startswith,
+    "matches": lambda x, v: isinstance(x, str) and v.search(x) is not None,
+    "exists": lambda x, v: (x is not None) == v,
+}
+_NONE_OK = frozenset(("ne", "not_in", "exists", "eq"))
+_NUMERIC = frozenset(("lt", "le", "gt", "ge"))
+
+Condition = Callable[[Context], bool]
+
+_KEYWORDS = ("all", "any", "not", "field", "param", "present", "absent", "count", "sequence", "gap")
+_COMMON = ("label", "as")
+
+
+class _Compiler:
+    def __init__(
+        self,
+        settings: Mapping[str, Any],
+        facts: Mapping[str, Any],
+        known_types: Iterable[str] | None,
+        lines: Callable[[Any], Any],
+    ) -> None:
+        self.settings = settings
+        self.facts = facts
+        self.known_types = set(known_types) if known_types is not None else None
+        self.node_of = lines  # maps a python object to its YAML node, for error lines
+        self.timeline_used = False
+        self.params_used: set[str] = set()
+
+    # values ----------------------------------------------------------------------------------------------
+    def value(self, v: Any, where: Any) -> Any:
+        if isinstance(v, str) and v.startswith("$"):
+            name = v[1:]
+            if name not in self.settings:
+                raise ConditionError(f"{v!r} names no setting of this rule", self.node_of(where))
+            return self.settings[name]
+        if isinstance(v, list):
+            out: list[Any] = []
+            for item in v:
+                x = self.value(item, where)
+                out.extend(x) if isinstance(item, str) and item.startswith("$") and isinstance(
+                    x, list
+                ) else out.append(x)
+            return out
+        return v
+
+    def operator(self, spec: dict[str, Any], allowed_extra: tuple[str, ...]) -> tuple[str, Any]:
+        ops = [k for k in spec if k in OPERATORS]
+        others = [k for k in spec if k not in OPERATORS and k not in allowed_extra and k not in _COMMON]
+        if others:
+            raise ConditionError(f"unknown key(s) {', '.join(map(str, others))}", self.node_of(spec))
+        if len(ops) != 1:
+            raise ConditionError(
+                f"expected exactly one operator ({', '.join(OPERATORS)}), found {len(ops)}",
+                self.node_of(spec),
+            )
+        op = ops[0]
+        v = self.value(spec[op], spec)
+        if op in ("in", "not_in"):
+            if not isinstance(v, list):
+                raise ConditionError(f"'{op}' needs a list", self.node_of(spec))
+            v = frozenset(v) if all(isinstance(x, int | str) for x in v) else tuple(v)
+        elif op in _NUMERIC:
+            if not _num(v):
+                raise ConditionError(f"'{op}' needs a number, not {v!r}", self.node_of(spec))
+        elif op == "matches":
+            try:
+                v = re.compile(str(v))
+            except re.error as exc:
+                raise ConditionError(f"bad regular expression {v!r}: {exc}", self.node_of(spec)) from None
+        elif op == "exists" and not isinstance(v, bool):
+            raise ConditionError("'exists' needs true or false", self.node_of(spec))
+        elif op == "startswith" and not (
+            isinstance(v, str) or (isinstance(v, list) and all(isinstance(p, str) for p in v))
+        ):
+            raise ConditionError("'startswith' needs a string or a list of strings", self.node_of(spec))
+        return op, v
+
+    @staticmethod
+    def test(op: str, v: Any) -> Callable[[Any], bool]:
+        f = OPERATORS[op]
+        if op in _NONE_OK:
+            return lambda x: f(x, v)
+        return lambda x: x is not None and f(x, v)
+
+    def selector(self, v: Any, where: Any) -> Selector:
+        self.timeline_used = True
+        return parse_selector(v, self.known_types, self.node_of(where))
+
+    # conditions ------------------------------------------------------------------------------------------
+    def compile(self, spec: Any) -> Condition:
+        if not isinstance(spec, dict):
+            raise ConditionError(
+                f"a condition must be a mapping with one of {', '.join(_KEYWORDS)}", self.node_of(spec)
+            )
+        keys = [k for k in spec if k in _KEYWORDS]
+        if len(keys) != 1:
+            raise ConditionError(
+                f"a condition needs exactly one of {', '.join(_KEYWORDS)} (found "
+                f"{', '.join(map(str, keys)) or 'none'})",
+                self.node_of(spec),
+            )
+        kw = keys[0]
+        cond = getattr(self, "_" + kw)(spec)
+        label = spec.get("label")
+        if label is None:
+            return cond
+        text = str(label)
+
+        def labelled(ctx: Context) -> bool:
+            if cond(ctx):
+                ctx.labels.append(text)
+                return True
+            return False
+
+        return labelled
+
+    def _only(self, spec: dict[str, Any], *allowed: str) -> None:
+        extra = [k for k in spec if k not in allowed and k not in _COMMON]
+        if extra:
+            raise ConditionError(f"unknown key(s) {', '.join(map(str, extra))}", self.node_of(spec))
+
+    def _list(self, spec: dict[str, Any], kw: str) -> list[Condition]:
+        self._only(spec, kw)
+        items = spec[kw]
+        if not isinstance(items, list) or not items:
+            raise ConditionError(f"'{kw}' needs a non-empty list of conditions", self.node_of(spec))
+        return [self.compile(c) for c in items]
+
+    def _all(self, spec: dict[str, Any]) -> Condition:
+        conds = tuple(self._list(spec, "all"))
+        return lambda ctx: all(c(ctx) for c in conds)
+
+    def _any(self, spec: dict[str, Any]) -> Condition:
+        conds = tuple(self._list(spec, "any"))
+        return lambda ctx: any(c(ctx) for c in conds)
+
+    def _not(self, spec: dict[str, Any]) -> Condition:
+        self._only(spec, "not")
+        inner = self.compile(spec["not"])
+
+        def negated(ctx: Context) -> bool:
+            n = len(ctx.labels)
+            held = inner(ctx)
+            del ctx.labels[n:]
+            return not held
+
+        return negated
+
+    def _field(self, spec: dict[str, Any]) -> Condition:
+        name = spec["field"]
+        if name not in self.facts:
+            raise ConditionError(
+                f"unknown fact {name!r}; facts: {', '.join(sorted(self.facts))}", self.node_of(spec)
+            )
+        op, v = self.operator(spec, ("field",))
+        test = self.test(op, v)
+        return lambda ctx: test(ctx.fact(name))
+
+    def _param(self, spec: dict[str, Any]) -> Condition:
+        path = spec["param"]
+        parts = path.split(".") if isinstance(path, str) else []
+        if len(parts) < 2 or not all(parts):
+            raise ConditionError(
+                f"'param' needs TYPE.parameter[.field...], e.g. IAM.hop_counter, not {path!r}",
+                self.node_of(spec),
+            )
+        mtype, keys = parts[0], parts[1:]
+        if self.known_types is not None and mtype not in self.known_types:
+            raise ConditionError(f"unknown message type {mtype!r} in {path!r}", self.node_of(spec))
+        self.params_used.add(mtype)
+        op, v = self.operator(spec, ("param",))
+        test = self.test(op, v)
+        name = str(spec.get("as", keys[-1]))
+
+        def param(ctx: Context) -> bool:
+            m = ctx.message(mtype)
+            x: Any = None if m is None else m.params
+            for k in keys:
+                if not isinstance(x, dict):
+                    x = None
+                    break
+                x = x.get(k)
+            if test(x):
+                ctx.evidence[name] = x
+                return True
+            return False
+
+        return param
+
+    def _present(self, spec: dict[str, Any], absent: bool = False) -> Condition:
+        kw = "absent" if absent else "present"
+        self._only(spec, kw)
+        sel = self.selector(spec[kw], spec)
+        name = str(spec.get("as", kw if not absent else "absent"))
+        if absent:
+            return lambda ctx: not any(sel(e) for e in ctx.timeline)
+
+        def present(ctx: Context) -> bool:
+            for e in ctx.timeline:
+                if sel(e):
+                    ctx.evidence[name + "_frame"] = e[0]
+                    ctx.evidence[name + "_ts"] = e[1]
+                    return True
+            return False
+
+        return present
+
+    def _absent(self, spec: dict[str, Any]) -> Condition:
+        return self._present(spec, absent=True)
+
+    def _count(self, spec: dict[str, Any]) -> Condition:
+        sel = self.selector(spec["count"], spec)
+        op, v = self.operator(spec, ("count",))
+        test = self.test(op, v)
+        name = str(spec.get("as", "count"))
+
+        def count(ctx: Context) -> bool:
+            n = sum(1 for e in ctx.timeline if sel(e))
+            if test(n):
+                ctx.evidence[name] = n
+                return True
+            return False
+
+        return count
+
+    def _sequence(self, spec: dict[str, Any]) -> Condition:
+        self._only(spec, "sequence")
+        items = spec["sequence"]
+        if not isinstance(items, list) or len(items) < 2:
+            raise ConditionError("'sequence' needs a list of at least two selectors", self.node_of(spec))
+        sels = tuple(self.selector(s, spec) for s in items)
+        name = str(spec.get("as", "sequence")) + "_frames"
+
+        def sequence(ctx: Context) -> bool:
+            frames = []
+            i = 0
+            for e in ctx.timeline:
+                if sels[i](e):
+                    frames.append(e[0])
+                    i += 1
+                    if i == len(sels):
+                        ctx.evidence[name] = frames
+                        return True
+            return False
+
+        return sequence
+
+    def _gap(self, spec: dict[str, Any]) -> Condition:
+        g = spec["gap"]
+        if not isinstance(g, dict) or "from" not in g or "to" not in g:
+            raise ConditionError("'gap' needs a mapping with 'from' and 'to' selectors", self.node_of(spec))
+        extra = [k for k in g if k not in ("from", "to", "else")]
+        if extra:
+            raise ConditionError(f"unknown key(s) in gap: {', '.join(map(str, extra))}", self.node_of(g))
+        to_end = g.get("else", "fail")
+        if to_end not in ("fail", "end"):
+            raise ConditionError("gap 'else' must be 'fail' or 'end'", self.node_of(g))
+        src = self.selector(g["from"], g)
+        dst = self.selector(g["to"], g)
+        op, v = self.operator(spec, ("gap",))
+        test = self.test(op, v)
+        name = str(spec.get("as", "gap"))
+        use_end = to_end == "end"
+
+        def gap(ctx: Context) -> bool:
+            last_from = None
+            to = None
+            for e in ctx.timeline:
+                if last_from is not None and dst(e):
+                    to = e
+                    break
+                if src(e):
+                    last_from = e
+            if last_from is None:
+                return False
+            if to is not None:
+                t_to: float | None = to[1]
+            elif use_end:
+                c = ctx.call
+                t_to = ctx.capture_end if c.end_reason == "open" else (c.end_ts or c.last_ts)
+            else:
+                return False
+            if t_to is None:
+                return False
+            ms = round(max(t_to - last_from[1], 0.0) * 1000.0, 1)
+            if not test(ms):
+                return False
+            ev = ctx.evidence
+            ev[name + "_ms"] = ms
+            ev[name + "_from_frame"] = last_from[0]
+            ev[name + "_from"] = last_from[2]
+            ev[name + "_to_frame"] = None if to is None else to[0]
+            ev[name + "_to"] = "end of call" if to is None else to[2]
+            return True
+
+        return gap
+
+
+@dataclass
+class CompiledCondition:
+    """A compiled ``match``: the predicate and what it needs (the timeline, decoded messages)."""
+
+    test: Condition
+    timeline: bool
+    params: frozenset[str]
+
+
+def compile_condition(
+    spec: Any,
+    settings: Mapping[str, Any],
+    facts: Mapping[str, Any],
+    known_types: Iterable[str] | None = None,
+    node_of: Callable[[Any], Any] = lambda obj: None,
+) -> CompiledCondition:
+    """Compile a condition; :class:`ConditionError` (with the YAML node when ``node_of`` finds it)."""
+    c = _Compiler(settings, facts, known_types, node_of)
+    test = c.compile(spec)
+    return CompiledCondition(test, c.timeline_used, frozenset(c.params_used))
+
+
+_TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([^{}]*))?\}")
+
+
+def render_template(text: str, values: Mapping[str, Any]) -> str:
+    """Fill ``{name}`` and ``{name:spec}`` from ``values`` (format spec as for :func:`format`; a missing
+    or None value prints as ``-``).  Nothing but names is looked up: no attribute or index access."""
+
+    def sub(m: re.Match[str]) -> str:
+        v = values.get(m.group(1))
+        if v is None:
+            return "-"
+        if isinstance(v, list | tuple):
+            return ", ".join(str(x) for x in v)
+        spec = m.group(2)
+        if spec:
+            try:
+                return format(v, spec)
+            except (ValueError, TypeError):
+                return str(v)
+        return str(v)
+
+    return _TEMPLATE.sub(sub, text)

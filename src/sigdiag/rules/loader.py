@@ -1,0 +1,413 @@
+"""Rule files: read, validate against the JSON Schema, compile.  Errors name the file, the line and what
+is wrong (:class:`RuleError`).
+
+One rule per YAML file (``*.yaml`` in a rules folder; ``outcomes.yaml``, the outcome classification
+table of :mod:`sigdiag.calls.outcomes`, lives in the shipped folder too and is not a rule).  The shipped
+rules are the repository's ``rules/`` folder, installed as the package data ``sigdiag.shipped_rules``;
+``SIGDIAG_RULES`` (a folder) replaces them.  Users add folders with ``--rules DIR``; a rule id may appear
+once only.
+
+Settings: each rule has ``settings`` with defaults; ``--set RULE.SETTING=VALUE`` (or ``rules:`` in a
+config file: ``{RULE: {SETTING: VALUE}}``) overrides them, typed as the default is.  Values written
+``$name`` in ``match``, ``window`` and ``threshold`` refer to them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from sigdiag.rules.language import (
+    CALL_FACTS,
+    EVENT_FACTS,
+    CompiledCondition,
+    ConditionError,
+    compile_condition,
+)
+from sigdiag.settings import ConfigError
+
+__all__ = [
+    "SEVERITIES",
+    "Rule",
+    "RuleError",
+    "RuleSet",
+    "load_rule",
+    "load_rules",
+    "parse_assignments",
+    "shipped_rules_dir",
+]
+
+#: Severities, lowest first.
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+#: Files in a rules folder that are not rules.
+NOT_RULES = frozenset(("outcomes.yaml",))
+
+
+class RuleError(ConfigError):
+    """A rule file is wrong (the message starts with ``FILE:LINE:``) or a setting override is."""
+
+
+def shipped_rules_dir() -> Path:
+    """The folder of the shipped rules (``SIGDIAG_RULES`` overrides it)."""
+    env = os.environ.get("SIGDIAG_RULES")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[3] / "rules"
+    if (repo / "incomplete-digit-collection.yaml").is_file():
+        return repo
+    from importlib.util import find_spec
+
+    spec = find_spec("sigdiag.shipped_rules")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return repo
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    text = Path(__file__).with_name("schema.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+@cache
+def _message_types() -> frozenset[str]:
+    from sigdiag.codec.messages import ALL_ABBRS
+
+    return frozenset(ALL_ABBRS.values())
+
+
+@dataclass
+class Rule:
+    """A validated, compiled rule.  ``spec`` is the file's content; ``settings`` the effective settings."""
+
+    id: str
+    title: str
+    severity: str
+    category: str
+    scope: str
+    description: str
+    references: list[str]
+    message: str
+    recommendation: str
+    settings: dict[str, Any]
+    defaults: dict[str, Any]
+    match: CompiledCondition
+    window_s: float | None = None
+    group_by: str | None = None
+    time_of: str = "release"
+    count: int = 1
+    share: float | None = None
+    of: CompiledCondition | None = None
+    min_population: int = 0
+    outcome: tuple[str, str] | None = None
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    source: str = ""
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def level(self) -> int:
+        return SEVERITIES.index(self.severity)
+
+    @property
+    def windowed(self) -> bool:
+        return self.window_s is not None
+
+    @property
+    def needs_messages(self) -> bool:
+        """The rule reads parameters of messages other than the IAM (the calls must keep them)."""
+        used = set(self.match.params) | (set(self.of.params) if self.of else set())
+        return bool(used - {"IAM"})
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "severity": self.severity,
+            "category": self.category,
+            "scope": self.scope,
+            "title": self.title,
+            "source": self.source,
+        }
+
+
+class _Yaml:
+    """YAML loaded with the node of every mapping and list kept, for error lines."""
+
+    def __init__(self, text: str, source: str) -> None:
+        import yaml
+        from yaml.constructor import SafeConstructor
+
+        self.source = source
+        self.nodes: dict[int, Any] = {}
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark is not None else ""
+            raise RuleError(f"{source}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        self.root_node = root
+        self._constructor = SafeConstructor()
+        self.data = self._build(root) if root is not None else None
+
+    def _build(self, node: Any) -> Any:
+        import yaml
+
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            self.nodes[id(out)] = node
+            for k, v in node.value:
+                key = self._scalar(k)
+                if key in out:
+                    raise RuleError(f"{self.source}:{k.start_mark.line + 1}: duplicate key {key!r}")
+                out[key] = self._build(v)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            seq: list[Any] = []
+            self.nodes[id(seq)] = node
+            seq.extend(self._build(v) for v in node.value)
+            return seq
+        return self._scalar(node)
+
+    def _scalar(self, node: Any) -> Any:
+        import yaml
+
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise RuleError(f"{self.source}:{node.start_mark.line + 1}: bad value: {exc}") from None
+
+    def node_of(self, obj: Any) -> Any:
+        return self.nodes.get(id(obj))
+
+    def line_of(self, obj: Any) -> int:
+        node = self.node_of(obj)
+        return node.start_mark.line + 1 if node is not None else 1
+
+    def line_at(self, path: Iterable[Any]) -> int:
+        """The line of the deepest container along a JSON path (jsonschema's ``absolute_path``)."""
+        obj = self.data
+        line = self.line_of(obj)
+        node = self.node_of(obj)
+        for step in path:
+            if isinstance(obj, dict) and step in obj:
+                # the key's own line is the most precise place
+                for k, _v in node.value if node is not None else ():
+                    if getattr(k, "value", None) == step:
+                        line = k.start_mark.line + 1
+                obj = obj[step]
+            elif isinstance(obj, list) and isinstance(step, int) and step < len(obj):
+                obj = obj[step]
+            else:
+                break
+            node = self.node_of(obj)
+            if node is not None:
+                line = node.start_mark.line + 1
+        return line
+
+
+def _coerce_setting(rule: str, name: str, default: Any, value: Any) -> Any:
+    """A setting override, typed as the default (strings from ``--set`` are parsed)."""
+    where = f"setting {rule}.{name}"
+    if isinstance(default, bool):
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        if isinstance(value, bool):
+            return value
+        raise RuleError(f"{where} must be true or false, not {value!r}")
+    if isinstance(default, int | float):
+        try:
+            v = float(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            v = None
+        if v is None:
+            raise RuleError(f"{where} must be a number, not {value!r}")
+        if isinstance(default, int) and v == int(v):
+            return int(v)
+        return v
+    if isinstance(default, list):
+        items = value if isinstance(value, list) else [s.strip() for s in str(value).split(",") if s.strip()]
+        if default and all(isinstance(x, int) for x in default):
+            try:
+                return [int(x) for x in items]
+            except (TypeError, ValueError):
+                raise RuleError(f"{where} must be a list of integers, not {value!r}") from None
+        return [str(x) for x in items]
+    return str(value)
+
+
+def parse_assignments(assignments: Iterable[str] | None) -> dict[str, dict[str, Any]]:
+    """``RULE.SETTING=VALUE`` strings (``--set``) as ``{rule: {setting: value}}`` (values still text)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in assignments or ():
+        name, eq, value = item.partition("=")
+        rule, dot, setting = name.strip().partition(".")
+        if not eq or not dot or not rule or not setting:
+            raise RuleError(f"--set expects RULE.SETTING=VALUE, not {item!r}")
+        out.setdefault(rule, {})[setting] = value.strip()
+    return out
+
+
+def load_rule(
+    path: str | PathLike[str],
+    overrides: Mapping[str, Any] | None = None,
+    text: str | None = None,
+) -> Rule:
+    """Read, validate and compile one rule file; ``overrides`` are setting values for this rule."""
+    import jsonschema
+
+    p = Path(path)
+    source = str(p)
+    if text is None:
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RuleError(f"{source}: cannot read rule file: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise RuleError(f"{source}: not a UTF-8 text file") from None
+    y = _Yaml(text, source)
+    data = y.data
+    if not isinstance(data, dict):
+        raise RuleError(f"{source}:1: a rule file must be a mapping (id, title, severity, ...)")
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.message)))
+    if errors:
+        e = max(errors, key=lambda e: len(e.absolute_path))
+        where = ".".join(str(s) for s in e.absolute_path) or "top level"
+        raise RuleError(f"{source}:{y.line_at(e.absolute_path)}: {where}: {e.message}")
+    rid = data["id"]
+    if p.name.endswith(".yaml") and p.stem != rid:
+        raise RuleError(f"{source}:{y.line_at(['id'])}: id {rid!r} must match the file name ({p.stem}.yaml)")
+
+    defaults = dict(data.get("settings") or {})
+    settings = dict(defaults)
+    for name, value in (overrides or {}).items():
+        if name not in defaults:
+            known = ", ".join(sorted(defaults)) or "none"
+            raise RuleError(f"rule {rid} has no setting {name!r} (settings: {known})")
+        settings[name] = _coerce_setting(rid, name, defaults[name], value)
+
+    facts = EVENT_FACTS if data["scope"] == "circuit" else CALL_FACTS
+
+    def compiled(spec: Any, key: str) -> CompiledCondition:
+        try:
+            return compile_condition(spec, settings, facts, _message_types(), y.node_of)
+        except ConditionError as exc:
+            node = exc.node
+            line = node.start_mark.line + 1 if node is not None else y.line_at([key])
+            raise RuleError(f"{source}:{line}: {key}: {exc}") from None
+
+    def number(value: Any, key: str, integer: bool = False) -> Any:
+        if isinstance(value, str) and value.startswith("$"):
+            if value[1:] not in settings:
+                raise RuleError(f"{source}:{y.line_at(key.split('.'))}: {key}: {value!r} names no setting")
+            value = settings[value[1:]]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise RuleError(f"{source}:{y.line_at(key.split('.'))}: {key} must be a non-negative number")
+        return int(value) if integer else float(value)
+
+    rule = Rule(
+        id=rid,
+        title=data["title"],
+        severity=data["severity"],
+        category=data["category"],
+        scope=data["scope"],
+        description=data["description"],
+        references=list(data.get("references") or []),
+        message=data["message"],
+        recommendation=data["recommendation"],
+        settings=settings,
+        defaults=defaults,
+        match=compiled(data["match"], "match"),
+        tests=list(data.get("tests") or []),
+        source=source,
+        spec=data,
+    )
+    if "window" in data:
+        w, t = data["window"], data["threshold"]
+        rule.window_s = number(w["seconds"], "window.seconds")
+        rule.group_by = w["group_by"]
+        rule.time_of = w.get("time", "release")
+        rule.count = max(number(t["count"], "threshold.count", integer=True), 1)
+        if "share" in t:
+            rule.share = number(t["share"], "threshold.share")
+        if "of" in t:
+            rule.of = compiled(t["of"], "threshold.of")
+        rule.min_population = number(t.get("min_population", 0), "threshold.min_population", integer=True)
+        if rule.group_by in ("called", "calling") and rule.scope == "circuit":
+            raise RuleError(
+                f"{source}:{y.line_at(['window'])}: circuit rules cannot group by {rule.group_by}"
+            )
+    if "outcome" in data:
+        if rule.scope != "call":
+            raise RuleError(f"{source}:{y.line_at(['outcome'])}: only call rules may override the outcome")
+        rule.outcome = (data["outcome"]["class"], data["outcome"]["detail"])
+    return rule
+
+
+class RuleSet:
+    """Rules by id, in load order: call rules, windowed rules and circuit rules."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules: dict[str, Rule] = {}
+        for r in rules:
+            if r.id in self.rules:
+                raise RuleError(
+                    f"{r.source}: rule id {r.id!r} is already defined in {self.rules[r.id].source}"
+                )
+            self.rules[r.id] = r
+
+    def __iter__(self) -> Any:
+        return iter(self.rules.values())
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __getitem__(self, rid: str) -> Rule:
+        return self.rules[rid]
+
+    def select(self, ids: Iterable[str]) -> RuleSet:
+        ids = list(ids)
+        unknown = [i for i in ids if i not in self.rules]
+        if unknown:
+            raise RuleError(f"unknown rule id(s): {', '.join(unknown)}")
+        return RuleSet(self.rules[i] for i in ids)
+
+    @property
+    def needs_messages(self) -> bool:
+        return any(r.needs_messages for r in self)
+
+
+def rule_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise RuleError(f"{folder}: not a rules folder")
+    return sorted(p for p in folder.glob("*.yaml") if p.name not in NOT_RULES)
+
+
+def load_rules(
+    folders: Iterable[str | PathLike[str]] = (),
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    shipped: bool = True,
+) -> RuleSet:
+    """The shipped rules (unless ``shipped`` is false) and the rules of ``folders``, validated and
+    compiled with the setting overrides ``{rule: {setting: value}}``."""
+    paths: list[Path] = []
+    if shipped:
+        paths.extend(rule_files(shipped_rules_dir()))
+    for f in folders:
+        paths.extend(rule_files(Path(f)))
+    overrides = dict(settings or {})
+    rules = []
+    for p in paths:
+        r = load_rule(p, overrides.get(p.stem))
+        rules.append(r)
+    ids = {r.id for r in rules}
+    unknown = sorted(set(overrides) - ids)
+    if unknown:
+        raise RuleError(f"settings given for unknown rule(s): {', '.join(unknown)}")
+    return RuleSet(rules)
