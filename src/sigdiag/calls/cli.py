@@ -48,6 +48,17 @@ def _outcomes(path: Path | None) -> Any:
         raise fail(str(exc)) from None
 
 
+def _refiners(registered: list[Any]) -> list[Any]:
+    """The registered refiners, then the outcome overrides of the shipped diagnosis rules."""
+    from sigdiag.rules.check import outcome_refiner
+    from sigdiag.rules.loader import RuleError
+
+    try:
+        return [*registered, outcome_refiner()]
+    except RuleError as exc:
+        raise fail(str(exc)) from None
+
+
 def _open(files: list[Path], make: Any) -> list[tuple[Path, Any]]:
     """Open every file before writing anything, so a file that is not a capture fails first."""
     from sigdiag.capture import CaptureError
@@ -173,9 +184,10 @@ def calls_command(
             raise fail(f"--outcome must be one of {', '.join(OUTCOMES)}, not {o!r}")
     settings = _call_settings(set_, keep_messages=bool(REFINERS))
     table = _outcomes(outcomes)
+    refiners = _refiners(REFINERS)
     flt = CallFilter(cic=cic, number=number, outcomes=outcome)
     keep = flt if flt.active else None
-    readers = _open(files, lambda p: CallReader(p, dsettings, settings, table, REFINERS, keep))
+    readers = _open(files, lambda p: CallReader(p, dsettings, settings, table, refiners, keep))
     several = len(files) > 1
     columns = (["file"] if several else []) + list(CALL_KEYS)
     table_columns = call_table_columns(dsettings.pc_display, dsettings.pc_format, with_file=several)
@@ -258,9 +270,10 @@ def stats_command(
             tmap = load_trunks(trunks)
         except ConfigError as exc:
             raise fail(str(exc)) from None
+    refiners = _refiners(REFINERS)
     flt = CallFilter(cic=cic, number=number)
     keep = flt if flt.active else None
-    readers = _open(files, lambda p: CallReader(p, dsettings, settings, table, REFINERS, keep))
+    readers = _open(files, lambda p: CallReader(p, dsettings, settings, table, refiners, keep))
     acc = StatsAccumulator(by.value if by else None, tmap, settings, dsettings.pc_display)
     per_file: list[dict[str, int]] = [{} for _ in readers]
     try:

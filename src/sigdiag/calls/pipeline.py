@@ -128,7 +128,7 @@ def iter_calls(
     *,
     settings: CallSettings | None = None,
     outcomes: OutcomeTable | str | PathLike[str] | None = None,
-    refiners: Sequence[Refiner] = (),
+    refiners: Sequence[Refiner] | None = None,
     cic: int | None = None,
     number: str | None = None,
     decode_settings: DecodeSettings | None = None,
@@ -138,7 +138,8 @@ def iter_calls(
 
     ``settings`` are the correlation thresholds (:class:`CallSettings`); ``outcomes`` an outcomes table or
     file (default: :func:`~sigdiag.calls.outcomes.default_outcomes_path`); ``refiners`` run on each call
-    before the ``cic``/``number`` filters.  Other keyword options are decoding options as for
+    before the ``cic``/``number`` filters (default: the outcome overrides of the shipped diagnosis rules,
+    :func:`sigdiag.rules.check.outcome_refiner`; ``()`` for the cause-based classes only).  Other keyword options are decoding options as for
     :func:`sigdiag.read_messages` (``pc_format``, ``config``...).  Raises
     :class:`~sigdiag.capture.CaptureError` if the file is not a capture.
     """
@@ -147,6 +148,10 @@ def iter_calls(
     table = outcomes if isinstance(outcomes, OutcomeTable) else load_outcomes(outcomes)
     dsettings = resolve_settings(decode_settings, decode_options.pop("config", None), **decode_options)
     flt = CallFilter(cic=cic, number=number)
+    if refiners is None:
+        from sigdiag.rules.check import outcome_refiner
+
+        refiners = [outcome_refiner()]
     return CallReader(
         path, dsettings, settings or CallSettings(), table, refiners, flt if flt.active else None
     )

@@ -10,7 +10,7 @@ traffic; a windowed finding is kept when one of its calls passes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ from sigdiag.rules.loader import SEVERITIES, RuleSet, load_rules, parse_assignme
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CheckRun", "FindingFilter", "check", "findings_frame"]
+__all__ = ["CheckRun", "FindingFilter", "check", "findings_frame", "outcome_refiner"]
 
 
 class FindingFilter:
@@ -223,3 +223,18 @@ def findings_frame(
     import pandas as pd
 
     return pd.DataFrame([f.as_dict() for f in check(paths, **options)], columns=list(FINDING_KEYS))
+
+
+def outcome_refiner(rules: RuleSet | None = None) -> Callable[[Any], None]:
+    """A refiner for :mod:`sigdiag.calls.pipeline`: applies the outcome overrides of the call rules that
+    have one (shipped rules by default: ``incomplete-digit-collection``, ``t35-expiry``) and nothing
+    else, so ``calls``, ``stats`` and ``audit`` show the refined outcome."""
+    rs = rules if rules is not None else load_rules()
+    engine = Engine(RuleSet(r for r in rs if r.outcome is not None and not r.windowed))
+    findings = engine.findings
+
+    def refine(call: Any) -> None:
+        engine.refine(call)
+        findings.clear()
+
+    return refine

@@ -205,6 +205,8 @@ class Engine:
         self.matches: dict[str, int] = {r.id: 0 for r in rules}
         self._now = float("-inf")
         self._adds = 0
+        # share rules: per (rule, group), 1-second bins of [matched, population, members], evaluated at the end
+        self._bins: dict[tuple[str, Any], dict[int, list[Any]]] = {}
 
     # -- calls -----------------------------------------------------------------------------------------------
     def refine(self, call: Any) -> None:
@@ -363,6 +365,9 @@ class Engine:
         self, rule: Rule, group: Any, t: float, matched: bool, in_pop: bool, member: dict[str, Any] | None
     ) -> None:
         assert rule.window_s is not None
+        if rule.share is not None:
+            self._bin(rule, group, t, matched, in_pop, member)
+            return
         self._adds += 1
         if t > self._now:
             self._now = t
@@ -403,10 +408,6 @@ class Engine:
                     w.seen.add(id(mem))
                     b.add(et, mem)
             b.population = max(b.population, w.population)
-        elif w.burst is not None and member is not None and t - w.burst.last <= rule.window_s:
-            # the threshold no longer holds but this match is part of the tail of the burst
-            w.seen.add(id(member))
-            w.burst.add(t, member)
 
     def _sweep(self) -> None:
         """Drop the windows of groups that have been quiet for a whole window (bounded memory with
@@ -437,7 +438,11 @@ class Engine:
         b = w.burst
         w.burst = None
         w.seen = set()
-        if b is None or b.count == 0:
+        if b is not None:
+            self._emit(rule, group, b)
+
+    def _emit(self, rule: Rule, group: Any, b: _Burst) -> None:
+        if b.count == 0:
             return
         self.matches[rule.id] += 1
         members = sorted(b.members, key=lambda m: m.get("ts") or 0.0)
@@ -581,13 +586,74 @@ class Engine:
                 if group is not None:
                     self._window_add(rule, group, rec["ts"], matched, in_pop, dict(rec) if matched else None)
 
+    # -- share rules -----------------------------------------------------------------------------------------
+    # A share (e.g. a network-loss rate) needs every call of the window, but calls come out when they end:
+    # an answered call that started in a window comes out minutes later, after the quick failures of the
+    # same window.  Evaluating as calls come would overstate the share; so share rules count calls by
+    # IAM time in one-second bins (memory: one bin per second with traffic, per group) and are
+    # evaluated over the complete bins at the end.
+    def _bin(
+        self, rule: Rule, group: Any, t: float, matched: bool, in_pop: bool, member: dict[str, Any] | None
+    ) -> None:
+        bins = self._bins.get((rule.id, group))
+        if bins is None:
+            bins = self._bins[(rule.id, group)] = {}
+        k = int(t)
+        b = bins.get(k)
+        if b is None:
+            b = bins[k] = [0, 0, []]
+        b[0] += matched
+        b[1] += in_pop
+        if member is not None and len(b[2]) < MAX_MEMBERS:
+            b[2].append(member)
+
+    def _flush_bins(self, rule: Rule, group: Any, bins: dict[int, list[Any]]) -> None:
+        assert rule.window_s is not None
+        window = rule.window_s
+        dq: deque[tuple[int, list[Any]]] = deque()
+        matched = population = 0
+        burst: _Burst | None = None
+        added: set[int] = set()
+        for k in sorted(bins):
+            b = bins[k]
+            if burst is not None and k - burst.last > window:
+                self._emit(rule, group, burst)
+                burst, added = None, set()
+            dq.append((k, b))
+            matched += b[0]
+            population += b[1]
+            while dq[0][0] < k - window:
+                _, old = dq.popleft()
+                matched -= old[0]
+                population -= old[1]
+            if not b[0] or matched < rule.count or population < max(rule.min_population, 1):
+                continue
+            assert rule.share is not None
+            if matched / population < rule.share:
+                continue
+            if burst is None:
+                burst = _Burst()
+            for bk, bb in dq:
+                if bb[0] and bk not in added:
+                    added.add(bk)
+                    for m in bb[2]:
+                        burst.add(m["ts"], m)
+                    burst.count += bb[0] - len(bb[2])  # members beyond the cap still count
+            burst.population = max(burst.population, population)
+            burst.last = max(burst.last, k)
+        if burst is not None:
+            self._emit(rule, group, burst)
+
     # -- end -------------------------------------------------------------------------------------------------
     def finish(self) -> None:
-        """Close every open burst (end of the input)."""
+        """Close every open burst and evaluate the share rules (end of the input)."""
         for (rid, group), w in list(self.windows.items()):
             if w.burst is not None:
                 self._emit_burst(self.rules[rid], group, w)
         self.windows.clear()
+        for (rid, group), bins in sorted(self._bins.items(), key=lambda kv: min(kv[1])):
+            self._flush_bins(self.rules[rid], group, bins)
+        self._bins.clear()
 
     def take(self) -> list[Finding]:
         out = self.findings

@@ -65,19 +65,32 @@ class ConditionError(ValueError):
 # Each fact is a function of the context; the context caches the values for one record.
 
 
-def _calling_param(ctx: Context, key: str) -> Any:
-    p = ctx.call.iam.params.get("calling_party_number")
-    return None if p is None else p.get(key)
+# Facts about IAM parameters read the parameter octets directly (Q.763 layouts): decoding every
+# parameter of every IAM would cost more than all the rules together.
+def _raw_param(ctx: Context, code: int) -> bytes | None:
+    for c, value in ctx.call.iam.raw_params:
+        if c == code:
+            return bytes(value)
+    return None
+
+
+def _calling_plan(ctx: Context) -> int | None:
+    v = _raw_param(ctx, 0x0A)  # calling party number: octet 2 bits 7-5 numbering plan
+    return (v[1] >> 4) & 0x07 if v is not None and len(v) > 1 else None
+
+
+def _calling_presentation(ctx: Context) -> int | None:
+    v = _raw_param(ctx, 0x0A)  # octet 2 bits 4-3 address presentation restricted indicator
+    return (v[1] >> 2) & 0x03 if v is not None and len(v) > 1 else None
 
 
 def _iam_st(ctx: Context) -> bool:
-    p = ctx.call.iam.params.get("called_party_number")
-    return bool(p and p.get("st"))
+    return bool(ctx.call.iam.called_complete)
 
 
 def _hop_counter(ctx: Context) -> int | None:
-    p = ctx.call.iam.params.get("hop_counter")
-    return None if p is None else p.get("hop_counter", p.get("value"))
+    v = _raw_param(ctx, 0x3D)  # hop counter: bits 5-1
+    return v[0] & 0x1F if v else None
 
 
 def _held_s(ctx: Context) -> float | None:
@@ -139,11 +152,8 @@ CALL_FACTS.update(
             lambda ctx: None if ctx.call.calling is None else len(ctx.call.calling),
             "digits in the calling number",
         ),
-        "calling_plan": (lambda ctx: _calling_param(ctx, "numbering_plan"), "calling numbering plan"),
-        "calling_presentation": (
-            lambda ctx: _calling_param(ctx, "presentation"),
-            "calling number presentation indicator",
-        ),
+        "calling_plan": (_calling_plan, "calling numbering plan"),
+        "calling_presentation": (_calling_presentation, "calling number presentation indicator"),
         "hop_counter": (_hop_counter, "hop counter of the IAM (None without one)"),
         "held_s": (_held_s, "answered calls: seconds from ANM to the REL or to the capture end"),
         "duplicates": (lambda ctx: len(ctx.call.duplicate_frames), "messages seen twice (two hops)"),
@@ -316,6 +326,13 @@ def _op_contains(x: Any, v: Any) -> bool:
     return isinstance(x, str) and isinstance(v, str) and v in x
 
 
+def _op_in(x: Any, v: Any) -> bool:
+    try:
+        return x in v
+    except TypeError:  # an unhashable fact (a list such as flags, a parameter dict) in a frozenset
+        return False
+
+
 def _op_startswith(x: Any, v: Any) -> bool:
     if not isinstance(x, str):
         return False
@@ -331,8 +348,8 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "le": lambda x, v: _num(x) and x <= v,
     "gt": lambda x, v: _num(x) and x > v,
     "ge": lambda x, v: _num(x) and x >= v,
-    "in": lambda x, v: x in v,
-    "not_in": lambda x, v: x not in v,
+    "in": lambda x, v: _op_in(x, v),
+    "not_in": lambda x, v: not _op_in(x, v),
     "contains": _op_contains,
     "startswith": _op_startswith,
     "matches": lambda x, v: isinstance(x, str) and v.search(x) is not None,
@@ -464,7 +481,20 @@ class _Compiler:
 
     def _all(self, spec: dict[str, Any]) -> Condition:
         conds = tuple(self._list(spec, "all"))
-        return lambda ctx: all(c(ctx) for c in conds)
+
+        def all_(ctx: Context) -> bool:
+            # a failed 'all' leaves no trace: drop the labels and bindings of the branches that held
+            n = len(ctx.labels)
+            before = dict(ctx.evidence)
+            for c in conds:
+                if not c(ctx):
+                    del ctx.labels[n:]
+                    ctx.evidence.clear()
+                    ctx.evidence.update(before)
+                    return False
+            return True
+
+        return all_
 
     def _any(self, spec: dict[str, Any]) -> Condition:
         conds = tuple(self._list(spec, "any"))
@@ -476,15 +506,19 @@ class _Compiler:
 
         def negated(ctx: Context) -> bool:
             n = len(ctx.labels)
+            before = dict(ctx.evidence)
             held = inner(ctx)
             del ctx.labels[n:]
+            if held:  # what the inner condition bound is not evidence of 'not'
+                ctx.evidence.clear()
+                ctx.evidence.update(before)
             return not held
 
         return negated
 
     def _field(self, spec: dict[str, Any]) -> Condition:
         name = spec["field"]
-        if name not in self.facts:
+        if not isinstance(name, str) or name not in self.facts:
             raise ConditionError(
                 f"unknown fact {name!r}; facts: {', '.join(sorted(self.facts))}", self.node_of(spec)
             )

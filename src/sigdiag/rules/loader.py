@@ -15,6 +15,7 @@ config file: ``{RULE: {SETTING: VALUE}}``) overrides them, typed as the default 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -163,6 +164,8 @@ class _Yaml:
             self.nodes[id(out)] = node
             for k, v in node.value:
                 key = self._scalar(k)
+                if isinstance(key, list | dict):  # a YAML complex key ({[a, b]: 1}): unhashable
+                    raise RuleError(f"{self.source}:{k.start_mark.line + 1}: a key must be a plain value")
                 if key in out:
                     raise RuleError(f"{self.source}:{k.start_mark.line + 1}: duplicate key {key!r}")
                 out[key] = self._build(v)
@@ -180,7 +183,9 @@ class _Yaml:
         try:
             return self._constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            raise RuleError(f"{self.source}:{node.start_mark.line + 1}: bad value: {exc}") from None
+            raise RuleError(
+                f"{self.source}:{node.start_mark.line + 1}: bad value: {getattr(exc, 'problem', None) or exc}"
+            ) from None
 
     def node_of(self, obj: Any) -> Any:
         return self.nodes.get(id(obj))
@@ -225,7 +230,7 @@ def _coerce_setting(rule: str, name: str, default: Any, value: Any) -> Any:
             v = float(value) if not isinstance(value, bool) else None
         except (TypeError, ValueError):
             v = None
-        if v is None:
+        if v is None or not math.isfinite(v):
             raise RuleError(f"{where} must be a number, not {value!r}")
         if isinstance(default, int) and v == int(v):
             return int(v)
@@ -279,7 +284,12 @@ def load_rule(
     if errors:
         e = max(errors, key=lambda e: len(e.absolute_path))
         where = ".".join(str(s) for s in e.absolute_path) or "top level"
-        raise RuleError(f"{source}:{y.line_at(e.absolute_path)}: {where}: {e.message}")
+        path = list(e.absolute_path)
+        if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+            # point at the first unexpected key, not at the start of its mapping
+            allowed = e.schema.get("properties", {}) if isinstance(e.schema, dict) else {}
+            path += [k for k in e.instance if k not in allowed][:1]
+        raise RuleError(f"{source}:{y.line_at(path)}: {where}: {e.message}")
     rid = data["id"]
     if p.name.endswith(".yaml") and p.stem != rid:
         raise RuleError(f"{source}:{y.line_at(['id'])}: id {rid!r} must match the file name ({p.stem}.yaml)")
