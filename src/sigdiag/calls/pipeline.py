@@ -139,7 +139,8 @@ def iter_calls(
     ``settings`` are the correlation thresholds (:class:`CallSettings`); ``outcomes`` an outcomes table or
     file (default: :func:`~sigdiag.calls.outcomes.default_outcomes_path`); ``refiners`` run on each call
     before the ``cic``/``number`` filters (default: the outcome overrides of the shipped diagnosis rules,
-    :func:`sigdiag.rules.check.outcome_refiner`; ``()`` for the cause-based classes only).  Other keyword options are decoding options as for
+    :func:`sigdiag.rules.check.outcome_refiner`; ``()`` for the cause-based classes only).  Other keyword
+    options are decoding options as for
     :func:`sigdiag.read_messages` (``pc_format``, ``config``...).  Raises
     :class:`~sigdiag.capture.CaptureError` if the file is not a capture.
     """

@@ -94,8 +94,6 @@ class CheckRun:
         decode_settings: Any = None,
         pc: Any = str,
     ) -> None:
-        from dataclasses import replace
-
         from sigdiag.calls.correlate import Correlator
         from sigdiag.calls.outcomes import OutcomeTable, load_outcomes
         from sigdiag.calls.pipeline import CallReader
@@ -105,9 +103,9 @@ class CheckRun:
         self.rules = rules
         self.filter = flt
         self.engine = Engine(rules, trunks, pc=pc)
-        csettings = call_settings or CallSettings()
-        # the ladders show every message's digits and causes: keep each call's decoded messages
-        csettings = replace(csettings, keep_messages=True)
+        # ladders and parameter conditions decode the few messages they need again from the call's
+        # timeline octets: the calls need not keep their decoded messages (that would cost more)
+        csettings = call_settings or CallSettings(keep_messages=False)
         table = outcomes if isinstance(outcomes, OutcomeTable) else load_outcomes(outcomes)
         dsettings = decode_settings or DecodeSettings()
         self.readers: list[tuple[Path, Any]] = []

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import typer
 
@@ -175,7 +177,6 @@ def check_command(
     from sigdiag.capture import CaptureError
     from sigdiag.rules.check import CheckRun, FindingFilter
     from sigdiag.rules.loader import SEVERITIES
-    from sigdiag.rules.report import format_finding, format_summary
     from sigdiag.settings import ConfigError
 
     dsettings = _settings(config, pc_format, variant, pc_display, mtp2_fcs, m3ua_version)
@@ -214,29 +215,12 @@ def check_command(
 
     titles = {r.id: (r.severity, r.title) for r in ruleset}
     try:
-        out = open(output, "w", encoding="utf-8") if output is not None else sys.stdout
-    except OSError as exc:
-        raise fail(f"cannot write {output}: {exc.strerror}") from None
-    try:
-        collected: list[dict[str, Any]] = []
-        for f in run:
-            if format == CheckFormat.table:
-                out.write("\n".join(format_finding(f, pc)) + "\n\n")
-            elif format == CheckFormat.jsonl:
-                out.write(json.dumps({**f.as_dict(), "file": f.file}, ensure_ascii=False) + "\n")
-            else:
-                collected.append({**f.as_dict(), "file": f.file})
-        summary = run.summary()
-        if format == CheckFormat.json:
-            json.dump({"findings": collected, "summary": summary}, out, ensure_ascii=False, indent=1)
-            out.write("\n")
-        elif format == CheckFormat.table:
-            out.write("\n".join(format_summary(summary, titles)) + "\n")
+        with _output(output) as out:
+            summary = _write_findings(run, out, format, pc, titles)
     except CaptureError as exc:
         raise fail(str(exc)) from None
-    finally:
-        if output is not None:
-            out.close()
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror}") from None
     from sigdiag.cli import _report_anomalies
 
     _report_anomalies([(p, r.reader) for p, r in run.readers], 0)
@@ -253,6 +237,38 @@ def check_command(
         and SEVERITIES.index(worst) >= SEVERITIES.index(fail_on.value)
     ):
         raise typer.Exit(1)
+
+
+@contextmanager
+def _output(path: Path | None) -> Iterator[IO[str]]:
+    if path is None:
+        yield sys.stdout
+    else:
+        with open(path, "w", encoding="utf-8") as out:
+            yield out
+
+
+def _write_findings(
+    run: Any, out: IO[str], format: CheckFormat, pc: Any, titles: dict[str, Any]
+) -> dict[str, Any]:
+    """Stream the findings in the chosen format, then the summary; returns the summary."""
+    from sigdiag.rules.report import format_finding, format_summary
+
+    collected: list[dict[str, Any]] = []
+    for f in run:
+        if format == CheckFormat.table:
+            out.write("\n".join(format_finding(f, pc)) + "\n\n")
+        elif format == CheckFormat.jsonl:
+            out.write(json.dumps({**f.as_dict(), "file": f.file}, ensure_ascii=False) + "\n")
+        else:
+            collected.append({**f.as_dict(), "file": f.file})
+    summary: dict[str, Any] = run.summary()
+    if format == CheckFormat.json:
+        json.dump({"findings": collected, "summary": summary}, out, ensure_ascii=False, indent=1)
+        out.write("\n")
+    elif format == CheckFormat.table:
+        out.write("\n".join(format_summary(summary, titles)) + "\n")
+    return summary
 
 
 rules_app = typer.Typer(

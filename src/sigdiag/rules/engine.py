@@ -24,7 +24,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sigdiag.rules.language import CALL_FACTS, EVENT_FACTS, Context, render_template, trunk_name
+from sigdiag.rules.language import (
+    CALL_FACTS,
+    EVENT_FACTS,
+    Context,
+    TemplateValues,
+    render_template,
+    trunk_name,
+)
 from sigdiag.rules.loader import Rule, RuleSet
 
 __all__ = ["FINDING_KEYS", "MAX_MEMBERS", "Engine", "Finding"]
@@ -122,25 +129,52 @@ def _summary_of(m: Any) -> str:
 
 
 def ladder_of(call: Any) -> list[dict[str, Any]]:
-    """The call's messages with their offset from the IAM (ms) and direction arrows."""
+    """The call's messages with their offset from the IAM (ms), direction and a few words each (the
+    messages are decoded again from the timeline's octets)."""
+    from sigdiag.rules.language import decode_timeline_entry
+
     t0 = call.start
-    by_frame = {m.frame: m for m in call.messages or ()}
-    by_frame.setdefault(call.iam.frame, call.iam)
     out = []
-    for frame, ts, type_, direction, _raw in call.timeline:
+    for entry in call.timeline:
+        frame, ts, type_, direction, _raw = entry
+        m = call.iam if frame == call.iam.frame else decode_timeline_entry(call, entry)
         out.append(
             {
                 "frame": frame,
                 "offset_ms": round((ts - t0) * 1000.0, 1),
                 "direction": "forward" if direction == 0 else "backward" if direction == 1 else "unknown",
                 "type": type_,
-                "info": _summary_of(by_frame.get(frame)),
+                "info": _summary_of(m),
             }
         )
     return out
 
 
 # -- windows -----------------------------------------------------------------------------------------------
+_MEMBER_FIELDS = (
+    "call_id",
+    "iam_frame",
+    "ts",
+    "opc",
+    "dpc",
+    "cic",
+    "called",
+    "calling",
+    "cause",
+    "outcome",
+    "conversation_s",
+)
+
+
+def _member_dict(m: Any) -> dict[str, Any]:
+    """A member of a windowed finding as a mapping (call members are tuples until then)."""
+    if isinstance(m, dict):
+        return m
+    d = dict(zip(_MEMBER_FIELDS, m, strict=True))
+    d["frame"] = d["iam_frame"]
+    return d
+
+
 class _Burst:
     __slots__ = ("count", "first", "last", "members", "population")
 
@@ -148,10 +182,10 @@ class _Burst:
         self.count = 0
         self.first = float("inf")
         self.last = float("-inf")
-        self.members: list[dict[str, Any]] = []
+        self.members: list[Any] = []  # call member tuples or circuit record dicts
         self.population = 0
 
-    def add(self, t: float, member: dict[str, Any]) -> None:
+    def add(self, t: float, member: Any) -> None:
         self.count += 1
         self.first = min(self.first, t)
         self.last = max(self.last, t)
@@ -162,15 +196,14 @@ class _Burst:
 class _Window:
     """Sliding window of one windowed rule over one group."""
 
-    __slots__ = ("burst", "entries", "matched", "population", "seen")
+    __slots__ = ("burst", "entries", "matched", "population")
 
     def __init__(self) -> None:
         # (t, matched, in_population, member)
-        self.entries: deque[tuple[float, bool, bool, dict[str, Any] | None]] = deque()
+        self.entries: deque[tuple[float, bool, bool, Any]] = deque()
         self.matched = 0
         self.population = 0
         self.burst: _Burst | None = None
-        self.seen: set[int] = set()  # ids of members already in the current burst
 
 
 class Engine:
@@ -195,6 +228,13 @@ class Engine:
         self.call_windows = [r for r in rules if r.scope != "circuit" and r.windowed]
         self.circuit_rules = [r for r in rules if r.scope == "circuit" and not r.windowed]
         self.circuit_windows = [r for r in rules if r.scope == "circuit" and r.windowed]
+        # the hot loop's view of the rules: (rule, compiled test[, population test, share rule])
+        self._call_tests = [(r, r.match.test) for r in self.call_rules]
+        self._window_tests = [
+            (r, r.match.test, r.of.test if r.of is not None else None, r.share is not None)
+            for r in self.call_windows
+        ]
+        self._trunk_cache: dict[tuple[Any, ...], str] = {}
         self.windows: dict[tuple[str, Any], _Window] = {}
         self.findings: list[Finding] = []
         self.calls = 0
@@ -205,30 +245,42 @@ class Engine:
         self.matches: dict[str, int] = {r.id: 0 for r in rules}
         self._now = float("-inf")
         self._adds = 0
-        # share rules: per (rule, group), 1-second bins of [matched, population, members], evaluated at the end
+        # share rules: per (rule, group), 1-second bins of [matched, population, members], evaluated
+        # at the end
         self._bins: dict[tuple[str, Any], dict[int, list[Any]]] = {}
 
     # -- calls -----------------------------------------------------------------------------------------------
     def refine(self, call: Any) -> None:
         """Evaluate every call rule and windowed call rule on a finished call."""
         self.calls += 1
-        ctx = Context(CALL_FACTS, call=call, trunks=self.trunks, capture_end=self._end_for(call), pc=self.pc)
-        for rule in self.call_rules:
-            ctx.evidence = {}
-            ctx.labels = []
-            if rule.match.test(ctx):
+        ctx = Context(
+            CALL_FACTS,
+            call=call,
+            trunks=self.trunks,
+            capture_end=self._end_for(call),
+            pc=self.pc,
+            trunk_cache=self._trunk_cache,
+        )
+        for rule, test in self._call_tests:
+            if ctx.evidence:
+                ctx.evidence = {}
+            if ctx.labels:
+                ctx.labels = []
+            if test(ctx):
                 self.matches[rule.id] += 1
                 if rule.outcome is not None:
                     call.override_outcome(rule.outcome[0], rule.outcome[1], rule.id)
                 self.findings.append(self._call_finding(rule, call, ctx))
-        if self.call_windows:
+        if self._window_tests:
             t_rel = call.rel_ts if call.rel_ts is not None else (call.end_ts or call.last_ts)
-            for rule in self.call_windows:
-                ctx.evidence = {}
-                ctx.labels = []
-                matched = rule.match.test(ctx)
-                in_pop = rule.of.test(ctx) if rule.of is not None else True
-                if not matched and not (rule.share is not None and in_pop):
+            for rule, test, of, share in self._window_tests:
+                if ctx.evidence:
+                    ctx.evidence = {}
+                if ctx.labels:
+                    ctx.labels = []
+                matched = test(ctx)
+                in_pop = of(ctx) if of is not None else True
+                if not matched and not (share and in_pop):
                     continue
                 group = self._group(rule, ctx)
                 if group is None:
@@ -251,7 +303,7 @@ class Engine:
     def _values(self, rule: Rule, base: dict[str, Any], ctx: Context | None) -> dict[str, Any]:
         """Template values: settings, the record, the evidence, and ``because`` (the labels of the
         conditions that held, themselves templates); point codes as the user prints them."""
-        values: dict[str, Any] = dict(rule.settings)
+        values: dict[str, Any] = TemplateValues(rule.settings, ctx)
         values.update(base)
         for k in ("opc", "dpc"):
             if isinstance(values.get(k), int):
@@ -324,21 +376,22 @@ class Engine:
         )
 
     @staticmethod
-    def _call_member(call: Any, ctx: Context) -> dict[str, Any]:
-        return {
-            "call_id": call.call_id,
-            "iam_frame": call.iam.frame,
-            "frame": call.iam.frame,
-            "ts": call.start,
-            "opc": call.opc,
-            "dpc": call.dpc,
-            "cic": call.cic,
-            "called": call.called,
-            "calling": call.calling,
-            "cause": call.cause,
-            "outcome": call.outcome,
-            "conversation_s": call.conversation_s,
-        }
+    def _call_member(call: Any, ctx: Context) -> tuple[Any, ...]:
+        """What a windowed finding keeps of a member call (a tuple: made for every matching call;
+        :func:`_member_dict` names the fields when the finding is written)."""
+        return (
+            call.call_id,
+            call.iam.frame,
+            call.start,
+            call.opc,
+            call.dpc,
+            call.cic,
+            call.called,
+            call.calling,
+            call.cause,
+            call.outcome,
+            call.conversation_s,
+        )
 
     def _group(self, rule: Rule, ctx: Context) -> Any:
         g = rule.group_by
@@ -362,7 +415,7 @@ class Engine:
 
     # -- windows -----------------------------------------------------------------------------------------
     def _window_add(
-        self, rule: Rule, group: Any, t: float, matched: bool, in_pop: bool, member: dict[str, Any] | None
+        self, rule: Rule, group: Any, t: float, matched: bool, in_pop: bool, member: Any
     ) -> None:
         assert rule.window_s is not None
         if rule.share is not None:
@@ -399,14 +452,15 @@ class Engine:
         if not matched:
             return
         if self._holds(rule, w):
-            if w.burst is None:
-                w.burst = _Burst()
-                w.seen = set()
             b = w.burst
-            for et, em, _ep, mem in entries:
-                if em and mem is not None and id(mem) not in w.seen:
-                    w.seen.add(id(mem))
-                    b.add(et, mem)
+            if b is None:
+                # the burst opens: every match still in the window belongs to it
+                b = w.burst = _Burst()
+                for et, em, _ep, mem in entries:
+                    if em and mem is not None:
+                        b.add(et, mem)
+            elif member is not None:
+                b.add(t, member)
             b.population = max(b.population, w.population)
 
     def _sweep(self) -> None:
@@ -437,7 +491,6 @@ class Engine:
     def _emit_burst(self, rule: Rule, group: Any, w: _Window) -> None:
         b = w.burst
         w.burst = None
-        w.seen = set()
         if b is not None:
             self._emit(rule, group, b)
 
@@ -445,7 +498,7 @@ class Engine:
         if b.count == 0:
             return
         self.matches[rule.id] += 1
-        members = sorted(b.members, key=lambda m: m.get("ts") or 0.0)
+        members = sorted((_member_dict(m) for m in b.members), key=lambda m: m.get("ts") or 0.0)
         calls = [m["call_id"] for m in members if m.get("call_id") is not None]
         frames = sorted({m["frame"] for m in members if m.get("frame") is not None})
         first = members[0] if members else {}
@@ -593,7 +646,7 @@ class Engine:
     # IAM time in one-second bins (memory: one bin per second with traffic, per group) and are
     # evaluated over the complete bins at the end.
     def _bin(
-        self, rule: Rule, group: Any, t: float, matched: bool, in_pop: bool, member: dict[str, Any] | None
+        self, rule: Rule, group: Any, t: float, matched: bool, in_pop: bool, member: Any
     ) -> None:
         bins = self._bins.get((rule.id, group))
         if bins is None:
@@ -637,7 +690,7 @@ class Engine:
                 if bb[0] and bk not in added:
                     added.add(bk)
                     for m in bb[2]:
-                        burst.add(m["ts"], m)
+                        burst.add(m[2] if isinstance(m, tuple) else m["ts"], m)
                     burst.count += bb[0] - len(bb[2])  # members beyond the cap still count
             burst.population = max(burst.population, population)
             burst.last = max(burst.last, k)

@@ -34,9 +34,11 @@ NAME`` for the names it binds.  A value written ``$name`` is the rule setting ``
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 __all__ = [
@@ -101,8 +103,19 @@ def _held_s(ctx: Context) -> float | None:
     return None if end is None else round(max(end - c.anm_ts, 0.0), 3)
 
 
+def _rlc_delay_ms(ctx: Context) -> float | None:
+    c = ctx.call
+    if c.rel_ts is None:
+        return None
+    end = c.rlc_ts
+    if end is None:
+        end = ctx.capture_end if c.end_reason == "open" else (c.end_ts or c.last_ts)
+    return None if end is None else round(max(end - c.rel_ts, 0.0) * 1000.0, 1)
+
+
 def _attr(name: str) -> Callable[[Context], Any]:
-    return lambda ctx: getattr(ctx.call, name)
+    get = attrgetter(name)
+    return lambda ctx: get(ctx.call)
 
 
 #: Facts of a call record: name -> (function, description).  Every key of the call record is a fact.
@@ -141,6 +154,10 @@ CALL_FACTS: dict[str, tuple[Callable[[Context], Any], str]] = {
         ("answered", "an ANM or CON was seen"),
     )
 }
+#: Call facts that are plain attributes of the call record (conditions read them directly; the
+#: others are computed once per call and cached).
+DIRECT_FACTS = frozenset(CALL_FACTS) - {"calling_nai"}
+
 CALL_FACTS.update(
     {
         "trunk": (lambda ctx: ctx.trunk_of_call(), "trunk name (trunk map) or the point-code pair"),
@@ -156,6 +173,10 @@ CALL_FACTS.update(
         "calling_presentation": (_calling_presentation, "calling number presentation indicator"),
         "hop_counter": (_hop_counter, "hop counter of the IAM (None without one)"),
         "held_s": (_held_s, "answered calls: seconds from ANM to the REL or to the capture end"),
+        "rlc_delay_ms": (
+            _rlc_delay_ms,
+            "ms from the first REL to the RLC (to the end of the call, or of the capture, without one)",
+        ),
         "duplicates": (lambda ctx: len(ctx.call.duplicate_frames), "messages seen twice (two hops)"),
     }
 )
@@ -202,6 +223,7 @@ class Context:
         "pc",
         "record",
         "timeline",
+        "trunk_cache",
         "trunks",
     )
 
@@ -213,8 +235,10 @@ class Context:
         trunks: Any = None,
         capture_end: float | None = None,
         pc: Callable[[int], str] = str,
+        trunk_cache: dict[tuple[Any, ...], str] | None = None,
     ) -> None:
         self.pc = pc
+        self.trunk_cache = trunk_cache
         self.facts = facts
         self.call = call
         self.record = record or {}
@@ -226,25 +250,64 @@ class Context:
         self.labels: list[str] = []
 
     def fact(self, name: str) -> Any:
-        try:
-            return self._cache[name]
-        except KeyError:
-            value = self._cache[name] = self.facts[name][0](self)
-            return value
+        cache = self._cache
+        if name in cache:
+            return cache[name]
+        value = cache[name] = self.facts[name][0](self)
+        return value
 
     def trunk_of_call(self) -> str:
         c = self.call
-        return trunk_name(self.trunks, c.opc, c.dpc, c.cic, c.carrier, self.pc)
+        cache = self.trunk_cache
+        if cache is None:
+            return trunk_name(self.trunks, c.opc, c.dpc, c.cic, c.carrier, self.pc)
+        # names repeat for every call of a circuit (with a trunk map) or point-code pair (without)
+        key = (c.opc, c.dpc, c.cic if self.trunks is not None else None, c.carrier)
+        name = cache.get(key)
+        if name is None:
+            if len(cache) > 100_000:
+                cache.clear()
+            name = cache[key] = trunk_name(self.trunks, c.opc, c.dpc, c.cic, c.carrier, self.pc)
+        return name
 
     def message(self, type_: str) -> Any:
-        """The call's first decoded message of a type (None if absent or messages are not kept)."""
+        """The call's first message of a type (None if absent): a kept decoded message, else decoded
+        from the timeline's octets."""
         c = self.call
         if type_ == "IAM":
             return c.iam
-        for m in c.messages or ():
-            if m.type == type_:
-                return m
-        return None
+        key = "message:" + type_
+        if key in self._cache:
+            return self._cache[key]
+        m = None
+        kept = getattr(c, "messages", None)
+        if kept is not None:  # the calls kept their decoded messages (CallSettings.keep_messages)
+            m = next((x for x in kept if x.type == type_), None)
+        else:
+            for e in self.timeline:
+                if e[2] == type_:
+                    m = decode_timeline_entry(c, e)
+                    break
+        self._cache[key] = m
+        return m
+
+    def types(self) -> frozenset[str]:
+        """The message types of the call's timeline (selectors test it first)."""
+        t = self._cache.get("types:")
+        if t is None:
+            t = self._cache["types:"] = frozenset(e[2] for e in self.timeline)
+        return t
+
+
+def decode_timeline_entry(call: Any, entry: tuple[int, float, str, int, bytes]) -> Any:
+    """Decode one message of a call's timeline again from its octets (the correlator keeps the octets,
+    not the decoded messages, so that memory stays small)."""
+    from sigdiag.codec.isup import decode_bytes
+
+    m = decode_bytes(entry[4], protocol=call.protocol, variant=call.variant, has_cic=call.sip_call_id is None)
+    m.frame = entry[0]
+    m.ts = entry[1]
+    return m
 
 
 def trunk_name(
@@ -280,6 +343,27 @@ class Selector:
             if (types is None or t in types) and (direction is None or d == direction or d < 0):
                 return True
         return False
+
+    def matcher(self) -> Callable[[tuple[int, float, str, int, bytes]], bool]:
+        """The same test as a plain function, specialised for the common one-alternative selectors."""
+        if len(self.alternatives) == 1:
+            types, d = self.alternatives[0]
+            if types is not None and d is None:
+                return lambda e: e[2] in types
+            if types is not None:
+                return lambda e: e[2] in types and (e[3] == d or e[3] < 0)
+        return self.__call__
+
+    @property
+    def types(self) -> frozenset[str] | None:
+        """Every type the selector can match (None: any type); a call whose timeline has none of them
+        cannot match, which conditions test first."""
+        out: set[str] = set()
+        for types, _d in self.alternatives:
+            if types is None:
+                return None
+            out |= types
+        return frozenset(out)
 
     def text(self) -> str:
         parts = []
@@ -342,8 +426,8 @@ def _op_startswith(x: Any, v: Any) -> bool:
 
 #: Operator name -> (test(fact, value), accepts None facts).
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": lambda x, v: x == v,
-    "ne": lambda x, v: x != v,
+    "eq": operator.eq,
+    "ne": operator.ne,
     "lt": lambda x, v: _num(x) and x < v,
     "le": lambda x, v: _num(x) and x <= v,
     "gt": lambda x, v: _num(x) and x > v,
@@ -484,13 +568,20 @@ class _Compiler:
 
         def all_(ctx: Context) -> bool:
             # a failed 'all' leaves no trace: drop the labels and bindings of the branches that held
-            n = len(ctx.labels)
-            before = dict(ctx.evidence)
+            labels = ctx.labels
+            n = len(labels)
+            ev = ctx.evidence
+            before = dict(ev) if ev else None
             for c in conds:
                 if not c(ctx):
-                    del ctx.labels[n:]
-                    ctx.evidence.clear()
-                    ctx.evidence.update(before)
+                    if len(labels) > n:
+                        del labels[n:]
+                    if before is None:
+                        if ev:
+                            ev.clear()
+                    elif ev != before:
+                        ev.clear()
+                        ev.update(before)
                     return False
             return True
 
@@ -498,7 +589,14 @@ class _Compiler:
 
     def _any(self, spec: dict[str, Any]) -> Condition:
         conds = tuple(self._list(spec, "any"))
-        return lambda ctx: any(c(ctx) for c in conds)
+
+        def any_(ctx: Context) -> bool:
+            for c in conds:  # noqa: SIM110  (a plain loop: cheaper than any() over a generator)
+                if c(ctx):
+                    return True
+            return False
+
+        return any_
 
     def _not(self, spec: dict[str, Any]) -> Condition:
         self._only(spec, "not")
@@ -523,8 +621,16 @@ class _Compiler:
                 f"unknown fact {name!r}; facts: {', '.join(sorted(self.facts))}", self.node_of(spec)
             )
         op, v = self.operator(spec, ("field",))
-        test = self.test(op, v)
-        return lambda ctx: test(ctx.fact(name))
+        f = OPERATORS[op]
+        if self.facts is CALL_FACTS and name in DIRECT_FACTS:
+            # a plain attribute of the call record: read it, no cache (the hot path of most rules)
+            get = attrgetter(name)
+            if op in _NONE_OK:
+                return lambda ctx: f(get(ctx.call), v)
+            return lambda ctx: (x := get(ctx.call)) is not None and f(x, v)
+        if op in _NONE_OK:
+            return lambda ctx: f(ctx.fact(name), v)
+        return lambda ctx: (x := ctx.fact(name)) is not None and f(x, v)
 
     def _param(self, spec: dict[str, Any]) -> Condition:
         path = spec["param"]
@@ -560,12 +666,18 @@ class _Compiler:
     def _present(self, spec: dict[str, Any], absent: bool = False) -> Condition:
         kw = "absent" if absent else "present"
         self._only(spec, kw)
-        sel = self.selector(spec[kw], spec)
+        selector = self.selector(spec[kw], spec)
+        sel = selector.matcher()
         name = str(spec.get("as", kw if not absent else "absent"))
+        need = selector.types
         if absent:
-            return lambda ctx: not any(sel(e) for e in ctx.timeline)
+            if need is None:
+                return lambda ctx: not any(sel(e) for e in ctx.timeline)
+            return lambda ctx: need.isdisjoint(ctx.types()) or not any(sel(e) for e in ctx.timeline)
 
         def present(ctx: Context) -> bool:
+            if need is not None and need.isdisjoint(ctx.types()):
+                return False
             for e in ctx.timeline:
                 if sel(e):
                     ctx.evidence[name + "_frame"] = e[0]
@@ -579,13 +691,18 @@ class _Compiler:
         return self._present(spec, absent=True)
 
     def _count(self, spec: dict[str, Any]) -> Condition:
-        sel = self.selector(spec["count"], spec)
+        selector = self.selector(spec["count"], spec)
+        sel = selector.matcher()
         op, v = self.operator(spec, ("count",))
         test = self.test(op, v)
         name = str(spec.get("as", "count"))
+        need = selector.types
 
         def count(ctx: Context) -> bool:
-            n = sum(1 for e in ctx.timeline if sel(e))
+            if need is not None and need.isdisjoint(ctx.types()):
+                n = 0
+            else:
+                n = sum(1 for e in ctx.timeline if sel(e))
             if test(n):
                 ctx.evidence[name] = n
                 return True
@@ -598,10 +715,16 @@ class _Compiler:
         items = spec["sequence"]
         if not isinstance(items, list) or len(items) < 2:
             raise ConditionError("'sequence' needs a list of at least two selectors", self.node_of(spec))
-        sels = tuple(self.selector(s, spec) for s in items)
+        selectors = [self.selector(s, spec) for s in items]
+        sels = tuple(x.matcher() for x in selectors)
         name = str(spec.get("as", "sequence")) + "_frames"
+        needs = [x.types for x in selectors if x.types is not None]
 
         def sequence(ctx: Context) -> bool:
+            if needs:
+                present = ctx.types()
+                if any(n.isdisjoint(present) for n in needs):
+                    return False
             frames = []
             i = 0
             for e in ctx.timeline:
@@ -631,15 +754,21 @@ class _Compiler:
         test = self.test(op, v)
         name = str(spec.get("as", "gap"))
         use_end = to_end == "end"
+        needs = [x.types for x in ((src,) if use_end else (src, dst)) if x.types is not None]
+        src_m, dst_m = src.matcher(), dst.matcher()
 
         def gap(ctx: Context) -> bool:
+            if needs:
+                present = ctx.types()
+                if any(n.isdisjoint(present) for n in needs):
+                    return False
             last_from = None
             to = None
             for e in ctx.timeline:
-                if last_from is not None and dst(e):
+                if last_from is not None and dst_m(e):
                     to = e
                     break
-                if src(e):
+                if src_m(e):
                     last_from = e
             if last_from is None:
                 return False
@@ -688,6 +817,20 @@ def compile_condition(
     return CompiledCondition(test, c.timeline_used, frozenset(c.params_used))
 
 
+class TemplateValues(dict[str, Any]):
+    """Template values that fall back to the record's facts (any fact can appear in a message)."""
+
+    def __init__(self, base: Mapping[str, Any], ctx: Context | None) -> None:
+        super().__init__(base)
+        self.ctx = ctx
+
+    def __missing__(self, key: str) -> Any:
+        ctx = self.ctx
+        if ctx is not None and key in ctx.facts:
+            return ctx.fact(key)
+        raise KeyError(key)
+
+
 _TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([^{}]*))?\}")
 
 
@@ -696,7 +839,10 @@ def render_template(text: str, values: Mapping[str, Any]) -> str:
     or None value prints as ``-``).  Nothing but names is looked up: no attribute or index access."""
 
     def sub(m: re.Match[str]) -> str:
-        v = values.get(m.group(1))
+        try:
+            v = values[m.group(1)]
+        except KeyError:
+            v = None
         if v is None:
             return "-"
         if isinstance(v, list | tuple):

@@ -284,12 +284,12 @@ def load_rule(
     if errors:
         e = max(errors, key=lambda e: len(e.absolute_path))
         where = ".".join(str(s) for s in e.absolute_path) or "top level"
-        path = list(e.absolute_path)
+        at = list(e.absolute_path)
         if e.validator == "additionalProperties" and isinstance(e.instance, dict):
             # point at the first unexpected key, not at the start of its mapping
             allowed = e.schema.get("properties", {}) if isinstance(e.schema, dict) else {}
-            path += [k for k in e.instance if k not in allowed][:1]
-        raise RuleError(f"{source}:{y.line_at(path)}: {where}: {e.message}")
+            at += [k for k in e.instance if k not in allowed][:1]
+        raise RuleError(f"{source}:{y.line_at(at)}: {where}: {e.message}")
     rid = data["id"]
     if p.name.endswith(".yaml") and p.stem != rid:
         raise RuleError(f"{source}:{y.line_at(['id'])}: id {rid!r} must match the file name ({p.stem}.yaml)")
