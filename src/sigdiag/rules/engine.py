@@ -693,7 +693,6 @@ class Engine:
                         burst.add(m[2] if isinstance(m, tuple) else m["ts"], m)
                     burst.count += bb[0] - len(bb[2])  # members beyond the cap still count
             burst.population = max(burst.population, population)
-            burst.last = max(burst.last, k)
         if burst is not None:
             self._emit(rule, group, burst)
 

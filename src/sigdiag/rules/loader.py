@@ -346,6 +346,7 @@ def load_rule(
         rule.count = max(number(t["count"], "threshold.count", integer=True), 1)
         if "share" in t:
             rule.share = number(t["share"], "threshold.share")
+            rule.time_of = "start"  # shares are counted by IAM time (see sigdiag.rules.engine)
         if "of" in t:
             rule.of = compiled(t["of"], "threshold.of")
         rule.min_population = number(t.get("min_population", 0), "threshold.min_population", integer=True)

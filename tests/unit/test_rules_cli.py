@@ -1,0 +1,357 @@
+"""``sigdiag check`` and ``sigdiag rules list|show|validate|test`` on the bundled captures: exit codes,
+formats, filters, settings, user rules and one-line errors.
+
+The golden file tests/golden/check_reference_fault.txt holds the table output of
+``sigdiag check captures/reference-fault.pcap --pc-format china --number 0453114 --fail-on never`` run from
+the repository root; regenerate it with ``SIGDIAG_UPDATE_GOLDEN=1 pytest tests/unit/test_rules_cli.py``
+after checking the new output by eye.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from sigdiag.cli import app
+from sigdiag.rules.engine import FINDING_KEYS
+from tests.unit.test_rules_loader import GOOD, SHIPPED
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden"
+REF = "captures/reference-fault.pcap"
+ALL = "captures/all-faults.pcap"
+REF_ARGS = (REF, "--pc-format", "china", "--number", "0453114")
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from the repository root: capture paths (and the golden output's file column) are relative."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("SIGDIAG_RULES", raising=False)
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("SIGDIAG_UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.is_file(), f"golden file {path} missing: run with SIGDIAG_UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8")
+
+
+def jsonl(*args: str) -> list[dict[str, Any]]:
+    code, out, err = run("check", *args, "--format", "jsonl", "--fail-on", "never")
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def assert_one_line_error(code: int, out: str, err: str, *needles: str) -> None:
+    assert code == 2, (code, out, err)
+    assert err.startswith("sigdiag: error: "), err
+    assert len(err.strip().splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+
+
+def write_rule(folder: Path, text: str, name: str = "demo.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp()
+
+
+# -- check: the reference fault ----------------------------------------------------------------------------
+def test_check_reference_fault_fails_on_high_findings() -> None:
+    code, out, err = run("check", *REF_ARGS)
+    assert code == 1, err
+    blocks = out.split("\n\n")
+    first = blocks[0]
+    words = " ".join(first.split())  # the message is wrapped at 100 columns
+    assert first.startswith("[HIGH] incomplete-digit-collection  Incomplete digit collection")
+    assert "REL cause 38 (Network out of order)" in words
+    assert re.search(r"\b8\.6 ms after the latest SAM \(frame 21; limit 1000 ms\)", words), words
+    assert "gap_ms=8.6" in words
+    assert "delay of about 0.5 s" in words
+    assert "outcome: network / incomplete-digit-collection" in first
+    assert "called 0453114 (no ST), calling 01058722000" in first  # the ladder
+    assert "2024-03-01 02:00:03.005 UTC" in first
+    assert out.count("[HIGH] incomplete-digit-collection") == 14
+    assert "before the SAM reached it (the REL crossed the SAM, frames 504, 505)" in " ".join(out.split())
+    assert re.search(r"174 calls, \d+ messages, 19 rules: \d+ findings \(high \d+\)", out), out
+    assert "by rule:" in out and "by trunk:" in out
+
+
+def test_check_table_golden() -> None:
+    code, out, err = run("check", *REF_ARGS, "--fail-on", "never")
+    assert code == 0, err
+    check_golden("check_reference_fault.txt", out)
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "expected"),
+    [("never", 0), ("critical", 0), ("high", 1), ("medium", 1), ("info", 1)],
+)
+def test_fail_on(fail_on: str, expected: int) -> None:
+    code, _, _ = run("check", *REF_ARGS, "--fail-on", fail_on, "-f", "jsonl")
+    assert code == expected
+
+
+def test_no_findings_exit_zero() -> None:
+    code, out, _ = run("check", *REF_ARGS, "--number", "99999999")
+    assert code == 0
+    assert "0 findings" in out and "[HIGH]" not in out
+
+
+def test_check_jsonl_keys() -> None:
+    code, out, err = run("check", *REF_ARGS, "--format", "jsonl")
+    assert code == 1
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows
+    required = {"rule", "severity", "category", "call_id", "opc", "dpc", "cic", "iam_frame", "called",
+                "frames", "evidence", "message", "recommendation"}  # fmt: skip
+    for row in rows:
+        assert required <= set(row)
+        assert list(row) == [*FINDING_KEYS, "file"]
+        assert row["file"] == REF
+    idc = [r for r in rows if r["rule"] == "incomplete-digit-collection"]
+    assert len(idc) == 14
+    first = idc[0]
+    assert (first["cic"], first["iam_frame"], first["called"], first["calling"]) == (
+        605,
+        14,
+        "04531141536",
+        "01058722000",
+    )
+    assert first["evidence"]["gap_ms"] == 8.6 and first["evidence"]["cause"] == 38
+    assert first["frames"] == [14, 21, 22, 23] and first["outcome_detail"] == "incomplete-digit-collection"
+    assert isinstance(first["opc"], int) and isinstance(first["dpc"], int)
+    assert "sigdiag: 174 calls, " in err and '"incomplete-digit-collection": 14' in err
+
+
+def test_check_json() -> None:
+    code, out, _ = run("check", *REF_ARGS, "--format", "json", "--fail-on", "never")
+    assert code == 0
+    doc = json.loads(out)
+    assert set(doc) == {"findings", "summary"}
+    assert doc["summary"]["calls"] == 174 and doc["summary"]["rules"] == 19
+    assert doc["summary"]["by_rule"]["incomplete-digit-collection"] == 14
+    assert doc["summary"]["findings"] == len(doc["findings"])
+    assert all(list(f) == [*FINDING_KEYS, "file"] for f in doc["findings"])
+
+
+def test_check_output_file(tmp_path: Path) -> None:
+    out_file = tmp_path / "findings.jsonl"
+    code, out, _ = run("check", *REF_ARGS, "-f", "jsonl", "-o", str(out_file), "--fail-on", "never")
+    assert code == 0 and out == ""
+    assert len(out_file.read_text().splitlines()) == len(jsonl(*REF_ARGS))
+
+
+def test_set_changes_what_is_found() -> None:
+    rows = jsonl(*REF_ARGS, "--set", "incomplete-digit-collection.max_gap_ms=5")
+    idc = [r for r in rows if r["rule"] == "incomplete-digit-collection"]
+    # only the REL that crossed the SAM and the gaps of at most 5 ms remain
+    assert len(idc) == 4
+    gaps = [r["evidence"].get("gap_ms") for r in idc]
+    assert all(g is None or g <= 5 for g in gaps) and sum(g is None for g in gaps) == 2
+    assert all("limit 5 ms" in r["message"] for r in idc if r["evidence"].get("gap_ms") is not None)
+    rows = jsonl(*REF_ARGS, "--set", "incomplete-digit-collection.recommended_delay_s=1.5")
+    assert all(
+        "about 1.5 s" in r["recommendation"] for r in rows if r["rule"] == "incomplete-digit-collection"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--set", "nonsense"], ["--set expects RULE.SETTING=VALUE"]),
+        (["--set", "max_gap_ms=5"], ["--set expects RULE.SETTING=VALUE"]),
+        (["--set", "no-such-rule.x=1"], ["unknown rule", "no-such-rule"]),
+        (["--set", "incomplete-digit-collection.colour=red"], ["has no setting 'colour'"]),
+        (["--set", "incomplete-digit-collection.max_gap_ms=soon"], ["max_gap_ms must be a number"]),
+        (["--since", "yesterday"], ["--since must be epoch seconds or an ISO 8601 time"]),
+    ],
+)
+def test_bad_options_are_one_line_errors(args: list[str], needles: list[str]) -> None:
+    assert_one_line_error(*run("check", *REF_ARGS, *args), *needles)
+
+
+def test_a_file_that_is_not_a_capture(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n" * 10)
+    assert_one_line_error(*run("check", str(text)), "notes.txt")
+    assert_one_line_error(*run("check", str(tmp_path / "missing.pcap")), "missing.pcap")
+
+
+def test_a_broken_rules_folder(tmp_path: Path) -> None:
+    text = GOOD.replace("severity: high", "severity: urgent")
+    path = write_rule(tmp_path / "rules", text)
+    code, out, err = run("check", *REF_ARGS, "--rules", str(tmp_path / "rules"))
+    assert_one_line_error(code, out, err, f"{path}:5: severity")
+    assert_one_line_error(*run("check", *REF_ARGS, "--rules", str(tmp_path / "nope")), "not a rules folder")
+
+
+def test_user_rules_are_added(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    write_rule(
+        folder,
+        GOOD.replace("id: demo", "id: cause-38")
+        .replace("severity: high", "severity: low")
+        .replace("    - field: sam_count\n      ge: $limit\n", "    - field: released_by\n      eq: called\n")
+        .replace("causes: [34, 42]", "causes: [38]"),
+        "cause-38.yaml",
+    )
+    rows = jsonl(*REF_ARGS, "--rules", str(folder))
+    mine = [r for r in rows if r["rule"] == "cause-38"]
+    assert len(mine) >= 14 and all(r["severity"] == "low" for r in mine)
+    assert mine[0]["message"] == "Cause 38 on CIC 605."
+    # its settings can be set too
+    rows = jsonl(*REF_ARGS, "--rules", str(folder), "--set", "cause-38.causes=16")
+    assert not [r for r in rows if r["rule"] == "cause-38"]
+    code, out, _ = run("rules", "list", "--rules", str(folder))
+    assert code == 0 and re.search(r"^cause-38\s+low\s+network\s+call\s+A demo rule$", out, re.M)
+
+
+def test_min_severity() -> None:
+    code, out, _ = run("check", ALL, "--format", "json", "--fail-on", "never")
+    everything = json.loads(out)["findings"]
+    assert {f["severity"] for f in everything} >= {"low", "medium", "high"}
+    code, out, _ = run("check", ALL, "--format", "json", "--min-severity", "medium", "--fail-on", "never")
+    some = json.loads(out)["findings"]
+    assert some and {f["severity"] for f in some} <= {"medium", "high", "critical"}
+    assert len(some) == sum(f["severity"] in ("medium", "high", "critical") for f in everything)
+    code, out, _ = run("check", *REF_ARGS, "--min-severity", "critical")
+    assert code == 0 and "0 findings" in out
+
+
+def test_since_and_until() -> None:
+    rows = jsonl(*REF_ARGS)
+    idc = [r for r in rows if r["rule"] == "incomplete-digit-collection"]
+    since = epoch("2024-03-01T02:00:30")
+    later = jsonl(*REF_ARGS, "--since", "2024-03-01T02:00:30Z")
+    assert [r["cic"] for r in later if r["rule"] == "incomplete-digit-collection"] == [
+        r["cic"] for r in idc if r["start"] >= since
+    ]
+    assert len([r for r in later if r["rule"] == "incomplete-digit-collection"]) == 9
+    earlier = jsonl(*REF_ARGS, "--until", str(since))
+    assert [r["cic"] for r in earlier if r["rule"] == "incomplete-digit-collection"] == [
+        r["cic"] for r in idc if r["start"] <= since
+    ]
+    assert len([r for r in earlier if r["rule"] == "incomplete-digit-collection"]) == 5
+    # a windowed finding is kept while its window overlaps the range
+    windowed = [r for r in rows if r["window_start"] is not None]
+    for r in windowed:
+        assert r in later or r["window_end"] < since
+    none = jsonl(*REF_ARGS, "--since", "2030-01-01T00:00:00", "--until", "2030-01-02T00:00:00")
+    assert none == []
+
+
+def test_cic_filter() -> None:
+    rows = jsonl(*REF_ARGS, "--cic", "605")
+    assert [r["cic"] for r in rows if r["rule"] == "incomplete-digit-collection"] == [605]
+    for r in rows:  # a windowed finding is kept when one of its records is on the CIC
+        assert r["cic"] == 605 or r["window_start"] is not None
+    assert jsonl(*REF_ARGS, "--cic", "1") == []
+
+
+def test_number_filter_matches_called_or_calling() -> None:
+    rows = jsonl(REF, "--pc-format", "china", "--number", "01058722000")
+    assert len([r for r in rows if r["rule"] == "incomplete-digit-collection"]) == 14
+    rows = jsonl(REF, "--pc-format", "china", "--number", "04531141536")
+    assert [r["cic"] for r in rows if r["rule"] == "incomplete-digit-collection"] == [605]
+
+
+# -- rules list / show / validate / test ---------------------------------------------------------------------
+def test_rules_list() -> None:
+    code, out, _ = run("rules", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == sorted(SHIPPED)
+    assert re.search(
+        r"^incomplete-digit-collection\s+high\s+configuration\s+call\s+Incomplete digit", out, re.M
+    )
+
+
+def test_rules_show() -> None:
+    code, out, _ = run("rules", "show", "incomplete-digit-collection")
+    assert code == 0
+    first = out.splitlines()[0]
+    assert first.startswith("# ") and first.endswith("rules/incomplete-digit-collection.yaml")
+    assert "id: incomplete-digit-collection" in out
+    assert out.rstrip().splitlines()[-1] == "# effective settings: max_gap_ms=1000, recommended_delay_s=0.5"
+    code, out, _ = run("rules", "show", "incomplete-digit-collection", "--set",
+                       "incomplete-digit-collection.max_gap_ms=250")  # fmt: skip
+    assert code == 0 and "# effective settings: max_gap_ms=250, recommended_delay_s=0.5" in out
+    assert_one_line_error(*run("rules", "show", "no-such-rule"), "unknown rule 'no-such-rule'")
+    assert_one_line_error(*run("rules", "show", "t35-expiry", "--set", "t35-expiry.x=1"), "no setting 'x'")
+
+
+def test_rules_validate_shipped() -> None:
+    code, out, err = run("rules", "validate")
+    assert code == 0, err
+    assert out.strip() == "19 of 19 rule files valid"
+
+
+def test_rules_validate_broken_files(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    good = write_rule(folder, GOOD)
+    deep = GOOD.replace("field: sam_count", "field: __class__")
+    bad = write_rule(folder, deep.replace("id: demo", "id: bad"), "bad.yaml")
+    code, out, err = run("rules", "validate", str(folder))
+    assert code == 2
+    assert out.strip() == "1 of 2 rule files valid"
+    line = next(i for i, text in enumerate(deep.splitlines(), 1) if "__class__" in text)
+    assert (
+        err.strip()
+        == f"sigdiag: error: {bad}:{line}: match: unknown fact '__class__'; " + err.split("; ", 1)[1].strip()
+    )
+    assert err.count("sigdiag: error:") == 1
+    # one file, given by name; and two files with one id
+    code, out, err = run("rules", "validate", str(good))
+    assert code == 0 and out.strip() == "1 of 1 rule files valid"
+    other = tmp_path / "other"
+    write_rule(other, GOOD)
+    code, out, err = run("rules", "validate", str(good), str(other / "demo.yaml"))
+    assert code == 2 and "rule id 'demo' is already defined in" in err
+    code, out, err = run("rules", "validate", str(tmp_path / "nope.yaml"))
+    assert_one_line_error(code, out, err, "nope.yaml: cannot read rule file")
+
+
+def test_rules_validate_yaml_error_line(tmp_path: Path) -> None:
+    text = GOOD.replace("  limit: 3\n", "  limit: 3\n  limit: 4\n")
+    path = write_rule(tmp_path, text)
+    code, _, err = run("rules", "validate", str(path))
+    assert code == 2
+    assert err.strip() == f"sigdiag: error: {path}:11: duplicate key 'limit'"
+
+
+def test_rules_test_t35_expiry(tmp_path: Path) -> None:
+    code, out, err = run("rules", "test", "t35-expiry", "--workdir", str(tmp_path))
+    assert code == 0, out + err
+    lines = out.splitlines()
+    assert lines[-1] == "2 of 2 rule tests passed"
+    assert lines[0].startswith("ok   t35-expiry") and "positive" in lines[0]
+    assert lines[1].startswith("ok   t35-expiry") and "negative" in lines[1]
+    assert list(tmp_path.glob("*.pcap"))  # the simulated captures are kept in the workdir
+
+
+def test_rules_test_unknown_rule() -> None:
+    assert_one_line_error(*run("rules", "test", "no-such-rule"), "unknown rule id(s): no-such-rule")

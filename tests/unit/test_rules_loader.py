@@ -1,0 +1,561 @@
+"""Rule files (:mod:`sigdiag.rules.loader`): the shipped rules load, broken files fail with FILE:LINE and
+what is wrong, and setting overrides are typed as their defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sigdiag.rules.loader import (
+    SEVERITIES,
+    RuleError,
+    RuleSet,
+    load_rule,
+    load_rules,
+    parse_assignments,
+    rule_files,
+    shipped_rules_dir,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SHIPPED = (
+    "blocked-circuit-attempt",
+    "calling-number-anomaly",
+    "circuit-reset-burst",
+    "confusion",
+    "congestion-burst",
+    "dual-seizure",
+    "hop-counter-exhausted",
+    "hung-call",
+    "incomplete-digit-collection",
+    "orphan-message",
+    "release-collision",
+    "release-not-acknowledged",
+    "repeat-attempts",
+    "short-answered-calls",
+    "t35-expiry",
+    "t7-expiry",
+    "trunk-loss-rate",
+    "unallocated-valid-prefix",
+    "unequipped-circuit",
+)
+
+# A valid rule; the first lines are comments so that line numbers are not trivially 1.
+GOOD = """\
+# A rule for the loader tests.
+# Second comment line.
+id: demo
+title: A demo rule
+severity: high
+category: network
+scope: call
+description: Calls released with one of some causes after some SAMs.
+settings:
+  limit: 3
+  causes: [34, 42]
+  ratio: 0.5
+  enabled: true
+  prefixes: []
+  label: text
+match:
+  all:
+    - field: cause
+      in: $causes
+    - field: sam_count
+      ge: $limit
+message: Cause {cause} on CIC {cic}.
+recommendation: Fix it.
+tests:
+  - name: pos
+    kind: positive
+    scenario: tests/x.yaml
+    expect: {findings: 1}
+  - name: neg
+    kind: negative
+    scenario: tests/healthy.yaml
+    expect: {findings: 0}
+"""
+
+
+def line_of(text: str, needle: str) -> int:
+    """1-based line of the first line containing ``needle``."""
+    for i, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return i
+    raise AssertionError(f"{needle!r} not in the text")
+
+
+def write(folder: Path, text: str, name: str = "demo.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(path: Path, overrides: dict[str, Any] | None = None) -> str:
+    with pytest.raises(RuleError) as info:
+        load_rule(path, overrides)
+    message = str(info.value)
+    assert "\n" not in message, message
+    return message
+
+
+# -- the shipped rules -------------------------------------------------------------------------------------
+def test_shipped_rules_dir_is_the_repository_rules_folder() -> None:
+    assert shipped_rules_dir().resolve() == (ROOT / "rules").resolve()
+
+
+def test_every_shipped_rule_loads_and_the_ids_are_the_expected_19() -> None:
+    rules = load_rules()
+    assert sorted(r.id for r in rules) == sorted(SHIPPED)
+    assert len(rules) == 19
+    files = rule_files(shipped_rules_dir())
+    assert "outcomes.yaml" not in {p.name for p in files}  # the outcome table is not a rule
+    assert sorted(p.stem for p in files) == sorted(SHIPPED)
+
+
+@pytest.mark.parametrize("rid", SHIPPED)
+def test_each_shipped_rule(rid: str) -> None:
+    path = shipped_rules_dir() / f"{rid}.yaml"
+    r = load_rule(path)
+    assert r.id == rid == path.stem
+    assert r.severity in SEVERITIES and r.title and r.message.strip() and r.recommendation.strip()
+    kinds = [t.get("kind", "positive" if t["name"] != "negative" else "negative") for t in r.tests]
+    assert "positive" in kinds and "negative" in kinds, kinds
+    for t in r.tests:
+        if "scenario" in t:
+            assert (path.parent / t["scenario"]).is_file(), t["scenario"]
+    if r.windowed:
+        assert r.window_s is not None and r.window_s > 0 and r.count >= 1 and r.group_by
+    else:
+        assert r.scope != "trunk-window"
+    assert r.settings == r.defaults
+
+
+def test_shipped_rule_shapes() -> None:
+    rules = load_rules()
+    idc = rules["incomplete-digit-collection"]
+    assert idc.outcome == ("network", "incomplete-digit-collection")
+    assert idc.match.timeline and not idc.windowed and idc.level == SEVERITIES.index("high")
+    assert rules["t35-expiry"].outcome == ("caller", "t35-expiry")
+    cb = rules["congestion-burst"]
+    assert cb.windowed and cb.group_by == "trunk" and cb.window_s == 30.0 and cb.count == 5
+    assert cb.share is not None and cb.of is not None
+    tl = rules["trunk-loss-rate"]
+    assert tl.min_population == tl.settings["min_attempts"] and tl.share == tl.settings["max_loss_rate"]
+    assert rules["repeat-attempts"].time_of == "start" and rules["repeat-attempts"].group_by == "called"
+    assert rules["orphan-message"].scope == "circuit" and rules["orphan-message"].group_by == "key"
+    summary = idc.summary()
+    assert set(summary) == {"id", "severity", "category", "scope", "title", "source"}
+    assert summary["source"].endswith("incomplete-digit-collection.yaml")
+
+
+def test_good_rule_loads(tmp_path: Path) -> None:
+    r = load_rule(write(tmp_path, GOOD))
+    assert (r.id, r.severity, r.category, r.scope) == ("demo", "high", "network", "call")
+    assert r.settings == {"limit": 3, "causes": [34, 42], "ratio": 0.5, "enabled": True, "prefixes": [],
+                          "label": "text"}  # fmt: skip
+    assert not r.windowed and r.outcome is None and len(r.tests) == 2
+    assert r.source == str(tmp_path / "demo.yaml")
+
+
+# -- schema and syntax errors name the file and the line ---------------------------------------------------
+@pytest.mark.parametrize(
+    ("change", "needle", "message"),
+    [
+        # (old, new) replacements of GOOD; the error line is the line of ``needle`` in the broken text
+        (("severity: high", "severity: urgent"), "severity: urgent", "severity: 'urgent' is not one of"),
+        (("category: network", "category: weather"), "category: weather", "category:"),
+        (("scope: call", "scope: everything"), "scope: everything", "scope:"),
+        (("id: demo", "id: Demo_1"), "id: Demo_1", "id: 'Demo_1' does not match"),
+        (("id: demo", "id: -demo"), "id: -demo", "does not match"),
+        (("scope: call\n", "scope: call\ncolour: red\n"), "colour: red", "'colour' was unexpected"),
+        (("  limit: 3\n", "  limit: 3\n\tbad: 1\n"), "bad: 1", "not valid YAML"),
+        (("  limit: 3\n", "  limit: 3\n  limit: 4\n"), "limit: 4", "duplicate key 'limit'"),
+        (("  limit: 3\n", "  Limit: 3\n"), "Limit: 3", "settings"),
+        (("  limit: 3\n", "  limit: {a: 1}\n"), "limit: {a: 1}", "settings.limit"),
+        (("title: A demo rule", "title: ''"), "title: ''", "title"),
+        (
+            ("    kind: positive\n", "    kind: positive\n    colour: red\n"),
+            "colour: red",
+            "tests.0: Additional properties",
+        ),
+        (("    kind: negative", "    kind: maybe"), "kind: maybe", "tests.1.kind"),
+        (
+            ("    expect: {findings: 1}", "    expect: {findings: -1}"),
+            "findings: -1",
+            "tests.0.expect.findings",
+        ),
+        (
+            ("message: Cause {cause} on CIC {cic}.\n", "message: 5\n"),
+            "message: 5",
+            "message: 5 is not of type",
+        ),
+    ],
+)
+def test_schema_errors_name_file_and_line(
+    tmp_path: Path, change: tuple[str, str], needle: str, message: str
+) -> None:
+    old, new = change
+    assert old in GOOD
+    text = GOOD.replace(old, new, 1)
+    path = write(tmp_path, text)
+    err = error_of(path)
+    assert err.startswith(f"{path}:{line_of(text, needle)}: "), err
+    assert message in err, err
+
+
+def test_missing_required_key_points_at_the_mapping(tmp_path: Path) -> None:
+    """A missing key has no line of its own: the error names the line where the rule's mapping starts."""
+    for key in ("title", "severity", "description", "message", "recommendation", "match", "tests"):
+        if key == "match":
+            text = GOOD.split("match:")[0] + "message:" + GOOD.split("message:")[1]
+        elif key == "tests":
+            text = GOOD.split("tests:")[0]
+        else:
+            text = "".join(ln for ln in GOOD.splitlines(keepends=True) if not ln.startswith(f"{key}:"))
+        assert f"\n{key}:" not in text
+        path = write(tmp_path / key, text)
+        err = error_of(path)
+        assert err.startswith(f"{path}:3: top level: '{key}' is a required property"), err
+
+
+def test_too_few_tests_is_an_error(tmp_path: Path) -> None:
+    text = GOOD.split("  - name: neg")[0]
+    path = write(tmp_path, text)
+    err = error_of(path)
+    assert err.startswith(f"{path}:{line_of(text, '- name: pos')}: tests: ") and "too short" in err
+
+
+def test_bad_condition_deep_in_match_names_its_line(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "    - field: sam_count\n      ge: $limit\n",
+        "    - any:\n        - field: sam_count\n          ge: $limit\n"
+        "        - not:\n            field: __class__\n            eq: 1\n",
+    )
+    path = write(tmp_path, text)
+    err = error_of(path)
+    assert err.startswith(f"{path}:{line_of(text, 'field: __class__')}: match: unknown fact '__class__'"), err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle", "message"),
+    [
+        ("      ge: $limit", "      ge: $nosuch", "field: sam_count", r"'$nosuch' names no setting"),
+        ("      ge: $limit", "      ge: 1\n      le: 2", "field: sam_count", "exactly one operator"),
+        (
+            "    - field: sam_count\n      ge: $limit",
+            "    - present: 'IAM><'",
+            "present:",
+            "bad message selector",
+        ),
+        (
+            "    - field: sam_count\n      ge: $limit",
+            "    - present: XYZ",
+            "present: XYZ",
+            "unknown message type",
+        ),
+        (
+            "    - field: sam_count\n      ge: $limit",
+            "    - field: called\n      matches: '('",
+            "field: called",
+            "bad regular expression",
+        ),
+        ("    - field: sam_count\n      ge: $limit", "    - bogus: 1", "bogus: 1", "exactly one of all, any"),
+        (
+            "    - field: sam_count\n      ge: $limit",
+            "    - field: [a, b]\n      eq: 1",
+            "field: [a, b]",
+            "unknown fact",
+        ),
+    ],
+)
+def test_condition_errors_become_rule_errors_with_lines(
+    tmp_path: Path, old: str, new: str, needle: str, message: str
+) -> None:
+    assert old in GOOD
+    text = GOOD.replace(old, new)
+    path = write(tmp_path, text)
+    err = error_of(path)
+    assert err.startswith(f"{path}:{line_of(text, needle)}: match: "), err
+    assert message in err, err
+
+
+def test_id_must_match_the_file_name(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD, "other.yaml")
+    err = error_of(path)
+    assert err == f"{path}:3: id 'demo' must match the file name (other.yaml)"
+
+
+def test_window_and_threshold_go_together(tmp_path: Path) -> None:
+    text = GOOD.replace("scope: call\n", "scope: call\nwindow: {seconds: 5, group_by: trunk}\n")
+    err = error_of(write(tmp_path / "a", text))
+    assert ":3: top level: 'threshold' is a required property" in err
+    text = GOOD.replace("scope: call\n", "scope: call\nthreshold: {count: 2}\n")
+    err = error_of(write(tmp_path / "b", text))
+    assert ":3: top level: 'window' is a required property" in err
+    text = GOOD.replace("scope: call\n", "scope: trunk-window\n")
+    err = error_of(write(tmp_path / "c", text))
+    assert "'window' is a required property" in err or "'threshold' is a required property" in err
+
+
+@pytest.mark.parametrize(
+    ("block", "needle", "message"),
+    [
+        (
+            "window: {seconds: -1, group_by: trunk}\nthreshold: {count: 2}\n",
+            "window:",
+            "window.seconds must be a non-negative number",
+        ),
+        (
+            "window: {seconds: $nope, group_by: trunk}\nthreshold: {count: 2}\n",
+            "window:",
+            "window.seconds: '$nope' names no setting",
+        ),
+        (
+            "window: {seconds: $label, group_by: trunk}\nthreshold: {count: 2}\n",
+            "window:",
+            "window.seconds must be a non-negative number",
+        ),
+        (
+            "window: {seconds: 5, group_by: trunk}\nthreshold: {count: $enabled}\n",
+            "threshold:",
+            "threshold.count must be a non-negative number",
+        ),
+        (
+            "window: {seconds: 5, group_by: trunk}\nthreshold: {count: 2, share: $nope}\n",
+            "threshold:",
+            "threshold.share: '$nope' names no setting",
+        ),
+        (
+            "window: {seconds: 5, group_by: trunk}\nthreshold: {count: 2, of: {field: nope, eq: 1}}\n",
+            "threshold:",
+            "threshold.of: unknown fact 'nope'",
+        ),
+        ("window: {seconds: 5, group_by: galaxy}\nthreshold: {count: 2}\n", "window:", "window.group_by"),
+    ],
+)
+def test_window_errors(tmp_path: Path, block: str, needle: str, message: str) -> None:
+    text = GOOD.replace("scope: call\n", "scope: trunk-window\n" + block)
+    path = write(tmp_path, text)
+    err = error_of(path)
+    assert err.startswith(f"{path}:{line_of(text, needle)}: "), err
+    assert message in err, err
+
+
+def test_window_rule_with_settings(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "scope: call\n",
+        "scope: trunk-window\nwindow: {seconds: $limit, group_by: called, time: start}\n"
+        "threshold: {count: $limit, share: $ratio, min_population: 7, of: {field: open, eq: false}}\n",
+    )
+    r = load_rule(write(tmp_path, text))
+    assert (r.window_s, r.count, r.share, r.min_population) == (3.0, 3, 0.5, 7)
+    assert r.group_by == "called" and r.time_of == "start" and r.of is not None and r.windowed
+    r = load_rule(tmp_path / "demo.yaml", {"limit": "10", "ratio": "0.25"})
+    assert (r.window_s, r.count, r.share) == (10.0, 10, 0.25)
+
+
+def test_circuit_rules_cannot_group_by_numbers_nor_override_outcomes(tmp_path: Path) -> None:
+    circuit = (
+        GOOD.replace("scope: call", "scope: circuit")
+        .replace("    - field: sam_count\n      ge: $limit\n", "    - field: circuits\n      ge: $limit\n")
+        .replace("field: cause\n      in: $causes", "field: type\n      in: [RSC, GRS]")
+    )
+    assert load_rule(write(tmp_path / "ok", circuit)).scope == "circuit"
+    text = circuit.replace("scope: circuit\n", "scope: circuit\nwindow: {seconds: 5, group_by: called}\n"
+                           "threshold: {count: 2}\n")  # fmt: skip
+    err = error_of(write(tmp_path / "a", text))
+    assert err.endswith(f":{line_of(text, 'window:')}: circuit rules cannot group by called")
+    text = circuit + "outcome: {class: network, detail: x}\n"
+    err = error_of(write(tmp_path / "b", text))
+    assert err.endswith(f":{line_of(text, 'outcome:')}: only call rules may override the outcome")
+    # and the call facts are not circuit facts
+    text = circuit.replace("field: circuits", "field: sam_count")
+    assert "unknown fact 'sam_count'" in error_of(write(tmp_path / "c", text))
+
+
+def test_outcome_is_read(tmp_path: Path) -> None:
+    r = load_rule(write(tmp_path, GOOD + "outcome: {class: caller, detail: my-detail}\n"))
+    assert r.outcome == ("caller", "my-detail")
+    err = error_of(write(tmp_path / "x", GOOD + "outcome: {class: lost, detail: x}\n"))
+    assert "outcome.class" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("- a\n- b\n", ":1: a rule file must be a mapping"),
+        ("", ":1: a rule file must be a mapping"),
+        ("just text\n", ":1: a rule file must be a mapping"),
+        ("id: demo\n{[a, b]: 1}\n", "not valid YAML"),
+        ("id: demo\nx: {[a, b]: 1}\n", ":2: a key must be a plain value"),
+        ("id: demo\nx: !!python/name:os.system ''\n", ":2: bad value"),
+    ],
+)
+def test_malformed_files(tmp_path: Path, content: str, message: str) -> None:
+    path = write(tmp_path, content)
+    err = error_of(path)
+    assert err.startswith(str(path)) and message in err, err
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    path = tmp_path / "demo.yaml"
+    path.write_bytes(b"\xff\xfe\x00\x01id: demo")
+    assert error_of(path) == f"{path}: not a UTF-8 text file"
+    missing = tmp_path / "missing.yaml"
+    assert error_of(missing).startswith(f"{missing}: cannot read rule file")
+
+
+def test_text_argument_and_a_source_without_yaml_suffix() -> None:
+    r = load_rule("<inline>", text=GOOD.replace("id: demo", "id: inline-rule"))
+    assert r.id == "inline-rule" and r.source == "<inline>"
+
+
+# -- folders -----------------------------------------------------------------------------------------------
+def test_load_rules_from_folders_and_duplicate_ids(tmp_path: Path) -> None:
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    write(a, GOOD)
+    write(a, "not: a rule\n", "outcomes.yaml")  # skipped by name
+    rs = load_rules([a], shipped=False)
+    assert [r.id for r in rs] == ["demo"]
+    write(b, GOOD)
+    with pytest.raises(RuleError) as info:
+        load_rules([a, b], shipped=False)
+    assert str(info.value) == f"{b / 'demo.yaml'}: rule id 'demo' is already defined in {a / 'demo.yaml'}"
+    # a user rule may not reuse a shipped id either
+    write(tmp_path / "c", GOOD.replace("id: demo", "id: t35-expiry"), "t35-expiry.yaml")
+    with pytest.raises(RuleError, match="rule id 't35-expiry' is already defined"):
+        load_rules([tmp_path / "c"])
+
+
+def test_load_rules_adds_user_rules_to_the_shipped_ones(tmp_path: Path) -> None:
+    write(tmp_path, GOOD)
+    rs = load_rules([tmp_path])
+    assert len(rs) == 20 and "demo" in rs.rules and list(rs.rules)[-1] == "demo"
+
+
+def test_load_rules_errors(tmp_path: Path) -> None:
+    with pytest.raises(RuleError, match="not a rules folder"):
+        load_rules([tmp_path / "nope"], shipped=False)
+    write(tmp_path, GOOD.replace("severity: high", "severity: urgent"))
+    with pytest.raises(RuleError, match=r"demo\.yaml:5: severity"):
+        load_rules([tmp_path], shipped=False)
+
+
+def test_ruleset_select() -> None:
+    rs = load_rules()
+    sub = rs.select(["t35-expiry", "congestion-burst"])
+    assert [r.id for r in sub] == ["t35-expiry", "congestion-burst"] and isinstance(sub, RuleSet)
+    with pytest.raises(RuleError, match="unknown rule id"):
+        rs.select(["t35-expiry", "nope"])
+
+
+def test_shipped_rules_folder_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, GOOD)
+    monkeypatch.setenv("SIGDIAG_RULES", str(tmp_path))
+    assert shipped_rules_dir() == tmp_path
+    assert [r.id for r in load_rules()] == ["demo"]
+
+
+# -- settings ----------------------------------------------------------------------------------------------
+def test_parse_assignments() -> None:
+    assert parse_assignments(None) == {}
+    assert parse_assignments(["a.x=1", "a.y = two ", "b.z=1,2", "a.x=3", "c.url=http://h/?q=1"]) == {
+        "a": {"x": "3", "y": "two"},
+        "b": {"z": "1,2"},
+        "c": {"url": "http://h/?q=1"},
+    }
+    assert parse_assignments(["a.empty="]) == {"a": {"empty": ""}}
+
+
+@pytest.mark.parametrize("bad", ["a.x", "ax=1", ".x=1", "a.=1", "=1", "", "a=1"])
+def test_parse_assignments_errors(bad: str) -> None:
+    with pytest.raises(RuleError, match=r"--set expects RULE\.SETTING=VALUE"):
+        parse_assignments([bad])
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "expected"),
+    [
+        ("limit", "5", 5),
+        ("limit", "5.0", 5),
+        ("limit", "2.5", 2.5),
+        ("limit", 7, 7),
+        ("limit", "1e3", 1000),
+        ("ratio", "1", 1.0),
+        ("ratio", "0.125", 0.125),
+        ("enabled", "false", False),
+        ("enabled", "No", False),
+        ("enabled", "yes", True),
+        ("enabled", "1", True),
+        ("enabled", "0", False),
+        ("enabled", False, False),
+        ("causes", "34, 42 ,44", [34, 42, 44]),
+        ("causes", [1, "2"], [1, 2]),
+        ("causes", "", []),
+        ("prefixes", "021,0453", ["021", "0453"]),
+        ("prefixes", [45, "0"], ["45", "0"]),
+        ("label", 12, "12"),
+        ("label", "x y", "x y"),
+    ],
+)
+def test_setting_overrides_are_typed_as_the_default(
+    tmp_path: Path, setting: str, value: Any, expected: Any
+) -> None:
+    r = load_rule(write(tmp_path, GOOD), {setting: value})
+    got = r.settings[setting]
+    assert got == expected and type(got) is type(expected), (got, expected)
+    assert r.defaults[setting] != got or setting == "enabled"  # the default is kept apart
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("limit", "soon", "setting demo.limit must be a number, not 'soon'"),
+        ("limit", True, "must be a number"),
+        ("limit", "inf", "must be a number"),
+        ("limit", "nan", "must be a number"),
+        ("limit", "", "must be a number"),
+        ("ratio", [1], "must be a number"),
+        ("enabled", "maybe", "setting demo.enabled must be true or false"),
+        ("enabled", 2, "must be true or false"),
+        ("causes", "34,x", "setting demo.causes must be a list of integers"),
+        (
+            "nope",
+            "1",
+            "rule demo has no setting 'nope' (settings: causes, enabled, label, limit, prefixes, ratio)",
+        ),
+    ],
+)
+def test_bad_setting_overrides(tmp_path: Path, setting: str, value: Any, message: str) -> None:
+    err = error_of(write(tmp_path, GOOD), {setting: value})
+    assert message in err, err
+
+
+def test_overrides_change_the_compiled_conditions(tmp_path: Path) -> None:
+    """A setting is read when the condition is compiled: ``$limit`` takes the override."""
+    from sigdiag.rules.language import CALL_FACTS, Context
+    from tests.unit.test_rules_language import FakeCall
+
+    path = write(tmp_path, GOOD)
+    call = FakeCall(cause=42, sam_count=2)
+    assert not load_rule(path).match.test(Context(CALL_FACTS, call=call))
+    assert load_rule(path, {"limit": "2"}).match.test(Context(CALL_FACTS, call=call))
+    assert not load_rule(path, {"limit": "2", "causes": "34"}).match.test(Context(CALL_FACTS, call=call))
+
+
+def test_load_rules_with_settings(tmp_path: Path) -> None:
+    rs = load_rules(settings={"incomplete-digit-collection": {"max_gap_ms": "5"}})
+    r = rs["incomplete-digit-collection"]
+    assert r.settings["max_gap_ms"] == 5 and r.defaults["max_gap_ms"] == 1000
+    with pytest.raises(RuleError, match=r"settings given for unknown rule\(s\): nope"):
+        load_rules(settings={"nope": {"x": 1}})
+    with pytest.raises(RuleError, match="rule t35-expiry has no setting 'colour'"):
+        load_rules(settings={"t35-expiry": {"colour": "red"}})
+    with pytest.raises(RuleError, match="must be a number"):
+        load_rules(settings={"t35-expiry": {"t35_min_ms": "soon"}})
