@@ -462,6 +462,11 @@ class _Compiler:
         self.node_of = lines  # maps a python object to its YAML node, for error lines
         self.timeline_used = False
         self.params_used: set[str] = set()
+        # ids of compiled conditions that can bind evidence or labels, and of plain field tests
+        # (fact getter, name, operator, value, accepts None) that 'all' can evaluate in one loop
+        self._binds: set[int] = set()
+        self._simple: dict[int, tuple[Any, str, Any, Any, bool]] = {}
+        self._keep: list[Any] = []  # keeps compiled closures alive while their ids are in use
 
     # values ----------------------------------------------------------------------------------------------
     def value(self, v: Any, where: Any) -> Any:
@@ -525,6 +530,21 @@ class _Compiler:
 
     # conditions ------------------------------------------------------------------------------------------
     def compile(self, spec: Any) -> Condition:
+        cond, label = self.child(spec)
+        if label is None:
+            return cond
+
+        def labelled(ctx: Context) -> bool:
+            if cond(ctx):
+                ctx.labels.append(label)
+                return True
+            return False
+
+        self._binds.add(id(labelled))
+        return labelled
+
+    def child(self, spec: Any) -> tuple[Condition, str | None]:
+        """A condition without its label, and the label (``any`` records the label itself)."""
         if not isinstance(spec, dict):
             raise ConditionError(
                 f"a condition must be a mapping with one of {', '.join(_KEYWORDS)}", self.node_of(spec)
@@ -538,18 +558,11 @@ class _Compiler:
             )
         kw = keys[0]
         cond = getattr(self, "_" + kw)(spec)
+        self._keep.append(cond)
+        if kw in ("param", "present", "count", "sequence", "gap"):
+            self._binds.add(id(cond))
         label = spec.get("label")
-        if label is None:
-            return cond
-        text = str(label)
-
-        def labelled(ctx: Context) -> bool:
-            if cond(ctx):
-                ctx.labels.append(text)
-                return True
-            return False
-
-        return labelled
+        return cond, None if label is None else str(label)
 
     def _only(self, spec: dict[str, Any], *allowed: str) -> None:
         extra = [k for k in spec if k not in allowed and k not in _COMMON]
@@ -563,8 +576,33 @@ class _Compiler:
             raise ConditionError(f"'{kw}' needs a non-empty list of conditions", self.node_of(spec))
         return [self.compile(c) for c in items]
 
+    # 'all' and 'any' are the hot path of every rule: the common shapes get flat loops (fewer Python
+    # calls than one closure per child), and only children that can bind evidence pay for the rollback.
     def _all(self, spec: dict[str, Any]) -> Condition:
         conds = tuple(self._list(spec, "all"))
+        binds = any(id(c) in self._binds for c in conds)
+        simple = [self._simple.get(id(c)) for c in conds]
+        if all(x is not None for x in simple):
+            fields = tuple(x for x in simple if x is not None)
+
+            def all_fields(ctx: Context) -> bool:
+                call = ctx.call
+                for get, name, f, v, none_ok in fields:
+                    x = get(call) if get is not None else ctx.fact(name)
+                    if (x is None and not none_ok) or not f(x, v):
+                        return False
+                return True
+
+            return all_fields
+        if not binds:
+
+            def all_plain(ctx: Context) -> bool:
+                for c in conds:  # noqa: SIM110  (a plain loop: cheaper than all() over a generator)
+                    if not c(ctx):
+                        return False
+                return True
+
+            return all_plain
 
         def all_(ctx: Context) -> bool:
             # a failed 'all' leaves no trace: drop the labels and bindings of the branches that held
@@ -585,17 +623,26 @@ class _Compiler:
                     return False
             return True
 
+        self._binds.add(id(all_))
         return all_
 
     def _any(self, spec: dict[str, Any]) -> Condition:
-        conds = tuple(self._list(spec, "any"))
+        self._only(spec, "any")
+        items = spec["any"]
+        if not isinstance(items, list) or not items:
+            raise ConditionError("'any' needs a non-empty list of conditions", self.node_of(spec))
+        pairs = tuple(self.child(c) for c in items)
 
         def any_(ctx: Context) -> bool:
-            for c in conds:  # noqa: SIM110  (a plain loop: cheaper than any() over a generator)
+            for c, label in pairs:
                 if c(ctx):
+                    if label is not None:
+                        ctx.labels.append(label)
                     return True
             return False
 
+        if any(id(c) in self._binds or label is not None for c, label in pairs):
+            self._binds.add(id(any_))
         return any_
 
     def _not(self, spec: dict[str, Any]) -> Condition:
@@ -622,15 +669,24 @@ class _Compiler:
             )
         op, v = self.operator(spec, ("field",))
         f = OPERATORS[op]
+        none_ok = op in _NONE_OK
+        cond: Condition
         if self.facts is CALL_FACTS and name in DIRECT_FACTS:
             # a plain attribute of the call record: read it, no cache (the hot path of most rules)
             get = attrgetter(name)
-            if op in _NONE_OK:
-                return lambda ctx: f(get(ctx.call), v)
-            return lambda ctx: (x := get(ctx.call)) is not None and f(x, v)
-        if op in _NONE_OK:
-            return lambda ctx: f(ctx.fact(name), v)
-        return lambda ctx: (x := ctx.fact(name)) is not None and f(x, v)
+            if none_ok:
+                cond = lambda ctx: f(get(ctx.call), v)  # noqa: E731
+            else:
+                cond = lambda ctx: (x := get(ctx.call)) is not None and f(x, v)  # noqa: E731
+            self._simple[id(cond)] = (get, name, f, v, none_ok)
+        else:
+            if none_ok:
+                cond = lambda ctx: f(ctx.fact(name), v)  # noqa: E731
+            else:
+                cond = lambda ctx: (x := ctx.fact(name)) is not None and f(x, v)  # noqa: E731
+            self._simple[id(cond)] = (None, name, f, v, none_ok)
+        self._keep.append(cond)
+        return cond
 
     def _param(self, spec: dict[str, Any]) -> Condition:
         path = spec["param"]
