@@ -38,7 +38,7 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 __all__ = [
@@ -111,6 +111,16 @@ def _rlc_delay_ms(ctx: Context) -> float | None:
     if end is None:
         end = ctx.capture_end if c.end_reason == "open" else (c.end_ts or c.last_ts)
     return None if end is None else round(max(end - c.rel_ts, 0.0) * 1000.0, 1)
+
+
+def _cached(name: str) -> Callable[[Context], Any]:
+    """A reader of a computed fact: the context's cache first (a dictionary look-up, no method call)."""
+
+    def read(ctx: Context) -> Any:
+        cache = ctx._cache
+        return cache[name] if name in cache else ctx.fact(name)
+
+    return read
 
 
 def _attr(name: str) -> Callable[[Context], Any]:
@@ -206,6 +216,9 @@ EVENT_FACTS: dict[str, tuple[Callable[[Context], Any], str]] = {
 }
 
 
+_TYPE_OF = itemgetter(2)  # the message type of a timeline entry
+
+
 class Context:
     """What conditions see of one record: ``call`` (a call record) or ``record`` (a circuit record dict),
     the facts vocabulary, the evidence bound so far and the labels of the conditions that held."""
@@ -295,7 +308,7 @@ class Context:
         """The message types of the call's timeline (selectors test it first)."""
         t = self._cache.get("types:")
         if t is None:
-            t = self._cache["types:"] = frozenset(e[2] for e in self.timeline)
+            t = self._cache["types:"] = frozenset(map(_TYPE_OF, self.timeline))
         return t
 
 
@@ -400,14 +413,18 @@ def parse_selector(value: Any, known_types: Iterable[str] | None = None, node: A
 
 
 # -- operators ---------------------------------------------------------------------------------------------
+_NUMBER_TYPES = frozenset((int, float))  # exact types: booleans are not numbers here
+
+
 def _num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    return type(v) in _NUMBER_TYPES
 
 
 def _op_contains(x: Any, v: Any) -> bool:
-    if isinstance(x, list | tuple | set | frozenset):
+    t = type(x)
+    if t is list or t is tuple or t is set or t is frozenset:
         return v in x
-    return isinstance(x, str) and isinstance(v, str) and v in x
+    return t is str and isinstance(v, str) and v in x
 
 
 def _op_in(x: Any, v: Any) -> bool:
@@ -418,20 +435,18 @@ def _op_in(x: Any, v: Any) -> bool:
 
 
 def _op_startswith(x: Any, v: Any) -> bool:
-    if not isinstance(x, str):
-        return False
-    prefixes = tuple(v) if isinstance(v, list | tuple) else (v,)
-    return any(isinstance(p, str) and x.startswith(p) for p in prefixes)
+    # the compiler checked v: a string or a list of strings
+    return type(x) is str and x.startswith(tuple(v) if isinstance(v, list) else v)
 
 
 #: Operator name -> (test(fact, value), accepts None facts).
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,
     "ne": operator.ne,
-    "lt": lambda x, v: _num(x) and x < v,
-    "le": lambda x, v: _num(x) and x <= v,
-    "gt": lambda x, v: _num(x) and x > v,
-    "ge": lambda x, v: _num(x) and x >= v,
+    "lt": lambda x, v: type(x) in _NUMBER_TYPES and x < v,
+    "le": lambda x, v: type(x) in _NUMBER_TYPES and x <= v,
+    "gt": lambda x, v: type(x) in _NUMBER_TYPES and x > v,
+    "ge": lambda x, v: type(x) in _NUMBER_TYPES and x >= v,
     "in": lambda x, v: _op_in(x, v),
     "not_in": lambda x, v: not _op_in(x, v),
     "contains": _op_contains,
@@ -511,10 +526,10 @@ class _Compiler:
                 raise ConditionError(f"bad regular expression {v!r}: {exc}", self.node_of(spec)) from None
         elif op == "exists" and not isinstance(v, bool):
             raise ConditionError("'exists' needs true or false", self.node_of(spec))
-        elif op == "startswith" and not (
-            isinstance(v, str) or (isinstance(v, list) and all(isinstance(p, str) for p in v))
-        ):
-            raise ConditionError("'startswith' needs a string or a list of strings", self.node_of(spec))
+        elif op == "startswith":
+            if not (isinstance(v, str) or (isinstance(v, list) and all(isinstance(p, str) for p in v))):
+                raise ConditionError("'startswith' needs a string or a list of strings", self.node_of(spec))
+            v = tuple(v) if isinstance(v, list) else v
         return op, v
 
     @staticmethod
@@ -587,8 +602,14 @@ class _Compiler:
 
             def all_fields(ctx: Context) -> bool:
                 call = ctx.call
+                cache = ctx._cache
                 for get, name, f, v, none_ok in fields:
-                    x = get(call) if get is not None else ctx.fact(name)
+                    if get is not None:
+                        x = get(call)
+                    elif name in cache:
+                        x = cache[name]
+                    else:
+                        x = ctx.fact(name)
                     if (x is None and not none_ok) or not f(x, v):
                         return False
                 return True
@@ -680,10 +701,11 @@ class _Compiler:
                 cond = lambda ctx: (x := get(ctx.call)) is not None and f(x, v)  # noqa: E731
             self._simple[id(cond)] = (get, name, f, v, none_ok)
         else:
+            fact = _cached(name)
             if none_ok:
-                cond = lambda ctx: f(ctx.fact(name), v)  # noqa: E731
+                cond = lambda ctx: f(fact(ctx), v)  # noqa: E731
             else:
-                cond = lambda ctx: (x := ctx.fact(name)) is not None and f(x, v)  # noqa: E731
+                cond = lambda ctx: (x := fact(ctx)) is not None and f(x, v)  # noqa: E731
             self._simple[id(cond)] = (None, name, f, v, none_ok)
         self._keep.append(cond)
         return cond
