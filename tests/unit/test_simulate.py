@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from sigdiag.codec import decode_bytes, encode_message
 from sigdiag.decode import read_messages
 from sigdiag.simulate import ScenarioError, load_scenario, parse_scenario, simulate
-from sigdiag.simulate.isupgen import Templates, bcd
+from sigdiag.simulate.isupgen import SWAP, Templates, bcd
 from sigdiag.simulate.scenario import FAULT_TYPES, Dist, resolve_format
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -214,6 +214,61 @@ def test_spliced_iam_and_sam_equal_the_codec(protocol: str, variant: str) -> Non
             st,
         )
     assert bcd("0453114") == bytes.fromhex("4035110f"[:6] + "04")
+    # the simulator's hot path builds IAMs from hex templates of the same shapes
+    for _ in range(500):
+        called = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 16)))
+        calling = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 15)))
+        st = rng.random() < 0.5
+        attrs = (rng.choice([0, 1, 3, 4, 126]), rng.choice([0, 1]), 3, rng.choice([0, 1]))
+        hop = rng.choice([None, 1, 25])
+        h0, h1, h2 = T.iam_hex(len(called), st, len(calling), attrs, hop)
+        body = bytes.fromhex(h0 + called + h1 + calling + h2).translate(SWAP)
+        assert body == T.iam(called, st, calling, attrs, hop)
+
+
+def test_truth_start_by_string_slicing_equals_float_formatting() -> None:
+    """The fast path prints a truth row's ``start`` by slicing the micro-second count's digits: the
+    same text as ``f"{us / 1e6:.6f}"`` wherever it is used (see engine._EXACT_US)."""
+    from sigdiag.simulate.engine import _EXACT_US
+
+    rng = random.Random(11)
+    samples = [1_000_000, 1_000_001, 1_999_999, _EXACT_US - 1, 1_709_254_800_003_026]
+    samples += [rng.randrange(1_000_000, _EXACT_US) for _ in range(200_000)]
+    samples += [rng.randrange(1_000_000, 10**11) for _ in range(20_000)]
+    for us in samples:
+        digits = str(us)
+        assert f"{digits[:-6]}.{digits[-6:]}" == f"{us / 1e6:.6f}", us
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_m3ua_fast_emitter_equals_the_hop_emitters(fmt: str) -> None:
+    """CaptureEmitter's M3UA loop writes the bytes of M3uaHop.emit_pcap / emit_pcapng (and advances the
+    same TSN and SSN counters), SLS 0-255 in both directions, with and without optional parameters."""
+    from sigdiag.simulate.framing import CaptureEmitter, M3uaHop, SctpAssociation, item_key
+
+    def hops() -> list[M3uaHop]:
+        rng = random.Random(3)
+        a = SctpAssociation("10.1.0.1", 2905, "10.1.0.2", 2905, 310, 16, rng)
+        b = SctpAssociation("fd00::1", 2905, "fd00::2", 2906, None, 4, rng)
+        return [M3uaHop(a, 5, 2, 100, 200, 7, 9), M3uaHop(b, 13, 0, 300, 400, None, None)]
+
+    rng = random.Random(5)
+    items = []
+    for i in range(3000):
+        h, d, sls = rng.randrange(2), rng.randrange(2), rng.randrange(256)
+        data = bytes(rng.randrange(256) for _ in range(rng.randint(3, 60)))
+        items.append((i * 1000 + rng.randrange(1000), item_key(h, d, sls, len(data)), data, 0))
+    ng = fmt == "pcapng"
+    epoch = 1_700_000_000_000_000
+    fast = bytearray()
+    CaptureEmitter(hops(), ng, epoch)(fast, items)
+    slow = bytearray()
+    ref = hops()
+    for t, key, data, _ in items:
+        lane = key >> 16
+        hop = ref[lane >> 9]
+        (hop.emit_pcapng if ng else hop.emit_pcap)(slow, epoch + t, (lane >> 8) & 1, data, lane & 0xFF)
+    assert fast == slow
 
 
 # -- whole runs --------------------------------------------------------------------------------------------

@@ -11,6 +11,11 @@ Each *hop* (one capture point of one trunk: an SCTP association, a UDP flow or a
 ``frame(direction, data, sls) -> bytes`` method; direction 0 is A -> B (the trunk's OPC towards its DPC)
 and 1 is B -> A.  SCTP state (verification tags, TSN per direction, SSN per stream and direction) is per
 association, shared by every trunk that uses the same addresses and ports.
+
+:class:`CaptureEmitter` turns the simulator's time-ordered messages into capture records.  For M3UA
+(the common carrier) everything in a record but the time stamp, TSN, SSN, checksum and data is cached
+per direction, SLS and data length (:meth:`M3uaHop.form`), so a record costs two ``struct`` packs and
+one CRC32c call; TSN and SSN counters are C-level iterators (:func:`_wrapping`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from __future__ import annotations
 import ipaddress
 import random
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from itertools import chain, repeat
+from typing import Any
 
 from crc32c import crc32c
 
@@ -26,6 +33,7 @@ from sigdiag.carrier.mtp import crc16_x25
 
 __all__ = [
     "BiccSctpHop",
+    "CaptureEmitter",
     "Hop",
     "IpPath",
     "M2paHop",
@@ -34,11 +42,12 @@ __all__ = [
     "Mtp2Hop",
     "SctpAssociation",
     "UdpHop",
+    "item_key",
     "mtp3_label",
 ]
 
 _PAD = (b"", b"\0", b"\0\0", b"\0\0\0")  # indexed by the number of padding octets
-_CHUNK = struct.Struct(">BBHIHHI")  # DATA chunk: type, flags, length, TSN, stream, SSN, PPID
+_CHUNK = struct.Struct(">BBHIII")  # DATA chunk: type, flags, length, TSN, stream << 16 | SSN, PPID
 _U16 = struct.Struct(">H")
 _IP4_TAIL = struct.Struct(">HHHBBH")  # total length, id, flags/fragment, ttl, protocol, checksum
 _M3UA_HEAD = struct.Struct(">4sI")
@@ -116,37 +125,51 @@ class IpPath:
         return h
 
 
-class _SctpDir:
-    """One direction of an SCTP association: addressing, verification tag, TSN and SSNs."""
+def _wrapping(start: int, modulus: int, high: int = 0) -> Callable[[], int]:
+    """A counter ``high | n`` for n = start, start + 1, ... modulo ``modulus``, as a C-level callable
+    (``__next__`` of an endless chain of ranges: no Python frame per call and no stored values)."""
+    counter: Iterator[int] = chain(
+        range(high + start, high + modulus), chain.from_iterable(repeat(range(high, high + modulus)))
+    )
+    return counter.__next__
 
-    __slots__ = ("crc0", "head", "heads", "ip", "ssn", "tsn")
+
+class _SctpDir:
+    """One direction of an SCTP association: addressing, verification tag, TSN and SSNs.
+
+    ``next_tsn()`` gives the next TSN and ``next_ssn[stream]()`` the stream number and next SSN of a
+    stream as one 32-bit value (``stream << 16 | SSN``, the layout of those two fields in a DATA chunk);
+    both wrap as RFC 4960 says.
+    """
+
+    __slots__ = ("crc0", "head", "heads", "ip", "next_ssn", "next_tsn", "streams")
 
     def __init__(self, ip: IpPath, sport: int, dport: int, vtag: int, tsn: int, streams: int) -> None:
         self.ip = ip
         self.head = struct.pack(">HHI", sport, dport, vtag)
         self.crc0 = crc32c(self.head + b"\0\0\0\0")  # CRC state after the common header (checksum 0)
-        self.tsn = tsn
-        self.ssn = [0] * streams
+        self.streams = streams
+        self.next_tsn = _wrapping(tsn, 1 << 32)
+        self.next_ssn = [_wrapping(0, 1 << 16, s << 16) for s in range(streams)]
         self.heads: dict[int, bytes] = {}  # SCTP packet length -> link, IP and SCTP common headers
 
     def head_for(self, sctp_len: int) -> bytes:
         """Link + IP headers and the SCTP ports and tag (checksum excluded) for an SCTP packet size."""
-        h = self.ip.header(sctp_len) + self.head
-        if len(self.heads) < 4096:
-            self.heads[sctp_len] = h
+        h = self.heads.get(sctp_len)
+        if h is None:
+            h = self.ip.header(sctp_len) + self.head
+            if len(self.heads) < 4096:
+                self.heads[sctp_len] = h
         return h
 
     def packet(self, ppid: int, stream: int, payload: bytes) -> bytes:
         """One SCTP packet with one DATA chunk (B and E set: an unfragmented user message)."""
         n = len(payload)
-        tsn = self.tsn
-        self.tsn = (tsn + 1) & 0xFFFFFFFF
-        ssns = self.ssn
-        ssn = ssns[stream]
-        ssns[stream] = (ssn + 1) & 0xFFFF
-        chunk = _CHUNK.pack(0, 3, 16 + n, tsn, stream, ssn, ppid) + payload + _PAD[-n & 3]
+        chunk = (
+            _CHUNK.pack(0, 3, 16 + n, self.next_tsn(), self.next_ssn[stream](), ppid) + payload + _PAD[-n & 3]
+        )
         crc = crc32c(chunk, self.crc0)
-        return self.ip.header(12 + len(chunk)) + self.head + _U32LE(crc) + chunk
+        return self.head_for(12 + len(chunk)) + _U32LE(crc) + chunk
 
 
 class SctpAssociation:
@@ -180,8 +203,6 @@ class Hop:
 
     iface: int = 0
     linktype: int = 1
-    #: the emit method for the capture's format, bound by the simulator (emit_pcap or emit_pcapng)
-    emit: Callable[[bytearray, int, int, bytes, int], None]
 
     def frame(self, direction: int, data: bytes, sls: int) -> bytes:  # pragma: no cover - interface
         raise NotImplementedError
@@ -227,14 +248,20 @@ def _labels(pc_format: str, si: int, ni: int, opc: int, dpc: int) -> tuple[list[
     )
 
 
+#: A record template of an M3UA hop for one (direction, SLS, data length): see :meth:`M3uaHop.form`.
+Form = tuple[Any, ...]
+
+
 class M3uaHop(Hop):
     """M3UA DATA (RFC 4666) on SCTP PPID 3: [Network Appearance] [Routing Context] Protocol Data.
 
-    The SCTP DATA chunk header, the M3UA header, the optional parameters and the Protocol Data
-    header are packed by one ``struct`` call; :meth:`emit_pcap` also writes the record directly.
+    Everything in a record except the time stamp, the TSN, the SSN, the checksum and the data itself
+    depends only on the direction, the SLS and the length of the data: :meth:`form` computes it once
+    per such triple (a *form*), and :class:`CaptureEmitter` writes a record with two ``struct`` packs
+    and one CRC32c call.
     """
 
-    __slots__ = ("_base", "_dirs", "_hdr", "_opt", "_pd", "_streams")
+    __slots__ = ("_dirs", "_forms", "_hdr", "_opt", "_pd", "_streams")
 
     def __init__(
         self,
@@ -252,91 +279,77 @@ class M3uaHop(Hop):
         if routing_context is not None:
             opt += struct.pack(">HHI", 0x0006, 8, routing_context)
         self._opt = opt
-        self._base = 8 + len(opt)
-        # DATA chunk (type, flags, length, TSN, stream, SSN, PPID), M3UA header (version/class/type,
-        # length), optional parameters, Protocol Data tag and length, OPC DPC SI NI MP SLS
-        self._hdr = struct.Struct(f">BBHIHHIII{len(opt)}sHH12s").pack
+        # the chunk after TSN, stream and SSN: PPID, M3UA header (version/class/type, length), optional
+        # parameters, Protocol Data tag and length, OPC DPC SI NI MP SLS
+        self._hdr = struct.Struct(f">III{len(opt)}sHH12s").pack
         self._dirs = assoc.dirs
-        nstreams = len(assoc.dirs[0].ssn)
+        nstreams = assoc.dirs[0].streams
         self._streams = [1 + s % (nstreams - 1) for s in range(256)]
         fwd = [struct.pack(">IIBBBB", opc, dpc, si, ni, 0, s) for s in range(256)]
         bwd = [struct.pack(">IIBBBB", dpc, opc, si, ni, 0, s) for s in range(256)]
         self._pd = (fwd, bwd)
+        self._forms: dict[tuple[int, int, int, bool], Form] = {}
 
-    def _chunk(self, direction: int, data: bytes, sls: int) -> tuple[_SctpDir, bytes]:
-        plen = 16 + len(data)
-        pad = -plen & 3
-        mlen = self._base + plen + pad
-        dr = self._dirs[direction]
-        tsn = dr.tsn
-        dr.tsn = (tsn + 1) & 0xFFFFFFFF
-        stream = self._streams[sls]
-        ssns = dr.ssn
-        ssn = ssns[stream]
-        ssns[stream] = (ssn + 1) & 0xFFFF
-        chunk = (
-            self._hdr(
-                0,
-                3,
-                16 + mlen,
-                tsn,
-                stream,
-                ssn,
-                3,
-                0x01000101,
-                mlen,
-                self._opt,
-                0x0210,
-                plen,
-                self._pd[direction][sls],
-            )
-            + data
-            + _PAD[pad]
-        )
-        return dr, chunk
+    def form(self, direction: int, sls: int, n: int, ng: bool) -> Form:
+        """The record template for ``n`` octets of data in ``direction`` with ``sls``.
+
+        pcap: ``(chunk, c0, next_tsn, next_ssn, rest, record, lens, crc0)``; pcapng (``ng``):
+        ``(chunk, c0, next_tsn, next_ssn, rest, record, block, lens, crc0, trailer)``, where
+
+        * ``chunk(c0, next_tsn(), next_ssn(), rest, data)`` packs the DATA chunk (``c0``: type, flags and
+          length; TSN; stream and SSN; ``rest``: PPID, M3UA header, optional parameters, Protocol Data
+          header and routing label; the data; zero padding);
+        * ``crc32c(chunk, crc0)`` is the SCTP checksum (``crc0``: the CRC state after the common header);
+        * ``lens`` is the captured and wire lengths followed by the Ethernet, IP and SCTP common headers;
+        * pcap: ``record(seconds, micro-seconds, lens, crc, chunk)`` packs the whole record: record
+          header, headers, checksum and chunk; pcapng: ``record(block, ts >> 32, ts & 0xFFFFFFFF, lens,
+          crc, chunk, trailer)`` (``block``: block type, length and interface; ``trailer``: padding and
+          block length).
+        """
+        key = (direction, sls, n, ng)
+        f = self._forms.get(key)
+        if f is None:
+            plen = 16 + n
+            pad = -plen & 3
+            mlen = 8 + len(self._opt) + plen + pad
+            dr = self._dirs[direction]
+            stream = self._streams[sls]
+            c0 = struct.pack(">BBH", 0, 3, 16 + mlen)
+            rest = self._hdr(3, 0x01000101, mlen, self._opt, 0x0210, plen, self._pd[direction][sls])
+            chunk = struct.Struct(f">4sII{len(rest)}s{n}s{pad}x").pack
+            head = dr.head_for(28 + mlen)  # SCTP common header 12 + chunk header 16 + M3UA message
+            size = len(head) + 4 + 16 + mlen
+            lens = struct.pack("<II", size, size) + head
+            counters = (dr.next_tsn, dr.next_ssn[stream])
+            clen = 16 + mlen
+            if ng:
+                total = 32 + size + (-size & 3)
+                block = struct.pack("<III", 6, total, self.iface)
+                trailer = _PAD[-size & 3] + _U32LE(total)
+                record = struct.Struct(f"<12sII{len(lens)}sI{clen}s{len(trailer)}s").pack
+                f = (chunk, c0, *counters, rest, record, block, lens, dr.crc0, trailer)
+            else:
+                record = struct.Struct(f"<II{len(lens)}sI{clen}s").pack
+                f = (chunk, c0, *counters, rest, record, lens, dr.crc0)
+            self._forms[key] = f
+        return f
 
     def frame(self, direction: int, data: bytes, sls: int) -> bytes:
-        dr, chunk = self._chunk(direction, data, sls)
-        return dr.ip.header(12 + len(chunk)) + dr.head + _U32LE(crc32c(chunk, dr.crc0)) + chunk
+        chunk, c0, tsn, ssn, rest, _, _, crc0 = self.form(direction, sls, len(data), False)
+        packed = chunk(c0, tsn(), ssn(), rest, data)
+        return self._dirs[direction].head_for(12 + len(packed)) + _U32LE(crc32c(packed, crc0)) + packed
 
     def emit_pcap(self, buf: bytearray, ts: int, direction: int, data: bytes, sls: int) -> None:
-        plen = 16 + len(data)
-        pad = -plen & 3
-        mlen = self._base + plen + pad
-        dr = self._dirs[direction]
-        tsn = dr.tsn
-        dr.tsn = (tsn + 1) & 0xFFFFFFFF
-        stream = self._streams[sls]
-        ssns = dr.ssn
-        ssn = ssns[stream]
-        ssns[stream] = (ssn + 1) & 0xFFFF
-        chunk = (
-            self._hdr(
-                0,
-                3,
-                16 + mlen,
-                tsn,
-                stream,
-                ssn,
-                3,
-                0x01000101,
-                mlen,
-                self._opt,
-                0x0210,
-                plen,
-                self._pd[direction][sls],
-            )
-            + data
-            + _PAD[pad]
+        chunk, c0, tsn, ssn, rest, record, lens, crc0 = self.form(direction, sls, len(data), False)
+        packed = chunk(c0, tsn(), ssn(), rest, data)
+        buf += record(ts // 1_000_000, ts % 1_000_000, lens, crc32c(packed, crc0), packed)
+
+    def emit_pcapng(self, buf: bytearray, ts: int, direction: int, data: bytes, sls: int) -> None:
+        chunk, c0, tsn, ssn, rest, record, block, lens, crc0, trailer = self.form(
+            direction, sls, len(data), True
         )
-        size = 28 + mlen  # SCTP common header 12 + chunk header 16 + M3UA message
-        head = dr.heads.get(size) or dr.head_for(size)
-        n = len(head) + 4 + 16 + mlen
-        sec, usec = divmod(ts, 1_000_000)
-        buf += _REC(sec, usec, n, n)
-        buf += head
-        buf += _U32LE(crc32c(chunk, dr.crc0))
-        buf += chunk
+        packed = chunk(c0, tsn(), ssn(), rest, data)
+        buf += record(block, ts >> 32, ts & 0xFFFFFFFF, lens, crc32c(packed, crc0), packed, trailer)
 
 
 class M2paHop(Hop):
@@ -393,7 +406,7 @@ class BiccSctpHop(Hop):
 
     def __init__(self, assoc: SctpAssociation) -> None:
         self._dirs = assoc.dirs
-        nstreams = len(assoc.dirs[0].ssn)
+        nstreams = assoc.dirs[0].streams
         self._streams = [1 + s % (nstreams - 1) for s in range(256)]
 
     def frame(self, direction: int, data: bytes, sls: int) -> bytes:
@@ -449,3 +462,69 @@ class UdpHop(Hop):
 
 
 FrameFn = Callable[[int, bytes, int], bytes]
+
+
+def item_key(hop: int, direction: int, sls: int, n: int) -> int:
+    """The ``key`` of a queued message (see :class:`CaptureEmitter`): hop index, direction (0 A -> B),
+    SLS (0-255) and data length (below 65536, as every carrier here needs) in one int."""
+    return (((hop << 1 | direction) << 8 | sls) << 16) | n
+
+
+class _Forms(dict[int, Form]):
+    """M3UA record templates by item key, made on first use (:meth:`M3uaHop.form`)."""
+
+    def __init__(self, hops: Sequence[M3uaHop], ng: bool) -> None:
+        super().__init__()
+        self.hops = hops
+        self.ng = ng
+
+    def __missing__(self, key: int) -> Form:
+        lane = key >> 16
+        f = self[key] = self.hops[lane >> 9].form((lane >> 8) & 1, lane & 0xFF, key & 0xFFFF, self.ng)
+        return f
+
+
+class CaptureEmitter:
+    """Frames queued messages and appends their capture records (pcap or pcapng) to a buffer.
+
+    A queued message is a tuple ``(time, key, data, tag)``: ``time`` in micro-seconds from the capture
+    start, ``key`` from :func:`item_key`, ``data`` the user message (ISUP/BICC with CIC, or a SIP
+    datagram), ``tag`` the simulator's own (ignored here).  Calling the emitter with a time-ordered list
+    of messages appends their records to ``buf``; transport state (TSNs, SSNs, FSNs) advances in that
+    order, so the bytes depend only on the sequence of messages.
+
+    When every hop is an :class:`M3uaHop` (the common case, and the benchmark's), one loop writes each
+    record from its form (:meth:`M3uaHop.form`, looked up by the message's key): two ``struct`` packs,
+    one CRC32c and one buffer append per message, without a method call.  Otherwise each
+    message goes through its hop's ``emit_pcap`` / ``emit_pcapng``.
+    """
+
+    def __init__(self, hops: Sequence[Hop], ng: bool, epoch_us: int) -> None:
+        self.ng = ng
+        self.epoch = epoch_us
+        self._emits = [h.emit_pcapng if ng else h.emit_pcap for h in hops]
+        self._forms: _Forms | None = None
+        m3ua = [h for h in hops if isinstance(h, M3uaHop)]
+        if hops and len(m3ua) == len(hops):
+            self._forms = _Forms(m3ua, ng)
+
+    def __call__(self, buf: bytearray, items: Sequence[tuple[Any, ...]]) -> None:
+        epoch = self.epoch
+        forms = self._forms
+        if forms is None:
+            emits = self._emits
+            for t, key, data, _ in items:
+                lane = key >> 16
+                emits[lane >> 9](buf, epoch + t, (lane >> 8) & 1, data, lane & 0xFF)
+        elif self.ng:
+            for t, key, data, _ in items:
+                chunk, c0, tsn, ssn, rest, record, block, lens, crc0, trailer = forms[key]
+                packed = chunk(c0, tsn(), ssn(), rest, data)
+                ts = epoch + t
+                buf += record(block, ts >> 32, ts & 0xFFFFFFFF, lens, crc32c(packed, crc0), packed, trailer)
+        else:
+            for t, key, data, _ in items:
+                chunk, c0, tsn, ssn, rest, record, lens, crc0 = forms[key]
+                packed = chunk(c0, tsn(), ssn(), rest, data)
+                ts = epoch + t
+                buf += record(ts // 1_000_000, ts % 1_000_000, lens, crc32c(packed, crc0), packed)

@@ -18,9 +18,10 @@ from typing import Any
 
 from sigdiag.codec import encode_message
 
-__all__ = ["CallingAttrs", "Templates", "bcd"]
+__all__ = ["SWAP", "CallingAttrs", "Templates", "bcd"]
 
-_SWAP = bytes(((b & 0x0F) << 4) | (b >> 4) for b in range(256))
+#: ``bytes.translate`` table swapping the two nibbles of every octet.
+SWAP = _SWAP = bytes(((b & 0x0F) << 4) | (b >> 4) for b in range(256))
 
 #: Calling number attributes: (nature of address, numbering plan, screening, presentation).
 CallingAttrs = tuple[int, int, int, int]
@@ -189,6 +190,27 @@ class Templates:
         if ng > 0:
             return p0 + p1 + bcd(calling) + p2  # type: ignore[arg-type]
         return p0 + p1 + p2
+
+    def iam_hex(
+        self, nc: int, called_st: bool, ng: int, calling_attrs: CallingAttrs, hop_counter: int | None = None
+    ) -> tuple[str, str, str]:
+        """The IAM of a shape as three hex strings ``(h0, h1, h2)`` for the simulator's hot path: for a
+        called number of ``nc`` digits and a calling number of ``ng`` digits (0 or more),
+        ``bytes.fromhex(h0 + called + h1 + calling + h2).translate(SWAP)`` equals :meth:`iam`.
+
+        The strings are the nibble-swapped hex of the template's constant pieces, with the ST digit and
+        the filler of odd-length digit fields, so one ``fromhex`` and one ``translate`` (which swaps the
+        nibbles back and puts each first digit in the low nibble, as :func:`bcd` does) build the body.
+        """
+        self.iam("0" * nc, called_st, "0" * ng, calling_attrs, hop_counter)  # make the shape's template
+        p0, p1, p2 = self._iam[(nc, called_st, ng, calling_attrs, hop_counter, 3)]
+        h0, h1, h2 = (x.translate(_SWAP).hex() for x in (p0, p1, p2))
+        if nc:
+            digits = nc + called_st
+            h1 = ("F" if called_st else "") + ("0" if digits & 1 else "") + h1
+        if ng & 1:
+            h2 = "0" + h2
+        return h0, h1, h2
 
     def sam(self, digits: str, st: bool) -> bytes:
         """A SAM body carrying ``digits`` (+ ST)."""
