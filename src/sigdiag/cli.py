@@ -238,6 +238,7 @@ def version() -> None:
 
 def _register_commands() -> None:
     """Commands whose code lives with their stage; importing them is cheap (heavy imports are inside)."""
+    from sigdiag.audit.cli import audit_app
     from sigdiag.calls.cli import calls_command, stats_command
     from sigdiag.rules.cli import check_command, rules_app
     from sigdiag.simulate.cli import simulate_command
@@ -247,6 +248,7 @@ def _register_commands() -> None:
     app.command("check")(check_command)
     app.add_typer(rules_app, name="rules")
     app.command("simulate")(simulate_command)
+    app.add_typer(audit_app, name="audit")
 
 
 _register_commands()

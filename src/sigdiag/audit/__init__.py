@@ -1,0 +1,66 @@
+"""Batch audits of trunk call-loss rates over many rotated capture files (``sigdiag audit``).
+
+:func:`run_audit` finds capture files, groups them into *capture points* (:mod:`sigdiag.audit.discover`),
+processes the points in parallel — a local process pool, or a Dask cluster (``engine="dask"``) — stores
+call records and findings as Parquet under ``out`` (:mod:`sigdiag.audit.tables`) and summarises KPIs per
+trunk and time bucket with alerts (:mod:`sigdiag.audit.summary`).  :func:`report` summarises again from
+the stored results.
+
+Design
+------
+
+**Stitching.**  The files of one capture point are read in time order (first record's time stamp, then
+name) through *one* :class:`~sigdiag.calls.correlate.Correlator` and *one* rule
+:class:`~sigdiag.rules.engine.Engine`: a call whose IAM is in one file and whose REL is in the next is one
+call, exactly as if the files were one capture; the correlator is closed (calls still open written with
+outcome ``unknown``) only after the point's last file.  Parallelism is across capture points (a point is a
+sequential chain); independent files are points of their own.
+
+**Commit per file.**  After each file the worker (:func:`sigdiag.audit.worker.process_point`) commits:
+
+1. the call and finding rows finished during the file are written as Parquet parts under hidden names
+   (``.part-...``: ignored by pyarrow, pandas and DuckDB), fsync'ed;
+2. a *snapshot* of the correlator and the engine (their run-time state: open calls, parked messages,
+   timers, windows of the windowed rules, counters; pickled) is written atomically;
+3. the point's state file ``_state/<point>.json`` is replaced atomically (temp file, fsync, rename).  It
+   lists the files done (content hash), the committed parts, the pending renames (hidden -> final) and
+   the snapshot.  **This rename is the commit point.**
+4. the parts are renamed to their final names, and the previous snapshot is deleted.
+
+A crash before step 3 leaves the old state: the hidden parts and the new snapshot are unreferenced and
+deleted by the next run (:func:`sigdiag.audit.store.recover`), and the file is processed again from the
+previous snapshot — nothing counted twice.  A crash after step 3 is rolled forward: the state names the
+pending renames, the next run finishes them — nothing lost.  Every file is therefore counted exactly once
+whatever the moment of a SIGKILL.
+
+**End of a point.**  The snapshot is taken *before* the close.  Closing then writes the *tail* (calls still
+open, bursts still running) as parts marked provisional in the state.  When later files of the point come
+(a new rotation, a rerun), the worker restores the snapshot — the open calls at the boundary, as they
+were — goes on, and drops the old tail in the same commit as the next file: a call open at the end of
+one run and finished in the next is counted once, as finished.
+
+**Reruns.**  Files whose content hash is already in the point's state are skipped (a hash is reused while
+the file's size and mtime are unchanged).  A file that is not a capture, or that breaks mid-way, is
+reported and skipped; the point goes on from the state before it.  The output folder records the
+settings that shape results (``_state/run.json``); a rerun with other settings is refused.  One lock per
+output folder (one audit at a time) and one per capture point (a worker left over from a killed run
+finishes its point before anyone else touches it).
+
+**Memory.**  A worker holds one point's correlator (the calls open at one time), the windows of the rules
+and at most :data:`sigdiag.audit.worker.CHUNK_ROWS` rows before it writes a part: it does not grow with
+the input's size.
+"""
+
+from sigdiag.audit.runner import ENGINES, AuditError, AuditResult, report, run_audit
+from sigdiag.audit.summary import SUMMARY_KEYS, Thresholds, load_thresholds
+
+__all__ = [
+    "ENGINES",
+    "SUMMARY_KEYS",
+    "AuditError",
+    "AuditResult",
+    "Thresholds",
+    "load_thresholds",
+    "report",
+    "run_audit",
+]

@@ -1,0 +1,304 @@
+"""``sigdiag audit``: the command-line face of :mod:`sigdiag.audit`.
+
+``audit_app`` is a Typer group with two commands, ``run`` and ``report``; its group class sends any
+other first argument to ``run``, so ``sigdiag audit PATH...`` is ``sigdiag audit run PATH...`` and
+``sigdiag audit report OUT_DIR`` reports (a capture literally named ``report`` can be given as
+``./report``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+__all__ = ["audit_app"]
+
+
+class _AuditGroup(TyperGroup):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+audit_app = typer.Typer(
+    cls=_AuditGroup,
+    no_args_is_help=True,
+    help="Batch audits of trunk call-loss rates over many (rotated) captures.\n\n"
+    "sigdiag audit PATH... runs an audit (same as 'audit run PATH...', see 'sigdiag audit run --help'); "
+    "sigdiag audit report OUT_DIR prints the summary again from stored results.",
+)
+
+
+class Engine(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+class SummaryFormat(StrEnum):
+    table = "table"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class PointMode(StrEnum):
+    name = "name"
+    folder = "folder"
+    file = "file"
+
+
+FormatOpt = Annotated[SummaryFormat, typer.Option("--format", "-f", help="Summary output format.")]
+BucketOpt = Annotated[
+    str, typer.Option("--bucket", help="Time bucket of the summary rows: 15m, 1h, 1d, ... (UTC-aligned).")
+]
+ThresholdsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--thresholds",
+        help="Alert settings YAML: network_loss_rate, asr, baseline z-score (docs/audit.md).",
+        show_default=False,
+    ),
+]
+
+
+def _bucket(text: str) -> int:
+    from sigdiag.audit.summary import parse_bucket
+
+    try:
+        return parse_bucket(text)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+def _thresholds(path: Path | None) -> Any:
+    from sigdiag.audit.summary import load_thresholds
+    from sigdiag.settings import ConfigError
+
+    if path is None:
+        return None
+    try:
+        return load_thresholds(path)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+@audit_app.command("run")
+def run_command(
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Capture files, folders (walked) or glob patterns (pcap, pcapng, cap, .gz)."),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the stored results (Parquet, state).")
+    ] = Path("sigdiag-audit"),
+    trunks: Annotated[
+        Path | None,
+        typer.Option("--trunks", help="Trunk map YAML (name, opc, dpc, cic ranges).", show_default=False),
+    ] = None,
+    engine: Annotated[Engine, typer.Option("--engine", help="Run on local processes or a Dask cluster.")] = (
+        Engine.local
+    ),
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler address, e.g. tcp://host:8786 (--engine dask; default: a local cluster).",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", "-j", min=1, help="Worker processes [default: number of cores].", show_default=False
+        ),
+    ] = None,
+    bucket: BucketOpt = "1h",
+    format: FormatOpt = SummaryFormat.table,
+    thresholds: ThresholdsOpt = None,
+    point: Annotated[
+        PointMode,
+        typer.Option(
+            "--point",
+            help="What makes a capture point (files of one probe, stitched in time order): same folder and "
+            "name without rotation counters/time stamps, same folder, or each file alone.",
+        ),
+    ] = PointMode.name,
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option("--rules", help="Extra rule folder (repeatable).", show_default=False),
+    ] = None,
+    set_: SetOpt = None,
+    outcomes: OutcomesOpt = None,
+    pc_format: PcFormatOpt = None,
+    variant: VariantOpt = None,
+    pc_display: PcDisplayOpt = None,
+    mtp2_fcs: Mtp2FcsOpt = None,
+    m3ua_version: M3uaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Audit call-loss rates over many captures (what 'sigdiag audit PATH...' runs).
+
+    Decodes and diagnoses the captures in parallel, stores calls and findings as Parquet under --out
+    (partitioned by day), prints KPIs per trunk and time bucket with findings per rule, and alerts on
+    thresholds and departures from each trunk's baseline.
+
+    Files of one capture point are read in time order through one correlator, so calls spanning a
+    rotation boundary are stitched.  A rerun skips files already done (by content hash) and resumes an
+    interrupted run.  Corrupt files are reported on standard error and skipped.  Details: docs/audit.md.
+    """
+    from sigdiag.audit.runner import AuditError, run_audit
+
+    bucket_s = _bucket(bucket)
+    th = _thresholds(thresholds)
+    _settings(config, pc_format, variant, pc_display, mtp2_fcs, m3ua_version)  # a bad option fails here
+    decode = {
+        "config": str(config) if config else None,
+        "pc_format": pc_format.value if pc_format else None,
+        "variant": variant.value if variant else None,
+        "pc_display": pc_display.value if pc_display else None,
+        "mtp2_fcs": mtp2_fcs.value if mtp2_fcs else None,
+        "m3ua_version": m3ua_version.value if m3ua_version else None,
+    }
+    options: dict[str, Any] = {
+        "decode": decode,
+        "set": list(set_ or []),
+        "trunks": str(trunks) if trunks else None,
+        "outcomes": str(outcomes) if outcomes else None,
+        "rule_dirs": [str(r) for r in rules or []],
+    }
+    try:
+        result = run_audit(
+            paths,
+            out,
+            options,
+            engine=engine.value,
+            scheduler=scheduler,
+            workers=workers,
+            point_mode=point.value,
+            bucket_s=bucket_s,
+            thresholds=th,
+        )
+    except AuditError as exc:
+        raise fail(str(exc)) from None
+    for path, why in result.bad:
+        typer.echo(f"sigdiag: warning: {path}: skipped: {why}", err=True)
+    _print(result.rows, format.value)
+    typer.echo(
+        f"sigdiag: audit: {result.total('files')} files audited, {result.total('skipped')} already done, "
+        f"{len(result.bad)} bad; {result.total('messages')} messages, {result.total('calls')} calls; "
+        f"{len(result.points)} capture points; {result.seconds:.1f} s; results in {result.out}",
+        err=True,
+    )
+
+
+@audit_app.command("report")
+def report_command(
+    out_dir: Annotated[Path, typer.Argument(help="Output folder of an earlier audit (--out).")],
+    bucket: Annotated[
+        str | None,
+        typer.Option("--bucket", help="Time bucket [default: the audit's].", show_default=False),
+    ] = None,
+    format: FormatOpt = SummaryFormat.table,
+    thresholds: Annotated[
+        Path | None,
+        typer.Option("--thresholds", help="Alert settings YAML [default: the audit's].", show_default=False),
+    ] = None,
+) -> None:
+    """Print the audit summary again from the stored results, without decoding anything."""
+    from sigdiag.audit.runner import AuditError, report
+
+    bucket_s = _bucket(bucket) if bucket is not None else None
+    th = _thresholds(thresholds)
+    if not out_dir.is_dir():
+        raise fail(f"{out_dir}: no such folder")
+    try:
+        rows = report(out_dir, bucket_s, th)
+    except AuditError as exc:
+        raise fail(str(exc)) from None
+    _print(rows, format.value)
+
+
+# -- output ------------------------------------------------------------------------------------------------
+_TABLE = [
+    ("trunk", "trunk"),
+    ("bucket", "bucket (UTC)"),
+    ("seizures", "seizures"),
+    ("completed", "completed"),
+    ("answered", "answered"),
+    ("asr", "ASR"),
+    ("ner", "NER"),
+    ("network_loss", "net loss"),
+    ("network_loss_rate", "loss rate"),
+    ("pdd_mean_ms", "PDD ms"),
+    ("findings_total", "findings"),
+]
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _print(rows: list[dict[str, Any]], fmt: str) -> None:
+    from sigdiag.audit.summary import SUMMARY_KEYS, alert_text, iter_alerts
+
+    out = sys.stdout
+    if fmt == "jsonl":
+        for r in rows:
+            out.write(json.dumps({k: r[k] for k in SUMMARY_KEYS}) + "\n")
+        return
+    if fmt == "csv":
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(SUMMARY_KEYS)
+        for r in rows:
+            w.writerow(
+                [
+                    json.dumps(r[k])
+                    if k in ("top_causes", "findings", "alerts")
+                    else ("" if r[k] is None else r[k])
+                    for k in SUMMARY_KEYS
+                ]
+            )
+        return
+    cells = [h for _, h in _TABLE] + ["alerts", "top rules"]
+    table = [cells]
+    for r in rows:
+        top = ", ".join(f"{k} {v}" for k, v in list(r["findings"].items())[:3])
+        table.append(
+            [_cell(r[k]) for k, _ in _TABLE] + [str(len(r["alerts"])) if r["alerts"] else "-", top or "-"]
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(cells))]
+    numeric = {i for i, (k, _) in enumerate(_TABLE) if k not in ("trunk", "bucket")}
+    for row in table:
+        parts = [c.rjust(widths[i]) if i in numeric else c.ljust(widths[i]) for i, c in enumerate(row)]
+        out.write("  ".join(parts).rstrip() + "\n")
+    alerts = list(iter_alerts(rows))
+    if alerts:
+        out.write(f"\n{len(alerts)} alerts:\n")
+        for a in alerts:
+            out.write(f"  {a['trunk']} {a['bucket']}: {a['kind']}: {alert_text(a)}\n")
+    elif not rows:
+        out.write("no calls\n")
+
+
+from sigdiag.calls.cli import OutcomesOpt, SetOpt  # noqa: E402
+from sigdiag.cli import (  # noqa: E402
+    ConfigOpt,
+    M3uaOpt,
+    Mtp2FcsOpt,
+    PcDisplayOpt,
+    PcFormatOpt,
+    VariantOpt,
+    _settings,
+    fail,
+)

@@ -1,0 +1,364 @@
+"""The audit summary: KPIs per trunk and time bucket from the stored call rows, findings per rule, alerts.
+
+KPIs are those of ``sigdiag stats`` computed by the same code: the stored call rows are fed to a
+:class:`~sigdiag.calls.stats.StatsAccumulator` whose groups are ``(trunk, bucket)`` instead of one of
+its ``--by`` keys (a row carries every attribute the accumulator reads from a call), so the definitions
+cannot drift.  The ``trunk`` of a row was named at audit time exactly as ``stats --by trunk`` names it.
+
+Alerts (:class:`Thresholds`, from ``--thresholds FILE``) for each trunk and bucket:
+
+* **threshold**: ``network_loss_rate`` above the maximum, or ``asr`` below the minimum (per trunk
+  overrides under ``trunks:``);
+* **baseline**: the bucket departs from the trunk's own other buckets.  For a bucket with a rate x, the
+  baseline is the mean m and sample standard deviation s of the same rate over the trunk's *other*
+  buckets (leave-one-out, so a bad bucket does not hide itself) that have at least ``min_completed``
+  completed calls; there must be at least ``min_buckets`` of them.  With s' = max(s, ``min_stdev``), the
+  z-score is (x - m) / s'; an alert is raised when z >= ``z`` for the network-loss rate (worse = higher)
+  or z <= -``z`` for ASR (worse = lower).  Buckets with fewer than ``min_completed`` completed calls
+  raise no alert of either kind.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from sigdiag.calls.settings import CallSettings
+from sigdiag.calls.stats import STATS_KEYS, StatsAccumulator
+from sigdiag.settings import ConfigError
+
+__all__ = [
+    "SUMMARY_KEYS",
+    "Thresholds",
+    "alerts",
+    "bucket_label",
+    "load_thresholds",
+    "parse_bucket",
+    "summarize",
+]
+
+#: Keys of a summary row: trunk, bucket, the stats KPIs (without ``group``), findings, alerts.
+SUMMARY_KEYS: tuple[str, ...] = (
+    "trunk",
+    "bucket",
+    *(k for k in STATS_KEYS if k != "group"),
+    "findings_total",
+    "findings",
+    "alerts",
+)
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_bucket(text: str) -> int:
+    """``30m``, ``1h``, ``6h``, ``1d``, ``900s`` (or plain seconds) -> seconds; ValueError if bad."""
+    m = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text)
+    if not m or int(m.group(1)) <= 0:
+        raise ValueError(f"--bucket must be a duration like 15m, 1h or 1d, not {text!r}")
+    return int(m.group(1)) * _UNITS[m.group(2) or "s"]
+
+
+def bucket_label(ts: float | None, seconds: int) -> str:
+    """The UTC start of the bucket holding ``ts``: ``YYYY-MM-DD HH:MM``."""
+    if ts is None or not math.isfinite(ts):
+        return "unknown"
+    start = math.floor(ts / seconds) * seconds
+    return datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+class _Row:
+    """A stored call row seen as a call by the stats accumulator."""
+
+    __slots__ = (
+        "answer_delay_ms",
+        "called",
+        "cause",
+        "conversation_s",
+        "group",
+        "outcome",
+        "pdd_ms",
+        "phase",
+        "start",
+    )
+
+    def __init__(self, d: dict[str, Any], group: str) -> None:
+        self.outcome = d["outcome"]
+        self.conversation_s = d["conversation_s"]
+        self.phase = d["phase"]
+        self.cause = d["cause"]
+        self.pdd_ms = d["pdd_ms"]
+        self.answer_delay_ms = d["answer_delay_ms"]
+        self.called = d["called"] or ""
+        self.start = d["start"]
+        self.group = group
+
+
+_SEP = "\x1f"
+
+
+class _Accumulator(StatsAccumulator):
+    """The stats accumulator grouping by ``(trunk, bucket)`` (the row's ``group``)."""
+
+    def _grouper(self) -> Callable[[Any], str]:
+        return lambda c: c.group
+
+
+_CALL_COLUMNS = [
+    "trunk",
+    "start",
+    "outcome",
+    "conversation_s",
+    "phase",
+    "cause",
+    "pdd_ms",
+    "answer_delay_ms",
+    "called",
+]
+
+
+def _nan_to_none(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def _read(parts: list[Path], columns: list[str]) -> Iterator[dict[str, Any]]:
+    """Rows of the part files, a batch at a time (memory bounded by a batch, not the table)."""
+    if not parts:
+        return
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset([str(p) for p in parts], format="parquet")
+    for batch in dataset.to_batches(columns=columns, batch_size=65536):
+        yield from batch.to_pylist()
+
+
+def summarize(
+    call_parts: list[Path],
+    finding_parts: list[Path],
+    bucket_s: int,
+    settings: CallSettings | None = None,
+    thresholds: Thresholds | None = None,
+) -> list[dict[str, Any]]:
+    """Summary rows (:data:`SUMMARY_KEYS`), sorted by trunk then bucket; alerts filled in."""
+    acc = _Accumulator(None, None, settings or CallSettings())
+    for d in _read(call_parts, _CALL_COLUMNS):
+        rec: Any = _Row(d, f"{d['trunk']}{_SEP}{bucket_label(d['start'], bucket_s)}")
+        acc.add(rec)  # a row has every attribute of a call the accumulator reads
+    rule_counts: dict[str, Counter[str]] = {}
+    for d in _read(finding_parts, ["rule", "trunk", "ts"]):
+        g = f"{d['trunk'] or '-'}{_SEP}{bucket_label(d['ts'], bucket_s)}"
+        rule_counts.setdefault(g, Counter())[d["rule"]] += 1
+    kpis = {r["group"]: r for r in acc.rows()}
+    rows: list[dict[str, Any]] = []
+    for g in sorted(set(kpis) | set(rule_counts)):
+        trunk, bucket = g.split(_SEP, 1)
+        k = kpis.get(g) or StatsAccumulator._row(g, _empty_group())
+        counts = rule_counts.get(g, Counter())
+        row: dict[str, Any] = {"trunk": trunk, "bucket": bucket}
+        row.update({key: k[key] for key in STATS_KEYS if key != "group"})
+        row["findings_total"] = sum(counts.values())
+        row["findings"] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        row["alerts"] = []
+        rows.append(row)
+    alerts(rows, thresholds or Thresholds())
+    return rows
+
+
+def _empty_group() -> Any:
+    from sigdiag.calls.stats import _Group
+
+    return _Group()
+
+
+# -- alerts ------------------------------------------------------------------------------------------------
+_LIMIT_KEYS = ("network_loss_rate", "asr")
+_BASELINE_KEYS = ("z", "min_buckets", "min_completed", "min_stdev")
+
+
+@dataclass
+class Thresholds:
+    """Alert settings (see the module docstring); ``per_trunk`` overrides the limits of named trunks."""
+
+    network_loss_rate: float | None = 0.05
+    asr: float | None = None
+    z: float | None = 3.0
+    min_buckets: int = 3
+    min_completed: int = 10
+    min_stdev: float = 0.01
+    per_trunk: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+    def limit(self, trunk: str, key: str) -> float | None:
+        over = self.per_trunk.get(trunk)
+        if over is not None and key in over:
+            return over[key]
+        value: float | None = getattr(self, key)
+        return value
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "network_loss_rate": self.network_loss_rate,
+            "asr": self.asr,
+            "baseline": {k: getattr(self, k) for k in _BASELINE_KEYS},
+            "trunks": self.per_trunk,
+        }
+
+
+def _number(value: Any, where: str, key: str, allow_none: bool = True) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where}: {key} must be a number, not {value!r}")
+    return float(value)
+
+
+def thresholds_from(data: Any, where: str = "thresholds") -> Thresholds:
+    """:class:`Thresholds` from a parsed mapping (see :func:`load_thresholds`)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    unknown = set(data) - {"network_loss_rate", "asr", "baseline", "trunks"}
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown keys {sorted(unknown)}; expected network_loss_rate, asr, baseline, trunks"
+        )
+    t = Thresholds()
+    for k in _LIMIT_KEYS:
+        if k in data:
+            setattr(t, k, _number(data[k], where, k))
+    base = data.get("baseline") or {}
+    if not isinstance(base, dict):
+        raise ConfigError(f"{where}: baseline must be a mapping")
+    unknown = set(base) - set(_BASELINE_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown baseline keys {sorted(unknown)}; expected {', '.join(_BASELINE_KEYS)}"
+        )
+    if "z" in base:
+        t.z = _number(base["z"], where, "baseline.z")
+    for k in ("min_buckets", "min_completed"):
+        if k in base:
+            v = _number(base[k], where, f"baseline.{k}", allow_none=False)
+            assert v is not None
+            if v < 0 or v != int(v):
+                raise ConfigError(f"{where}: baseline.{k} must be a whole number >= 0")
+            setattr(t, k, int(v))
+    if "min_stdev" in base:
+        v = _number(base["min_stdev"], where, "baseline.min_stdev", allow_none=False)
+        assert v is not None
+        t.min_stdev = v
+    trunks = data.get("trunks") or {}
+    if not isinstance(trunks, dict):
+        raise ConfigError(f"{where}: trunks must be a mapping of trunk name to limits")
+    for name, over in trunks.items():
+        if not isinstance(over, dict) or set(over) - set(_LIMIT_KEYS):
+            raise ConfigError(f"{where}: trunks.{name} must map network_loss_rate and/or asr to numbers")
+        t.per_trunk[str(name)] = {k: _number(v, where, f"trunks.{name}.{k}") for k, v in over.items()}
+    return t
+
+
+def load_thresholds(path: str | PathLike[str] | None) -> Thresholds:
+    """Read an alert settings YAML file (None: the defaults)::
+
+    network_loss_rate: 0.05     # alert above this network-loss rate (null: off) [default 0.05]
+    asr: 0.40                   # alert below this ASR (null: off) [default off]
+    baseline:                   # departures from the trunk's own other buckets
+      z: 3.0                    # z-score that alerts (null: off) [default 3]
+      min_buckets: 3            # other buckets needed for a baseline [default 3]
+      min_completed: 10         # completed calls a bucket needs to count or alert [default 10]
+      min_stdev: 0.01           # floor of the baseline's standard deviation [default 0.01]
+    trunks:                     # per-trunk limits
+      BJ-SH-01: {network_loss_rate: 0.10, asr: 0.30}
+    """
+    if path is None:
+        return Thresholds()
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read thresholds: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    return thresholds_from(data, str(p))
+
+
+def _baseline(values: list[float], i: int) -> tuple[float, float] | None:
+    others = values[:i] + values[i + 1 :]
+    if len(others) < 2:
+        return None
+    mean = sum(others) / len(others)
+    var = sum((v - mean) ** 2 for v in others) / (len(others) - 1)
+    return mean, math.sqrt(var)
+
+
+def alerts(rows: list[dict[str, Any]], t: Thresholds) -> list[dict[str, Any]]:
+    """Fill each row's ``alerts`` (list of dicts: kind, metric, value, limit or baseline) and return all."""
+    out: list[dict[str, Any]] = []
+    by_trunk: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_trunk.setdefault(r["trunk"], []).append(r)
+    for trunk, trows in by_trunk.items():
+        eligible = [r for r in trows if (r["completed"] or 0) >= max(t.min_completed, 1)]
+        for r in eligible:
+            loss = r["network_loss_rate"]
+            limit = t.limit(trunk, "network_loss_rate")
+            if loss is not None and limit is not None and loss > limit:
+                r["alerts"].append(
+                    {"kind": "threshold", "metric": "network_loss_rate", "value": loss, "limit": limit}
+                )
+            asr = r["asr"]
+            limit = t.limit(trunk, "asr")
+            if asr is not None and limit is not None and asr < limit:
+                r["alerts"].append({"kind": "threshold", "metric": "asr", "value": asr, "limit": limit})
+        if t.z is not None:
+            for metric, sign in (("network_loss_rate", 1.0), ("asr", -1.0)):
+                pts = [(r, r[metric]) for r in eligible if r[metric] is not None]
+                values = [v for _, v in pts]
+                if len(values) < t.min_buckets + 1:
+                    continue
+                for i, (r, v) in enumerate(pts):
+                    b = _baseline(values, i)
+                    if b is None:
+                        continue
+                    mean, sd = b
+                    z = (v - mean) / max(sd, t.min_stdev)
+                    if sign * z >= t.z:
+                        r["alerts"].append(
+                            {
+                                "kind": "baseline",
+                                "metric": metric,
+                                "value": v,
+                                "baseline_mean": round(mean, 4),
+                                "baseline_stdev": round(sd, 4),
+                                "z": round(z, 2),
+                            }
+                        )
+        for r in trows:
+            out += [{"trunk": trunk, "bucket": r["bucket"], **a} for a in r["alerts"]]
+    return out
+
+
+def alert_text(a: dict[str, Any]) -> str:
+    """One line for an alert."""
+    if a["kind"] == "threshold":
+        rel = "above" if a["metric"] == "network_loss_rate" else "below"
+        return f"{a['metric']} {a['value']} {rel} limit {a['limit']}"
+    return f"{a['metric']} {a['value']} vs baseline {a['baseline_mean']} ± {a['baseline_stdev']} (z {a['z']})"
+
+
+def iter_alerts(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for r in rows:
+        for a in r["alerts"]:
+            yield {"trunk": r["trunk"], "bucket": r["bucket"], **a}
