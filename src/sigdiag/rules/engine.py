@@ -348,15 +348,10 @@ class Engine:
             evidence["because"] = values["because"]
         for k in ("cause", "released_by", "sam_count"):
             evidence.setdefault(k, base[k])
-        return Finding(
-            rule=rule.id,
-            severity=rule.severity,
-            category=rule.category,
-            scope=rule.scope,
-            title=rule.title,
-            message=render_template(rule.message, values).strip(),
-            recommendation=render_template(rule.recommendation, values).strip(),
-            evidence=evidence,
+        return self._finding(
+            rule,
+            values,
+            evidence,
             frames=[t[0] for t in call.timeline],
             ts=call.start,
             call_id=call.call_id,
@@ -372,7 +367,23 @@ class Engine:
             outcome_detail=call.outcome_detail,
             trunk=base["trunk"],
             ladder=ladder_of(call),
+        )
+
+    def _finding(
+        self, rule: Rule, values: dict[str, Any], evidence: dict[str, Any], **fields: Any
+    ) -> Finding:
+        """A finding of ``rule``: its identity, the templates filled from ``values``, and ``fields``."""
+        return Finding(
+            rule=rule.id,
+            severity=rule.severity,
+            category=rule.category,
+            scope=rule.scope,
+            title=rule.title,
+            message=render_template(rule.message, values).strip(),
+            recommendation=render_template(rule.recommendation, values).strip(),
+            evidence=evidence,
             file=self.file,
+            **fields,
         )
 
     @staticmethod
@@ -414,9 +425,7 @@ class Engine:
         return rec.get("key")
 
     # -- windows -----------------------------------------------------------------------------------------
-    def _window_add(
-        self, rule: Rule, group: Any, t: float, matched: bool, in_pop: bool, member: Any
-    ) -> None:
+    def _window_add(self, rule: Rule, group: Any, t: float, matched: bool, in_pop: bool, member: Any) -> None:
         assert rule.window_s is not None
         if rule.share is not None:
             self._bin(rule, group, t, matched, in_pop, member)
@@ -523,15 +532,10 @@ class Engine:
         evidence = {k: v for k, v in values.items() if v not in (None, []) and k not in ("called", "calling")}
         evidence["group_by"] = rule.group_by
         self.findings.append(
-            Finding(
-                rule=rule.id,
-                severity=rule.severity,
-                category=rule.category,
-                scope=rule.scope,
-                title=rule.title,
-                message=render_template(rule.message, vals).strip(),
-                recommendation=render_template(rule.recommendation, vals).strip(),
-                evidence=evidence,
+            self._finding(
+                rule,
+                vals,
+                evidence,
                 frames=frames,
                 ts=b.first,
                 opc=first.get("opc"),
@@ -545,7 +549,6 @@ class Engine:
                 count=b.count,
                 calls=calls or None,
                 members=members,
-                file=self.file,
             )
         )
 
@@ -611,22 +614,16 @@ class Engine:
                 self.matches[rule.id] += 1
                 vals = self._values(rule, dict(rec), ctx)
                 self.findings.append(
-                    Finding(
-                        rule=rule.id,
-                        severity=rule.severity,
-                        category=rule.category,
-                        scope=rule.scope,
-                        title=rule.title,
-                        message=render_template(rule.message, vals).strip(),
-                        recommendation=render_template(rule.recommendation, vals).strip(),
-                        evidence={"type": rec["type"], "cics": rec["cics"], "reason": rec["reason"]},
+                    self._finding(
+                        rule,
+                        vals,
+                        {"type": rec["type"], "cics": rec["cics"], "reason": rec["reason"]},
                         frames=[rec["frame"]],
                         ts=rec["ts"],
                         opc=opc,
                         dpc=dpc,
                         cic=cic,
                         trunk=rec["trunk"],
-                        file=self.file,
                     )
                 )
         for rule in self.circuit_windows:
@@ -645,9 +642,7 @@ class Engine:
     # same window.  Evaluating as calls come would overstate the share; so share rules count calls by
     # IAM time in one-second bins (memory: one bin per second with traffic, per group) and are
     # evaluated over the complete bins at the end.
-    def _bin(
-        self, rule: Rule, group: Any, t: float, matched: bool, in_pop: bool, member: Any
-    ) -> None:
+    def _bin(self, rule: Rule, group: Any, t: float, matched: bool, in_pop: bool, member: Any) -> None:
         bins = self._bins.get((rule.id, group))
         if bins is None:
             bins = self._bins[(rule.id, group)] = {}
