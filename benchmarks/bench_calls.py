@@ -6,8 +6,10 @@
 Uses the capture of ``bench_decode.py`` (its ``generate``: ISUP call flows over M3UA, CIC reuse, bundled
 SCTP chunks), generated once and cached by size.  Measures, in separate processes one after the other:
 
-* sigdiag calls: ``sigdiag.calls.iter_calls`` over the file (decode, correlate, classify every call; the
-  calls are consumed, as ``sigdiag calls`` writes them), with ``keep_messages`` off as the command uses it;
+* sigdiag calls: ``sigdiag.calls.iter_calls`` over the file (decode, correlate, classify every call, then
+  the default refiners, the diagnosis rules' outcome overrides, as ``sigdiag calls`` applies them; the
+  calls are consumed, as the command writes them), with ``keep_messages`` off as the command uses it;
+* the same without refiners (``refiners=()``): decode, correlate and classify only;
 * sigdiag decode only (``read_messages``, key fields), to show what correlation adds;
 * tshark: ``tshark -T fields`` with the fields a call view needs (as bench_decode.py).
 
@@ -34,7 +36,8 @@ CALLS_CHILD = """
 import sys, time, resource
 from sigdiag.calls import CallSettings, iter_calls
 t = time.perf_counter()
-reader = iter_calls(sys.argv[1], settings=CallSettings(keep_messages=False))
+options = {"refiners": ()} if sys.argv[2] == "plain" else {}
+reader = iter_calls(sys.argv[1], settings=CallSettings(keep_messages=False), **options)
 calls = 0
 outcomes = {}
 for call in reader:
@@ -47,9 +50,10 @@ print(sorted(outcomes.items()))
 """
 
 
-def run_calls(path: Path) -> tuple[int, int, float, int, str]:
+def run_calls(path: Path, mode: str = "default") -> tuple[int, int, float, int, str]:
+    """``mode`` "default": iter_calls as it is (default refiners); "plain": ``refiners=()``."""
     out = subprocess.run(
-        [sys.executable, "-c", CALLS_CHILD, str(path)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", CALLS_CHILD, str(path), mode], capture_output=True, text=True, check=True
     )
     first, second = out.stdout.splitlines()[:2]
     n, calls, dt, rss, evictions, orphans = first.split()
@@ -71,7 +75,9 @@ def main() -> None:
         print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
     rows: list[tuple[str, int, float, int]] = []
     n, calls, dt, rss, detail = min((run_calls(path) for _ in range(args.repeat)), key=lambda r: r[2])
-    rows.append(("sigdiag calls (decode+correlate+classify)", n, dt, rss))
+    rows.append(("sigdiag calls (default refiners)", n, dt, rss))
+    n3, _, dt3, rss3, _ = min((run_calls(path, "plain") for _ in range(args.repeat)), key=lambda r: r[2])
+    rows.append(("sigdiag calls (decode+correlate+classify)", n3, dt3, rss3))
     n2, dt2, rss2 = min((run_sigdiag(path, "keys") for _ in range(args.repeat)), key=lambda r: r[1])
     rows.append(("sigdiag read_messages only (key fields)", n2, dt2, rss2))
     tshark = None
@@ -82,11 +88,17 @@ def main() -> None:
     for name, count, seconds, peak in rows:
         print(f"{name:44} {count:>10} {seconds:>8.2f} {count / seconds:>10,.0f} {peak / 1024:>8.0f}")
     print(f"calls: {calls} ({detail})")
-    print(f"correlation + classification add {(dt - dt2) / n * 1e6:.2f} us per message")
+    print(
+        f"correlation + classification add {(dt3 - dt2) / n * 1e6:.2f} us per message, "
+        f"the refiners {(dt - dt3) / n * 1e6:.2f} us"
+    )
     if tshark is not None:
         base = tshark[0] / tshark[1]
         ratio = n / dt / base
-        print(f"sigdiag calls: {ratio:.2f}x tshark (target 3x); decode only: {n2 / dt2 / base:.2f}x tshark")
+        print(
+            f"sigdiag calls: {ratio:.2f}x tshark (target 3x); without refiners: {n3 / dt3 / base:.2f}x; "
+            f"decode only: {n2 / dt2 / base:.2f}x tshark"
+        )
     print(f"sigdiag calls peak memory: {rss / 1024:.0f} MB (target < 300 MB)")
 
 

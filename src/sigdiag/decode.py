@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from sigdiag.anomalies import Anomaly
 from sigdiag.capture import CaptureError, open_capture
-from sigdiag.carrier import iter_payloads
-from sigdiag.codec.isup import decode_payload
-from sigdiag.model import MESSAGE_KEYS, Message
+from sigdiag.carrier import MtpUnit, SctpUnit, StreamUnit, UnitDecoder, iter_payloads
+from sigdiag.carrier.fastlane import M3uaFastLane
+from sigdiag.codec.isup import decode_message, decode_payload
+from sigdiag.model import MESSAGE_KEYS, Frame, Message
 from sigdiag.settings import DecodeSettings, load_settings
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ __all__ = [
     "MessageFilter",
     "MessageReader",
     "call_key",
+    "iter_messages",
     "messages_frame",
     "read_messages",
     "resolve_settings",
@@ -67,20 +69,80 @@ class AnomalySink(list[Anomaly]):
             self.append(a)
 
 
+_MTP_LINKTYPES = frozenset({139, 140, 141})
+
+
+def iter_messages(
+    frames: Iterable[Frame], settings: DecodeSettings, anomalies: list[Anomaly], *, fast_lane: bool = True
+) -> Iterator[Message]:
+    """Every ISUP/BICC message of ``frames``, decoded: ``map(decode_payload, iter_payloads(...))``, with
+    the frames of the common Ethernet/IPv4/SCTP/M3UA shape taken by the M3UA fast lane straight to a
+    :class:`Message` (no Frame -> Payload -> Message copy).
+
+    This is the loop of :func:`sigdiag.carrier.iter_payloads` with the fast lane's output decoded in
+    place; the general path is the same per frame (network layers, then the adaptation layers), so the
+    result is exactly ``map(decode_payload, iter_payloads(frames, ..., fast_lane=False))`` —
+    ``tests/unit/test_fastlane.py`` checks that on every capture and on mutated frames.
+    """
+    lane = M3uaFastLane(settings)
+    if not (fast_lane and lane.enabled):
+        yield from map(decode_payload, iter_payloads(frames, settings, anomalies, fast_lane=False))
+        return
+    from sigdiag.carrier.net import NetDecoder  # as in iter_payloads: net imports carrier.units
+
+    net = NetDecoder(anomalies)
+    units = UnitDecoder(settings, anomalies)
+    take = lane.take
+    build = decode_message
+    feed = net.feed
+    sig_decode = units.sigtran.decode
+    mtp_decode = units.mtp.decode
+    sip_decode = units.sip.decode
+    mtp_linktypes = _MTP_LINKTYPES
+    for frame in frames:
+        lt = frame.linktype
+        if lt == 1:
+            m = take(frame, build)
+            if m is not None:
+                net._last = frame  # what the general path would have seen last
+                yield m
+                continue
+        elif lt in mtp_linktypes:
+            p = mtp_decode(MtpUnit(frame.number, frame.ts, lt, frame.interface, frame.data))
+            if p is not None:
+                yield decode_payload(p)
+            continue
+        for unit in feed(frame):
+            cls = unit.__class__
+            if cls is SctpUnit:
+                p = sig_decode(unit)  # type: ignore[arg-type]
+                if p is not None:
+                    yield decode_payload(p)
+            elif cls is StreamUnit:
+                yield from map(decode_payload, sip_decode(unit))  # type: ignore[arg-type]
+            elif cls is MtpUnit:
+                p = mtp_decode(unit)  # type: ignore[arg-type]
+                if p is not None:
+                    yield decode_payload(p)
+    for unit in net.finish() or ():
+        yield from map(decode_payload, units.decode(unit))
+    units.finish()
+
+
 class MessageReader:
     """Iterator of decoded messages from one capture file, streaming with bounded memory.
 
     ``anomalies`` holds frame-level anomalies (at most :data:`MAX_KEPT_ANOMALIES`; ``anomaly_count``
-    counts them all).  Iterating uses a C-level ``map`` over the stages, so a ``for`` loop over the
-    reader costs no Python call per message beyond the stages themselves.
+    counts them all).  Iterating resumes one generator (:func:`iter_messages`) per message, the capture
+    reader's below it.
     """
 
     def __init__(self, path: str | PathLike[str], settings: DecodeSettings) -> None:
         self.path = Path(path)
         self.settings = settings
         self.anomalies = AnomalySink()
-        self._it: Iterator[Message] = map(
-            decode_payload, iter_payloads(open_capture(self.path, self.anomalies), settings, self.anomalies)
+        self._it: Iterator[Message] = iter_messages(
+            open_capture(self.path, self.anomalies), settings, self.anomalies
         )
 
     @property

@@ -4,7 +4,10 @@ capture  -> :class:`Frame`    one record of the capture file
 carrier  -> :class:`Payload`  one ISUP/BICC message's bytes with its MTP3 (or SIP) addressing
 codec    -> :class:`Message`  one decoded message
 
-All three are plain slotted classes: they are created once per message on the hot path.
+All three are plain slotted classes: they are created once per message on the hot path.  On the most
+common path (Ethernet/IPv4/SCTP/M3UA frames, see :mod:`sigdiag.carrier.fastlane`) no Payload is built:
+the fast lane hands the payload's fields to :func:`sigdiag.codec.isup.decode_message`, which builds the
+Message itself.
 """
 
 from __future__ import annotations
@@ -95,6 +98,9 @@ class Message:
     for it.  ``raw_params`` is a list of ``(code, value)`` pairs in message order, mandatory parameters
     first; mandatory fixed and variable parameters carry their Q.763 code.  ``layout`` records the few
     encoding choices that are not parameters (CIC spare bits, an empty optional part), or is None.
+
+    ``Message(payload)`` gives an undecoded message (key fields at their defaults); the codec builds
+    decoded ones (:func:`sigdiag.codec.isup.decode_message` sets every attribute below, once).
     """
 
     __slots__ = (

@@ -66,8 +66,13 @@ def test_refiners_change_the_outcome_before_filters_and_stats(tmp_path: Path) ->
     )
     df = stats_frame(path, refiners=[digit_collection])
     assert df["network_loss"][0] == 1 and df["caller_failures"][0] == 0
-    df = stats_frame(path)
+    df = stats_frame(path, refiners=())  # the cause-based classes only
     assert df["network_loss"][0] == 0 and df["caller_failures"][0] == 1
+    # by default the shipped rules' outcome overrides apply: the same refinement, from rules/
+    calls = list(iter_calls(path))
+    assert (calls[0].outcome, calls[0].outcome_by) == ("network", "incomplete-digit-collection")
+    df = stats_frame(path)
+    assert df["network_loss"][0] == 1 and df["caller_failures"][0] == 0
 
 
 def test_register_refiner() -> None:
@@ -83,9 +88,12 @@ def test_register_refiner() -> None:
 
 
 def test_calls_frame(tmp_path: Path) -> None:
-    df = calls_frame(_capture(tmp_path))
+    df = calls_frame(_capture(tmp_path), refiners=())
     assert list(df.columns) == list(CALL_KEYS) and len(df) == 2
     assert list(df["outcome"]) == ["caller", "answered"] and df["frames"][0] == [1, 2, 3, 4]
+    df = calls_frame(_capture(tmp_path))  # refined by the incomplete-digit-collection rule
+    assert list(df["outcome"]) == ["network", "answered"]
+    assert list(df["base_outcome"]) == ["caller", "answered"]
 
 
 def test_stats_frame_several_files_and_groups(tmp_path: Path) -> None:

@@ -119,6 +119,21 @@ def test_pcap_round_trip(
             assert f.ts == micros / 1e6  # microseconds survive exactly
 
 
+def test_pcap_frames_have_every_field() -> None:
+    """The classic pcap reader builds its frames attribute by attribute (no __init__ call, for speed):
+    each must be what Frame(...) makes, with every dataclass field set."""
+    import dataclasses
+
+    out = io.BytesIO()
+    with PcapWriter(out, 1) as w:
+        w.write(b"\x01\x02\x03", 1.5)
+    frames, _ = read_all(io.BytesIO(out.getvalue()))
+    for f in frames:
+        rebuilt = Frame(**{fld.name: getattr(f, fld.name) for fld in dataclasses.fields(Frame)})
+        assert rebuilt == f
+    assert frames == [Frame(1, 1.5, 1, b"\x01\x02\x03", 3, 0)]
+
+
 # ------------------------------------------------------------------------------------------------
 # pcapng
 

@@ -328,6 +328,64 @@ def test_any_bytes_decode_without_exception_and_clean_ones_round_trip(
         assert reencode(m) == data
 
 
+def _split_in_full(data: bytes, protocol: str, variant: str) -> tuple[list, list, object]:
+    """What the general split (isup._split, no fast path) makes of a message with a CIC."""
+    from sigdiag.codec import isup
+
+    pos = 4 if protocol == "bicc" else 2
+    plans = (
+        isup._BICC_PLANS if protocol == "bicc" else isup._ANSI_PLANS if variant == "ansi" else isup._ITU_PLANS
+    )
+    plan = plans[data[pos]]
+    spare = (
+        0 if protocol == "bicc" else int.from_bytes(data[:2], "little") >> (14 if variant == "ansi" else 12)
+    )
+    out: list = []
+    anomalies: list = []
+    layout = isup._split(out, plan, data, pos + 1, 0, anomalies, {"cic_spare": spare} if spare else None)
+    return out, anomalies, layout
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    code=st.sampled_from(sorted(ITU_MESSAGES) + sorted(ANSI_MESSAGES)),
+    body=st.binary(max_size=6),
+    pointer=st.sampled_from([b"\x00", b"\x00", b"\x01", b""]),
+    tail=st.sampled_from([b"", b"", b"\x00", b"\x07"]),
+    variant=st.sampled_from(["itu", "ansi"]),
+    protocol=st.sampled_from(["isup", "bicc"]),
+    cic=st.sampled_from([b"\x05\x00", b"\xff\xff"]),
+)
+def test_fast_split_of_fixed_part_only_messages_is_the_general_split(
+    code: int, body: bytes, pointer: bytes, tail: bytes, variant: str, protocol: str, cic: bytes
+) -> None:
+    """decode_message takes messages with only a fixed part and an empty optional part (ANM, RLC, most
+    ACM and CPG) without calling _split: the result must be _split's, whatever the octets."""
+    table = ANSI_MESSAGES if variant == "ansi" and protocol == "isup" else ITU_MESSAGES
+    if code not in table:
+        return
+    spec = table[code]
+    fixed = sum(length for _, length in spec.fixed)
+    data = (cic * 2 if protocol == "bicc" else cic) + bytes([code]) + (body * 4)[:fixed] + pointer + tail
+    m = decode_bytes(data, protocol=protocol, variant=variant)
+    out, anomalies, layout = _split_in_full(data, protocol, variant)
+    assert (m.raw_params, m.anomalies, m.layout) == (out, anomalies, layout)
+    if not any(c in (0x04, 0x05, 0x0A, 0x12) for c, _ in out):
+        assert (m.called, m.called_complete, m.calling, m.subsequent, m.cause, m.cause_location) == (
+            None,
+        ) * 6
+
+
+def test_decoded_messages_have_every_attribute() -> None:
+    from sigdiag.model import Message
+
+    for hexstr in ("05000900", "0500", "05000c0200028290", "0500ee00", "050001", ""):
+        m = decode_bytes(bytes.fromhex(hexstr))
+        for name in Message.__slots__:
+            getattr(m, name)  # no AttributeError: decode_message sets every slot on every path
+        assert m.params is not None
+
+
 @given(st.binary(max_size=40))
 def test_decode_params_never_raises(value: bytes) -> None:
     for code in list(PARAMETERS) + list(ANSI_PARAMETERS):

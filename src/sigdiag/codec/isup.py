@@ -31,6 +31,7 @@ from sigdiag.model import Message, Payload
 __all__ = [
     "EncodeError",
     "decode_bytes",
+    "decode_message",
     "decode_params",
     "decode_payload",
     "encode_message",
@@ -57,155 +58,296 @@ def _digits(data: bytes, odd: int) -> tuple[str, bool]:
     return digits, False
 
 
-_TABLES = {
-    (protocol, variant): message_table(protocol, variant)
-    for protocol in ("isup", "bicc")
-    for variant in ("itu", "ansi")
-}
+#: A message format compiled for decoding: (abbreviation, fixed part as ((code, length), ...), total
+#: length of the fixed part, codes of the variable part, has an optional part, a key-field parameter is
+#: in the fixed part).  Plain tuples: the hot path unpacks one instead of reading a MessageSpec's
+#: attributes.
+_Plan = tuple[str, tuple[tuple[int, int], ...], int, tuple[int, ...], bool, bool]
+
+#: Parameter codes of the key fields: called party number, subsequent number, calling party number,
+#: cause indicators.
+_KEY_CODES = frozenset((0x04, 0x05, 0x0A, 0x12))
+
+
+def _plans(table: Mapping[int, MessageSpec]) -> dict[int, _Plan]:
+    return {
+        code: (
+            spec.abbr,
+            spec.fixed,
+            sum(length for _, length in spec.fixed),
+            spec.variable,
+            spec.optional,
+            any(c in _KEY_CODES for c, _ in spec.fixed),
+        )
+        for code, spec in table.items()
+    }
+
+
+_ITU_PLANS = _plans(message_table("isup", "itu"))
+_ANSI_PLANS = _plans(message_table("isup", "ansi"))
+_BICC_PLANS = _plans(message_table("bicc", "itu"))
+
+#: decode_message makes a bare Message and stores each attribute once, instead of Message(payload)
+#: setting defaults that the codec would overwrite.
+_new_message = object.__new__
 
 
 def decode_payload(p: Payload) -> Message:
     """Decode one message's bytes into a :class:`Message` (key fields now, parameters on demand)."""
-    m = Message(p)
-    data = p.data
+    return decode_message(
+        p.frame,
+        p.ts,
+        p.carrier,
+        p.protocol,
+        p.variant,
+        p.pc_format,
+        p.opc,
+        p.dpc,
+        p.ni,
+        p.sls,
+        p.data,
+        p.has_cic,
+        p.link,
+        p.anomalies,
+        p.sip_call_id,
+    )
+
+
+def decode_message(
+    frame: int,
+    ts: float,
+    carrier: str,
+    protocol: str,
+    variant: str,
+    pc_format: str | None,
+    opc: int | None,
+    dpc: int | None,
+    ni: int | None,
+    sls: int | None,
+    data: bytes,
+    has_cic: bool,
+    link: str = "",
+    anomalies: list[Anomaly] | None = None,
+    sip_call_id: str | None = None,
+) -> Message:
+    """Decode one message from the fields of a :class:`Payload`, given one by one in the same order.
+
+    This is :func:`decode_payload` without the Payload: a carrier that has the fields at hand (the M3UA
+    fast lane) calls it directly and saves building an object that would only be copied.  The message is
+    built here with every attribute stored once (what ``Message(payload)`` sets to defaults, then the
+    codec's results), the key fields decoded, ``anomalies`` taken over as the message's list (a new
+    list when None, as a Payload's default).
+    """
+    m: Message = _new_message(Message)
+    m.frame = frame
+    m.ts = ts
+    m.carrier = carrier
+    m.protocol = protocol
+    m.variant = variant
+    m.pc_format = pc_format
+    m.opc = opc
+    m.dpc = dpc
+    m.ni = ni
+    m.sls = sls
+    m.link = link
+    m.sip_call_id = sip_call_id
+    m.raw = data
+    m.anomalies = an = [] if anomalies is None else anomalies
+    m._params = None
     n = len(data)
-    an = m.anomalies
-    pos = 0
-    if p.has_cic:
-        if p.protocol == "bicc":
+    cic: int | None = None
+    layout: dict[str, Any] | None = None
+    if has_cic:
+        if protocol == "bicc":
             if n < 5:
-                an.append(Anomaly("isup.truncated", p.frame, f"{n} octets: no room for CIC and message type"))
-                m.type = "?"
-                return m
-            m.cic = int.from_bytes(data[:4], "little")
+                an.append(Anomaly("isup.truncated", frame, f"{n} octets: no room for CIC and message type"))
+                return _undecoded(m, None, "?", -1, [], None)
+            cic = int.from_bytes(data[:4], "little")
             pos = 4
         else:
             if n < 3:
-                an.append(Anomaly("isup.truncated", p.frame, f"{n} octets: no room for CIC and message type"))
-                m.type = "?"
-                return m
+                an.append(Anomaly("isup.truncated", frame, f"{n} octets: no room for CIC and message type"))
+                return _undecoded(m, None, "?", -1, [], None)
             word = data[0] | (data[1] << 8)
-            mask = 0x3FFF if p.variant == "ansi" else 0x0FFF
-            m.cic = word & mask
-            if word & ~mask:
-                m.layout = {"cic_spare": word >> (14 if p.variant == "ansi" else 12)}
+            if variant == "ansi":
+                cic = word & 0x3FFF
+                if word > 0x3FFF:
+                    layout = {"cic_spare": word >> 14}
+            else:
+                cic = word & 0x0FFF
+                if word > 0x0FFF:
+                    layout = {"cic_spare": word >> 12}
             pos = 2
     elif n < 1:
-        an.append(Anomaly("isup.truncated", p.frame, "empty message"))
-        m.type = "?"
-        return m
+        an.append(Anomaly("isup.truncated", frame, "empty message"))
+        return _undecoded(m, None, "?", -1, [], None)
+    else:
+        pos = 0
     mt = data[pos]
-    m.type_code = mt
-    table = _TABLES.get((p.protocol, p.variant)) or message_table(p.protocol, p.variant)
-    spec = table.get(mt)
+    # the tables message_table(protocol, variant) gives
+    plan = (_BICC_PLANS if protocol == "bicc" else _ANSI_PLANS if variant == "ansi" else _ITU_PLANS).get(mt)
     pos += 1
-    if spec is None:
-        m.type = f"0x{mt:02X}"
+    if plan is None:
         other = ALL_ABBRS.get(mt)
         hint = f" ({other} in another variant)" if other else ""
-        an.append(Anomaly("isup.unknown_message_type", p.frame, f"message type 0x{mt:02X}{hint}"))
-        m.raw_params = [(UNPARSED, data[pos:])]
+        an.append(Anomaly("isup.unknown_message_type", frame, f"message type 0x{mt:02X}{hint}"))
+        return _undecoded(m, cic, f"0x{mt:02X}", mt, [(UNPARSED, data[pos:])], layout)
+    abbr, fixed, fixed_len, variable, optional, fixed_keys = plan
+    m.cic = cic
+    m.type = abbr
+    m.type_code = mt
+    m.raw_params = out = []
+    if n == pos + fixed_len + 1 and optional and not variable and not data[n - 1] and not fixed_keys:
+        # Only a fixed part and an empty optional part (pointer 0, nothing after it): ANM, RLC, most
+        # ACM and CPG, two thirds of the traffic.  This is what _split does for such a message, without
+        # its checks, and there is no key field to look for.
+        for code, length in fixed:
+            end = pos + length
+            out.append((code, data[pos:end]))
+            pos = end
+        m.layout = layout
+        m.called = m.called_complete = m.calling = m.subsequent = m.cause = m.cause_location = None
         return m
-    m.type = spec.abbr
-    _split(m, spec, data, pos, p.frame)
-    _keys(m)
+    m.layout = _split(out, plan, data, pos, frame, an, layout)
+    # The key fields (hot path: no dicts, no codec objects); a repeated parameter: the last one counts.
+    called = called_complete = calling = subsequent = cause = cause_location = None
+    for code, value in out:
+        if code not in _KEY_CODES:
+            continue
+        if code == 0x04:
+            if len(value) >= 2:
+                called, called_complete = _digits(value[2:], value[0] & 0x80)
+        elif code == 0x0A:
+            if len(value) > 2:
+                calling = _digits(value[2:], value[0] & 0x80)[0] or None
+        elif code == 0x05:
+            if value:
+                subsequent, called_complete = _digits(value[1:], value[0] & 0x80)
+        elif len(value) >= 2:  # 0x12, cause indicators
+            o1 = value[0]
+            cause_location = o1 & 0x0F
+            if o1 & 0x80:
+                cause = value[1] & 0x7F
+            elif len(value) >= 3:
+                cause = value[2] & 0x7F
+    m.called = called
+    m.called_complete = called_complete
+    m.calling = calling
+    m.subsequent = subsequent
+    m.cause = cause
+    m.cause_location = cause_location
     return m
 
 
-def _split(m: Message, spec: MessageSpec, data: bytes, pos: int, frame: int) -> None:
-    """Fill ``m.raw_params`` from the mandatory and optional parts; anomalies for what does not fit."""
+def _undecoded(
+    m: Message,
+    cic: int | None,
+    typ: str,
+    type_code: int,
+    raw_params: list[tuple[int, bytes]],
+    layout: dict[str, Any] | None,
+) -> Message:
+    """Finish a message whose parameters could not be split (too short, unknown type): no key fields."""
+    m.cic = cic
+    m.type = typ
+    m.type_code = type_code
+    m.raw_params = raw_params
+    m.layout = layout
+    m.called = m.called_complete = m.calling = m.subsequent = m.cause = m.cause_location = None
+    return m
+
+
+def _split(
+    out: list[tuple[int, bytes]],
+    plan: _Plan,
+    data: bytes,
+    pos: int,
+    frame: int,
+    an: list[Anomaly],
+    layout: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """Append the mandatory and optional parameters to ``out``; anomalies for what does not fit.
+
+    Returns ``layout`` with the layout quirks found added (an empty optional part, trailing octets).
+    """
+    abbr, fixed, fixed_len, variable, optional, _ = plan
     n = len(data)
-    an = m.anomalies
-    out = m.raw_params
-    for code, length in spec.fixed:
-        if pos + length > n:
-            an.append(Anomaly("isup.truncated", frame, f"{m.type}: mandatory fixed part ends at octet {n}"))
-            return
-        out.append((code, data[pos : pos + length]))
-        pos += length
-    npointers = len(spec.variable) + spec.optional
+    if pos + fixed_len <= n:  # the whole fixed part is there (the usual case): no check per parameter
+        for code, length in fixed:
+            end = pos + length
+            out.append((code, data[pos:end]))
+            pos = end
+    else:
+        for code, length in fixed:
+            if pos + length > n:
+                an.append(Anomaly("isup.truncated", frame, f"{abbr}: mandatory fixed part ends at octet {n}"))
+                return layout
+            out.append((code, data[pos : pos + length]))
+            pos += length
+    nvariable = len(variable)
+    npointers = nvariable + optional
     if pos + npointers > n:
         if npointers:
-            an.append(Anomaly("isup.truncated", frame, f"{m.type}: pointers missing"))
-        return
+            an.append(Anomaly("isup.truncated", frame, f"{abbr}: pointers missing"))
+        return layout
     end = pos + npointers
-    for i, code in enumerate(spec.variable):
+    for i, code in enumerate(variable):
         ptr = data[pos + i]
         start = pos + i + ptr
         if ptr == 0 or start >= n:
-            an.append(Anomaly("isup.pointer_out_of_range", frame, f"{m.type}: pointer {i + 1} = {ptr}"))
-            return
+            an.append(Anomaly("isup.pointer_out_of_range", frame, f"{abbr}: pointer {i + 1} = {ptr}"))
+            return layout
         length = data[start]
         stop = start + 1 + length
         if stop > n:
             an.append(
-                Anomaly("isup.parameter_overrun", frame, f"{m.type}: parameter 0x{code:02X} length {length}")
+                Anomaly("isup.parameter_overrun", frame, f"{abbr}: parameter 0x{code:02X} length {length}")
             )
             out.append((code, data[start + 1 : n]))
-            return
+            return layout
         out.append((code, data[start + 1 : stop]))
         if stop > end:
             end = stop
-    if spec.optional:
-        ptr = data[pos + len(spec.variable)]
+    if optional:
+        ptr = data[pos + nvariable]
         if ptr:
-            q = pos + len(spec.variable) + ptr
+            q = pos + nvariable + ptr
             if q >= n:
                 an.append(
-                    Anomaly("isup.pointer_out_of_range", frame, f"{m.type}: optional part pointer = {ptr}")
+                    Anomaly("isup.pointer_out_of_range", frame, f"{abbr}: optional part pointer = {ptr}")
                 )
-                return
+                return layout
             first = q
-            seen: set[int] = set()
+            seen = 0  # bit per parameter code met (codes are octets)
             while True:
                 if q >= n:
-                    an.append(Anomaly("isup.missing_end_of_optional", frame, m.type))
+                    an.append(Anomaly("isup.missing_end_of_optional", frame, abbr))
                     break
                 code = data[q]
                 if code == 0:
                     q += 1
                     if q - 1 == first:
-                        m.layout = {**(m.layout or {}), "empty_optional_part": True}
+                        layout = {**(layout or {}), "empty_optional_part": True}
                     break
                 if q + 1 >= n or q + 2 + data[q + 1] > n:
                     an.append(
-                        Anomaly("isup.parameter_overrun", frame, f"{m.type}: optional parameter 0x{code:02X}")
+                        Anomaly("isup.parameter_overrun", frame, f"{abbr}: optional parameter 0x{code:02X}")
                     )
                     out.append((code, data[q + 2 : n]))
                     q = n
                     break
-                length = data[q + 1]
-                if code in seen:
-                    an.append(Anomaly("isup.duplicate_parameter", frame, f"{m.type}: parameter 0x{code:02X}"))
-                seen.add(code)
-                out.append((code, data[q + 2 : q + 2 + length]))
-                q += 2 + length
+                stop = q + 2 + data[q + 1]
+                if seen >> code & 1:
+                    an.append(Anomaly("isup.duplicate_parameter", frame, f"{abbr}: parameter 0x{code:02X}"))
+                seen |= 1 << code
+                out.append((code, data[q + 2 : stop]))
+                q = stop
             if q > end:
                 end = q
     if end < n:
-        an.append(Anomaly("isup.trailing_bytes", frame, f"{m.type}: {n - end} octets after the message"))
-        m.layout = {**(m.layout or {}), "trailing": data[end:].hex()}
-
-
-def _keys(m: Message) -> None:
-    """Decode the key fields from ``m.raw_params`` (hot path: no dicts, no codec objects)."""
-    for code, value in m.raw_params:
-        if code == 0x04:
-            if len(value) >= 2:
-                m.called, m.called_complete = _digits(value[2:], value[0] & 0x80)
-        elif code == 0x0A:
-            if len(value) > 2:
-                m.calling = _digits(value[2:], value[0] & 0x80)[0] or None
-        elif code == 0x05:
-            if value:
-                m.subsequent, m.called_complete = _digits(value[1:], value[0] & 0x80)
-        elif code == 0x12 and len(value) >= 2:
-            o1 = value[0]
-            m.cause_location = o1 & 0x0F
-            if o1 & 0x80:
-                m.cause = value[1] & 0x7F
-            elif len(value) >= 3:
-                m.cause = value[2] & 0x7F
+        an.append(Anomaly("isup.trailing_bytes", frame, f"{abbr}: {n - end} octets after the message"))
+        layout = {**(layout or {}), "trailing": data[end:].hex()}
+    return layout
 
 
 def _param_table(variant: str) -> dict[int, tuple[str, Codec]]:
