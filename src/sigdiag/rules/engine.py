@@ -229,9 +229,9 @@ class Engine:
         self.circuit_rules = [r for r in rules if r.scope == "circuit" and not r.windowed]
         self.circuit_windows = [r for r in rules if r.scope == "circuit" and r.windowed]
         # the hot loop's view of the rules: (rule, compiled test[, population test, share rule])
-        self._call_tests = [(r, r.match.test) for r in self.call_rules]
+        self._call_tests = [(r, r.match.test, r.match.guard) for r in self.call_rules]
         self._window_tests = [
-            (r, r.match.test, r.of.test if r.of is not None else None, r.share is not None)
+            (r, r.match.test, r.of.test if r.of is not None else None, r.share is not None, r.match.guard)
             for r in self.call_windows
         ]
         self._trunk_cache: dict[tuple[Any, ...], str] = {}
@@ -261,7 +261,13 @@ class Engine:
             pc=self.pc,
             trunk_cache=self._trunk_cache,
         )
-        for rule, test in self._call_tests:
+        cache = ctx._cache
+        for rule, test, guard in self._call_tests:
+            if guard is not None:  # the rule's first plain test, inline (most rules stop here)
+                get, name, f, v, none_ok = guard
+                x = get(call) if get is not None else cache[name] if name in cache else ctx.fact(name)
+                if (x is None and not none_ok) or not f(x, v):
+                    continue
             if ctx.evidence:
                 ctx.evidence = {}
             if ctx.labels:
@@ -273,12 +279,22 @@ class Engine:
                 self.findings.append(self._call_finding(rule, call, ctx))
         if self._window_tests:
             t_rel = call.rel_ts if call.rel_ts is not None else (call.end_ts or call.last_ts)
-            for rule, test, of, share in self._window_tests:
-                if ctx.evidence:
-                    ctx.evidence = {}
-                if ctx.labels:
-                    ctx.labels = []
-                matched = test(ctx)
+            for rule, test, of, share, guard in self._window_tests:
+                passed = True
+                if guard is not None:
+                    get, name, f, v, none_ok = guard
+                    x = get(call) if get is not None else cache[name] if name in cache else ctx.fact(name)
+                    passed = (x is not None or none_ok) and f(x, v)
+                if passed:
+                    if ctx.evidence:
+                        ctx.evidence = {}
+                    if ctx.labels:
+                        ctx.labels = []
+                    matched = test(ctx)
+                elif not share:
+                    continue
+                else:
+                    matched = False
                 in_pop = of(ctx) if of is not None else True
                 if not matched and not (share and in_pop):
                     continue

@@ -480,7 +480,9 @@ class _Compiler:
         # ids of compiled conditions that can bind evidence or labels, and of plain field tests
         # (fact getter, name, operator, value, accepts None) that 'all' can evaluate in one loop
         self._binds: set[int] = set()
+        self._last_children: tuple[Condition, ...] = ()
         self._simple: dict[int, tuple[Any, str, Any, Any, bool]] = {}
+        self._first: dict[int, tuple[Any, str, Any, Any, bool]] = {}  # 'all' -> its first plain test
         self._keep: list[Any] = []  # keeps compiled closures alive while their ids are in use
 
     # values ----------------------------------------------------------------------------------------------
@@ -594,7 +596,16 @@ class _Compiler:
     # 'all' and 'any' are the hot path of every rule: the common shapes get flat loops (fewer Python
     # calls than one closure per child), and only children that can bind evidence pay for the rollback.
     def _all(self, spec: dict[str, Any]) -> Condition:
+        fn = self._all_of(spec)
+        first = self._simple.get(id(self._last_children[0]))
+        if first is not None:
+            self._first[id(fn)] = first
+        self._keep.append(fn)
+        return fn
+
+    def _all_of(self, spec: dict[str, Any]) -> Condition:
         conds = tuple(self._list(spec, "all"))
+        self._last_children = conds
         binds = any(id(c) in self._binds for c in conds)
         simple = [self._simple.get(id(c)) for c in conds]
         if all(x is not None for x in simple):
@@ -880,6 +891,10 @@ class CompiledCondition:
     test: Condition
     timeline: bool
     params: frozenset[str]
+    #: a plain field test that must hold for the condition to hold (the condition itself, or the first
+    #: test of a top-level 'all'): ``(getter or None, fact, operator, value, accepts None)``.  The engine
+    #: tries it inline before calling ``test``, which most calls then never reach.
+    guard: tuple[Any, str, Any, Any, bool] | None = None
 
 
 def compile_condition(
@@ -892,7 +907,8 @@ def compile_condition(
     """Compile a condition; :class:`ConditionError` (with the YAML node when ``node_of`` finds it)."""
     c = _Compiler(settings, facts, known_types, node_of)
     test = c.compile(spec)
-    return CompiledCondition(test, c.timeline_used, frozenset(c.params_used))
+    guard = c._simple.get(id(test)) or c._first.get(id(test))
+    return CompiledCondition(test, c.timeline_used, frozenset(c.params_used), guard)
 
 
 class TemplateValues(dict[str, Any]):
