@@ -226,9 +226,10 @@ def test_spliced_iam_and_sam_equal_the_codec(protocol: str, variant: str) -> Non
         assert body == T.iam(called, st, calling, attrs, hop)
 
 
-def test_truth_start_by_string_slicing_equals_float_formatting() -> None:
-    """The fast path prints a truth row's ``start`` by slicing the micro-second count's digits: the
-    same text as ``f"{us / 1e6:.6f}"`` wherever it is used (see engine._EXACT_US)."""
+def test_truth_start_by_integer_formatting_equals_float_formatting() -> None:
+    """The fast path prints a truth row's ``start`` as whole seconds, a point and six digits of
+    micro-seconds (or, the same thing, by slicing the micro-second count's digits): the same text as
+    ``f"{us / 1e6:.6f}"`` wherever it is used (see engine._EXACT_US)."""
     from sigdiag.simulate.engine import _EXACT_US
 
     rng = random.Random(11)
@@ -238,6 +239,7 @@ def test_truth_start_by_string_slicing_equals_float_formatting() -> None:
     for us in samples:
         digits = str(us)
         assert f"{digits[:-6]}.{digits[-6:]}" == f"{us / 1e6:.6f}", us
+        assert f"{us // 1_000_000}.{us % 1_000_000:06d}" == f"{us / 1e6:.6f}", us
 
 
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
@@ -269,6 +271,26 @@ def test_m3ua_fast_emitter_equals_the_hop_emitters(fmt: str) -> None:
         hop = ref[lane >> 9]
         (hop.emit_pcapng if ng else hop.emit_pcap)(slow, epoch + t, (lane >> 8) & 1, data, lane & 0xFF)
     assert fast == slow
+
+    # times as offsets from a base (the simulator's buckets), also before the base (jitter) and past the
+    # base's second or 2**32 micro-second word, and an epoch that is not a whole second
+    cases = [(1_700_000_000_000_000, 3_000_000), (1_700_000_000_123_456, 4_294_967_000)]
+    cases.append((((1_700_000_000_000_000 >> 32) << 32) - 2_000, 0))  # a pcapng low word about to wrap
+    for epoch, base in cases:
+        offsets = [
+            rng.choice([-5_000, -1, 0, 1, 999_999, 1_000_000, 1_500_000, rng.randrange(10**6)]) for _ in items
+        ]
+        shifted = [(u, key, data, 0) for u, (_, key, data, _) in zip(offsets, items, strict=True)]
+        fast = bytearray()
+        CaptureEmitter(hops(), ng, epoch)(fast, shifted, base)
+        slow = bytearray()
+        ref = hops()
+        for u, key, data, _ in shifted:
+            lane = key >> 16
+            hop = ref[lane >> 9]
+            emit = hop.emit_pcapng if ng else hop.emit_pcap
+            emit(slow, epoch + base + u, (lane >> 8) & 1, data, lane & 0xFF)
+        assert fast == slow
 
 
 # -- whole runs --------------------------------------------------------------------------------------------
@@ -678,9 +700,9 @@ def test_memory_is_bounded_by_calls_in_progress(tmp_path: Path, monkeypatch: pyt
     peaks: list[int] = []
     orig = engine._Run._flush_bucket
 
-    def spy(self: Any, items: list[Any]) -> None:
+    def spy(self: Any, items: list[Any], b: int) -> None:
         peaks.append(sum(len(v) for v in self.buckets.values()) + len(self.releases))
-        orig(self, items)
+        orig(self, items, b)
 
     monkeypatch.setattr(engine._Run, "_flush_bucket", spy)
     data = {"traffic": {"cps": 50, "holding_s": [5, 20]}}
@@ -744,12 +766,12 @@ def test_nothing_is_half_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("SIGDIAG_SIMULATE_WORKER", worker)
     calls = 0
 
-    def boom(self: Any, items: Any) -> None:
+    def boom(self: Any, items: Any, b: int) -> None:
         nonlocal calls
         calls += 1
         if calls > 3:
             raise RuntimeError("disk on fire")
-        orig(self, items)
+        orig(self, items, b)
 
     orig = engine._Run._flush_bucket
     monkeypatch.setattr(engine._Run, "_flush_bucket", boom)

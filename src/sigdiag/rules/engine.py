@@ -236,6 +236,7 @@ class Engine:
         ]
         self._trunk_cache: dict[tuple[Any, ...], str] = {}
         self.windows: dict[tuple[str, Any], _Window] = {}
+        self._singles: dict[tuple[str, Any], tuple[float, bool, bool, Any]] = {}
         self.findings: list[Finding] = []
         self.calls = 0
         self.records = 0
@@ -453,13 +454,26 @@ class Engine:
             self._sweep()
         key = (rule.id, group)
         w = self.windows.get(key)
+        entry = (t, matched, in_pop, member)
         if w is None:
+            # Most groups of a rule grouped by number never see a second record: keep their one record
+            # as a plain tuple (no window object, nothing for the garbage collector to walk) until
+            # a second one comes.
+            first = self._singles.pop(key, None)
+            if first is None or abs(t - first[0]) > rule.window_s:
+                if rule.count > 1:
+                    self._singles[key] = entry
+                    return
+                first = None
             w = self.windows[key] = _Window()
+            if first is not None:
+                w.entries.append(first)
+                w.matched += first[1]
+                w.population += first[2]
         entries = w.entries
         # close a burst that the window has left behind
         if w.burst is not None and t - w.burst.last > rule.window_s:
             self._emit_burst(rule, group, w)
-        entry = (t, matched, in_pop, member)
         if not entries or t >= entries[-1][0]:
             entries.append(entry)
         else:  # a few ms out of order: insert in place
@@ -492,6 +506,11 @@ class Engine:
         """Drop the windows of groups that have been quiet for a whole window (bounded memory with
         many groups, e.g. one per called number), closing their bursts."""
         now = self._now
+        for key, (t, *_rest) in list(self._singles.items()):
+            rule = self.rules[key[0]]
+            assert rule.window_s is not None
+            if now - t > rule.window_s:
+                del self._singles[key]
         for (rid, group), w in list(self.windows.items()):
             rule = self.rules[rid]
             assert rule.window_s is not None
@@ -714,6 +733,7 @@ class Engine:
             if w.burst is not None:
                 self._emit_burst(self.rules[rid], group, w)
         self.windows.clear()
+        self._singles.clear()
         for (rid, group), bins in sorted(self._bins.items(), key=lambda kv: min(kv[1])):
             self._flush_bins(self.rules[rid], group, bins)
         self._bins.clear()

@@ -7,11 +7,18 @@ release times).  Everything random comes from ``random.Random`` streams seeded f
 same scenario, call count and seed give byte-identical files.
 
 The hot path (healthy en-bloc calls on one-hop trunks, :meth:`_Run._fast_caller`) is written for speed:
-a queued message is a flat tuple ``(time, key, data, tag)`` whose ``key`` already says hop, direction,
-SLS and data length, so :class:`~sigdiag.simulate.framing.CaptureEmitter` writes M3UA records from
-cached templates; the number draws, the IAM encoding, the circuit release and the truth rows are
+a queued message is a flat tuple ``(offset, key, data, tag)`` whose ``key`` already says hop,
+direction, SLS and data length, so :class:`~sigdiag.simulate.framing.CaptureEmitter` writes M3UA records
+from cached templates; the number draws, the IAM encoding, the circuit release and the truth rows are
 inlined.  Every shortcut draws the same random numbers in the same order as the general path and
 writes the same bytes (the shipped example captures are reproduced byte for byte by the tests).
+
+Queued times are *offsets* in micro-seconds from the start of their one-second bucket, not times from
+the capture start: offsets stay below 2**30, where CPython keeps an int in one machine digit and adds,
+divides, compares and sorts it on fast paths, while times from the capture start pass 2**30 after 18
+minutes of traffic (the benchmark's run spans three hours).  A pooled flow keeps each message's delay
+split into whole buckets and an offset (:meth:`_Run._fast_tail`), so queueing a message needs no
+division at all.
 
 Outputs (written under temporary names, then renamed, so nothing is half-written):
 
@@ -40,7 +47,7 @@ from bisect import bisect
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate, compress
+from itertools import accumulate, compress, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
@@ -76,13 +83,23 @@ BUCKET_US = 1_000_000
 #: Runs of at least this many calls frame and write the capture in a separate process (see _EmitWorker).
 WORKER_MIN_CALLS = 20_000
 _first = itemgetter(0)
+_key = itemgetter(1)
+_data = itemgetter(2)
 _tag = itemgetter(3)
 NEVER = 1 << 62  # a time after every event (µs)
-#: Time stamps (µs) below this print the same as ``f"{us / 1e6:.6f}"`` when written as the integer's
-#: digits with a decimal point six from the end: a double is then within half a micro-second of the
-#: value (its spacing at 2**32 s is below one micro-second), so the float rounds back to it.
+#: Time stamps (µs) below this print the same as ``f"{us / 1e6:.6f}"`` when written as whole seconds, a
+#: point and six digits of micro-seconds: a double is then within half a micro-second of the value (its
+#: spacing at 2**32 s is below one micro-second), so the float rounds back to it.
 _EXACT_US = (1 << 32) * 1_000_000
 FLUSH_BYTES = 1 << 20
+#: A pending circuit release is one int, ``time << _REL_TIME | (order + _REL_ORDER) << 48 | trunk << 32 |
+#: CIC`` (:func:`_release_key`), not a tuple: the heap then compares ints (about five times cheaper than
+#: tuples, and a heap push and pop make some twelve comparisons per call) and the order is the same as
+#: that of ``(time, order)`` (unique: ``order`` is a sequence number, or minus the call id on the fast
+#: path).  Trunk indexes are below 2**16 and CICs below 2**32 (four octets in BICC).
+_REL_ORDER = 1 << 41
+_REL_TIME = 90
+_U32_MASK = 0xFFFFFFFF
 
 _NAMES = {
     0x01: "IAM",
@@ -256,7 +273,7 @@ def _unset() -> tuple[str, tuple[int, int, int, int]]:  # pragma: no cover - rep
     raise AssertionError("number source not set up")
 
 
-def _no_fast_path(t: int) -> None:  # pragma: no cover - only trunks with tr.fast are called
+def _no_fast_path(t: int, b: int) -> None:  # pragma: no cover - only trunks with tr.fast are called
     raise AssertionError("not a fast-path trunk")
 
 
@@ -313,13 +330,15 @@ _LEN = struct.Struct("<I")
 class _EmitWorker:
     """A forked process that frames and writes the capture while the parent generates calls.
 
-    The parent sends each sorted bucket as one ``marshal`` blob of ``(time, key, data, 0)`` items
-    (ints and bytes only, see :class:`CaptureEmitter`) through a pipe; the child owns every hop's
-    transport state (SCTP TSNs and SSNs, M2PA/MTP2 sequence numbers), frames the items with its own
-    :class:`CaptureEmitter` and writes the records to the capture file it inherited.  The parent never
-    touches that file or that state after the fork, so the bytes are exactly those of the in-process
-    writer.  The child leaves with ``os._exit`` (no buffered Python file of the parent is flushed
-    twice); a non-zero exit status, or a broken pipe, makes :meth:`close` raise.
+    The parent sends each sorted bucket as one ``marshal`` blob of its start time and the offsets, keys
+    and data of its items as three lists (ints and bytes only, see :class:`CaptureEmitter`; the tags stay
+    in the parent, and three ``map`` calls over the items make no tuple per message) through a pipe;
+    the child owns every hop's transport state (SCTP TSNs and SSNs, M2PA/MTP2 sequence numbers), frames
+    the items with its own :class:`CaptureEmitter` and writes the records to the capture file it
+    inherited.  The parent never touches that file or that state after the fork, so the bytes are
+    exactly those of the in-process writer.  The child leaves with ``os._exit`` (no buffered Python
+    file of the parent is flushed twice); a non-zero exit status, or a broken pipe, makes :meth:`close`
+    raise.
     """
 
     def __init__(
@@ -341,8 +360,10 @@ class _EmitWorker:
         self.pid = pid
         self.pipe: IO[bytes] | None = os.fdopen(write_fd, "wb", buffering=1 << 20)
 
-    def send(self, items: list[tuple[Any, ...]]) -> None:
-        blob = marshal.dumps([(t, key, data, 0) for t, key, data, _ in items])  # tags stay in the parent
+    def send(self, items: list[tuple[Any, ...]], base: int) -> None:
+        blob = marshal.dumps(
+            (base, list(map(_first, items)), list(map(_key, items)), list(map(_data, items)))
+        )
         assert self.pipe is not None
         try:
             self.pipe.write(_LEN.pack(len(blob)))
@@ -390,7 +411,8 @@ def _worker_main(
             if not n:
                 break
             buf = w.buf
-            emit(buf, loads(read(n)))
+            base, times, keys, data = loads(read(n))
+            emit(buf, zip(times, keys, data, repeat(0)), base)
             if len(buf) >= FLUSH_BYTES:
                 w.flush()
     w.flush()
@@ -424,11 +446,13 @@ class _Run:
         self.event_seq = 0
         self.group_seq = 0
         self.buckets: defaultdict[int, list[tuple[Any, ...]]] = defaultdict(list)
-        # heap of pending circuit releases: (time, order, pool, CIC), order -call id on the fast path
-        self.releases: list[tuple[int, int, CircuitPool, int]] = []
+        # heap of pending circuit releases (_release_key: time, order, trunk, CIC in one int)
+        self.releases: list[int] = []
         self.sched: list[tuple[int, int, str, Any]] = []
         self.result = SimulationResult(*self.paths, format=self.fmt, seed=seed)
         self._build_trunks()
+        if len(self.trunks) > 0xFFFF:  # pragma: no cover - the release keys have 16 bits for the trunk
+            raise ValueError("a scenario has at most 65,535 trunks")
         self.trunk_cum = list(accumulate(t.spec.weight for t in self.trunks))
         self.first_ts: int | None = None
         self.last_ts = 0
@@ -438,7 +462,7 @@ class _Run:
         self.truth_buf: list[str] = []
         self.w: _Writer | None = None
         self.emitter = CaptureEmitter(self.hop_list, self.fmt == "pcapng", self.epoch_us)
-        self.sink: Callable[[list[tuple[Any, ...]]], None] = self._emit_local
+        self.sink: Callable[[list[tuple[Any, ...]], int], None] = self._emit_local
         self.ftruth: IO[str] | None = None
         self.fevents: IO[str] | None = None
 
@@ -671,6 +695,7 @@ class _Run:
         sched = self.sched
         releases = self.releases
         heappop = heapq.heappop
+        pools: list[Any] = [tr.pool for tr in self.trunks]  # by trunk index, as in the release keys
         cap_end = self.cap_end
         cur = -(self.warmup_us // BUCKET_US) - 2
         trunks = self.trunks
@@ -722,23 +747,26 @@ class _Run:
             while cur < b:
                 lst = buckets.pop(cur, None)
                 if lst:
-                    flush(lst)
+                    flush(lst, cur)
                 cur += 1
-            while releases and releases[0][0] <= t:
-                _, _, pool, cic = heappop(releases)
+            limit = (t + 1) << _REL_TIME  # the releases up to t (see _release_key)
+            while releases and releases[0] < limit:
+                key = heappop(releases)
+                pool = pools[(key >> 32) & 0xFFFF]
+                cic = key & _U32_MASK
                 if cic not in pool.pos:  # CircuitPool.give, inlined
                     pool.pos[cic] = len(pool.free)
                     pool.free.append(cic)
             if src is None:
                 tr = one_trunk or trunks[bisect(cum, rnd() * total)]
                 if fast and tr.fast:
-                    fast_calls[tr.index](t)
+                    fast_calls[tr.index](t, b)
                 else:
                     gen(t, tr, None, None, None, False, None)
             else:
                 self._scheduled(t, src[0], src[1])
         for k in sorted(buckets):
-            flush(buckets.pop(k))
+            flush(buckets.pop(k), k)
 
     def _pick_trunk(self, f: FaultSpec) -> TrunkRT:
         if not f.trunks:
@@ -862,8 +890,9 @@ class _Run:
         self._dispatch(call)
         return call
 
-    def _fast_caller(self, tr: TrunkRT) -> Callable[[int], None]:
-        """The trunk's ``fast_call(t)``: :meth:`_new_call` for the common case, inlined: a healthy
+    def _fast_caller(self, tr: TrunkRT) -> Callable[[int, int], None]:
+        """The trunk's ``fast_call(t, b)`` (``b``: the bucket of ``t``, which the main loop has computed):
+        :meth:`_new_call` for the common case, inlined: a healthy
         en-bloc call with a pooled flow on a one-hop ISUP/BICC trunk, nothing clipped.  Its truth row is
         written from a tuple tag (see :meth:`_flush_bucket`).  Overlap calls take the general path.  The
         random numbers are drawn in the same order as on the general path.
@@ -872,7 +901,8 @@ class _Run:
         form :meth:`_fast_tail` keeps (item key offsets precomputed), the release of the circuit, the
         IAM from its shape's hex template (:meth:`Templates.iam_hex`), and one queued item per message.
         Everything the call needs from the run and the trunk is bound in the closure (no attribute
-        look-ups per call).
+        look-ups per call), and so are each circuit's CIC field and item key (one look-up per call
+        instead of an ``int.to_bytes`` call and two operations).
         """
         fac = self.factory
         r = fac.r
@@ -896,8 +926,20 @@ class _Run:
         cic_len = T.cic_len
         hop_counter = tr.hop_counter
         lane0 = tr.lane
+        # CIC -> (CIC field, item key without direction and length, the CIC field's hex with its nibbles
+        # swapped as the IAM hex templates are, trunk and CIC of a release key) for every circuit
+        by_cic = {
+            cic: (
+                cic.to_bytes(cic_len, "little"),
+                lane0 | (cic & 0x0F) << 16,
+                cic.to_bytes(cic_len, "little").translate(SWAP).hex(),
+                tr.index << 32 | cic,
+            )
+            for first, last in tr.spec.cics
+            for cic in range(first, last + 1)
+        }
 
-        def fast_call(t: int) -> None:
+        def fast_call(t: int, b: int) -> None:
             if overlap and r() < overlap:
                 self._new_call(t, tr, None, overlap=True)
                 return
@@ -928,34 +970,46 @@ class _Run:
             if ft is None:
                 ft = fast_pool[k] = self._fast_tail(tr, oi, k)
             flow, free_at, tail = ft
-            heappush(releases, (t + free_at, -call_id, pool, cic))
-            cicb = cic.to_bytes(cic_len, "little")
-            lane = lane0 | (cic & 0x0F) << 16  # the item key without direction and length
+            cicb, lane, cic_hex, tc = by_cic[cic]
+            # the release of the circuit: _release_key(t + free_at, -call_id, trunk, CIC), inlined
+            heappush(releases, ((t + free_at) << _REL_TIME) + ((_REL_ORDER - call_id) << 48 | tc))
             # the IAM: Templates.iam through the shape's hex template (a number pattern fixes its length)
             shape = ((ci * n_calling + gi) << 1) + (r() < en_bloc_st)
             h = iam_hex[shape]
             if h is None:
                 h = iam_hex[shape] = T.iam_hex(len(called), bool(shape & 1), len(calling), attrs, hop_counter)
-            data = cicb + fromhex(f"{h[0]}{called}{h[1]}{calling}{h[2]}").translate(SWAP)
+            data = fromhex(f"{cic_hex}{h[0]}{called}{h[1]}{calling}{h[2]}").translate(SWAP)  # CIC + IAM
             tag = (call_id, tr, cic, called, calling, attrs, tail)  # for the truth row (see _flush_bucket)
-            buckets[t // BUCKET_US].append((t, lane + len(data), data, tag))
-            for dt, off, body in flow:
-                tt = t + dt
-                buckets[tt // BUCKET_US].append((tt, lane + off, cicb + body, 0))
+            u = t - b * BUCKET_US
+            buckets[b].append((u, lane + len(data), data, tag))
+            # each message's delay comes as whole buckets and an offset (see _fast_tail): no division
+            for db, du, off, body in flow:
+                uu = u + du
+                if uu < BUCKET_US:
+                    buckets[b + db].append((uu, lane + off, cicb + body, 0))
+                else:
+                    buckets[b + db + 1].append((uu - BUCKET_US, lane + off, cicb + body, 0))
 
         return fast_call
 
     def _fast_tail(self, tr: TrunkRT, oi: int, k: int) -> tuple[Any, ...]:
         """Slot ``k`` of outcome entry ``oi`` of the trunk's pooled flows (drawn now if the slot is empty,
         as :meth:`CallFactory.tail` does) as the fast path (:meth:`_fast_caller`) uses it:
-        ``(flow, free_at, tail)`` where the flow's items are ``(time, key offset, body)``, the offset
-        being the direction and the data length (CIC + body) of the message's item key."""
+        ``(flow, free_at, tail)`` where the flow's items are ``(buckets, offset, key part, body)``: the
+        message's time after the IAM as whole buckets and micro-seconds, and the direction and data
+        length (CIC + body) of its item key."""
         slots = tr.tails[oi]
         tail = slots[k]
         if tail is None:
             tail = slots[k] = self.factory.new_tail(tr.T, oi, tr.hop_counter, self._tail_json)
         cl = tr.T.cic_len
-        flow = tuple((dt, item_key(0, d, 0, cl + len(body)), body) for dt, d, body in tail.flow)
+        # item_key(0, d, 0, n) is d << 24 | n, written out: this runs once per pooled flow
+        flow = tuple(
+            [
+                (dt // BUCKET_US, dt % BUCKET_US, (d << 24) | (cl + len(body)), body)
+                for dt, d, body in tail.flow
+            ]
+        )
         return flow, tail.free_at or 0, tail
 
     def _rate_fault(self, t: int, tr: TrunkRT) -> FaultSpec | None:
@@ -1212,17 +1266,18 @@ class _Run:
     def _release_at(self, t: int, tr: TrunkRT, cic: int) -> None:
         if tr.pool is not None:
             self.seq += 1
-            heapq.heappush(self.releases, (t, self.seq, tr.pool, cic))
+            heapq.heappush(self.releases, _release_key(t, self.seq, tr.index, cic))
 
     # -- queueing -------------------------------------------------------------------------------------
     def _push(self, tr: TrunkRT, t: int, direction: int, data: bytes, sls: int, tag: Any) -> None:
         """Queue one message on every hop of the trunk (the first hop's copy carries ``tag``).
 
-        A queued item is ``(time, key, data, tag)``: ``key`` packs the hop index, direction, SLS and data
-        length (:func:`item_key`), ``tag`` is 0 for a message, -1 for a SIP message without ISUP, or, on
-        an IAM, what its truth row is written from (written with the IAM's frame number): the
-        :class:`Call`, or the tuple of a fast-path call (:meth:`_fast_caller`).  The writer process gets
-        the items with their tags set to 0 (:meth:`_EmitWorker.send`).
+        A queued item is ``(offset, key, data, tag)`` in the bucket of its time (``offset``:
+        micro-seconds from the bucket's start, see the module docstring): ``key`` packs the hop index,
+        direction, SLS and data length (:func:`item_key`), ``tag`` is 0 for a message, -1 for a SIP
+        message without ISUP, or, on an IAM, what its truth row is written from (written with the IAM's
+        frame number): the :class:`Call`, or the tuple of a fast-path call (:meth:`_fast_caller`).  The
+        writer process gets the items without their tags (:meth:`_EmitWorker.send`).
         """
         key: Any = 0
         if tag is False:
@@ -1235,7 +1290,8 @@ class _Run:
             tt = t if delay is None else t + delay()
             if tt < self.start_us or (cap_end is not None and tt > cap_end):
                 continue
-            self.buckets[tt // BUCKET_US].append((tt, item_key(hop, direction, sls, n), data, key))
+            b, u = divmod(tt, BUCKET_US)
+            self.buckets[b].append((u, item_key(hop, direction, sls, n), data, key))
             if key.__class__ is not int:
                 key = 0  # the truth row goes with the first hop's copy
 
@@ -1261,7 +1317,7 @@ class _Run:
             self._observe(call, visible)
         if call.free_at is not None and call.cic is not None and tr.pool is not None:
             self.seq += 1
-            heapq.heappush(self.releases, (t0 + call.free_at, self.seq, tr.pool, call.cic))
+            heapq.heappush(self.releases, _release_key(t0 + call.free_at, self.seq, tr.index, call.cic))
         if not visible:
             return
         rev = 1 if call.reverse else 0
@@ -1276,9 +1332,9 @@ class _Run:
             buckets = self.buckets
             key: Any = call if iam_visible else 0
             for t, d, body in visible:
-                tt = t0 + t
+                b, u = divmod(t0 + t, BUCKET_US)
                 data = cicb + body
-                buckets[tt // BUCKET_US].append((tt, lane | (d ^ rev) << 24 | len(data), data, key))
+                buckets[b].append((u, lane | (d ^ rev) << 24 | len(data), data, key))
                 key = 0
             return
         push = self._push
@@ -1377,25 +1433,30 @@ class _Run:
 
     @staticmethod
     def _tail_json(call: Call) -> str:
-        """The truth row from ``outcome`` on (the part that does not depend on the call's identity)."""
+        """The truth row from ``outcome`` on (the part that does not depend on the call's identity).
+
+        Also run for every pooled flow (16,384 of them in the benchmark's run): the JSON of the small
+        values comes from the memos :data:`_JS` and :data:`_JN` rather than from function calls."""
+        js, jn = _JS, _JN
+        flow = call.flow
         conv = "null" if call.conv is None else f"{call.conv / 1e6:.3f}"
-        ladder = ",".join([_LADDER[d][b[0]] for _, d, b in call.flow])
+        ladder = ",".join([_LADDER[d][b[0]] for _, d, b in flow])
         answered = (
             "true"
             if call.conv is not None
             or call.kind == "answered"
-            or any(b[0] == 0x09 or b[0] == 0x07 for _, _, b in call.flow)
+            or any(b[0] == 0x09 or b[0] == 0x07 for _, _, b in flow)
             else "false"
         )
         is_open = "true" if call.fault == "hung-call" or call.detail == "open-at-capture-end" else "false"
         return (
-            f'"outcome":"{call.outcome}","outcome_detail":{_js(call.detail)},'
+            f'"outcome":"{call.outcome}","outcome_detail":{js[call.detail]},'
             f'"intended_outcome":"{call.intended}",'
-            f'"cause":{_j(call.cause)},"cause_location":{_j(call.location)},'
-            f'"released_by":{_js(call.released_by)},"answered":{answered},'
+            f'"cause":{jn[call.cause]},"cause_location":{jn[call.location]},'
+            f'"released_by":{js[call.released_by]},"answered":{answered},'
             f'"conversation_s":{conv},"sam_count":{call.sam_count},"open":{is_open},'
-            f'"fault":{_js(call.fault)},"fault_detail":{_js(call.fault_detail)},'
-            f'"related_call_id":{_j(call.related)},"group":{_j(call.group)},"messages":[{ladder}]}}\n'
+            f'"fault":{js[call.fault]},"fault_detail":{js[call.fault_detail]},'
+            f'"related_call_id":{jn[call.related]},"group":{jn[call.group]},"messages":[{ladder}]}}\n'
         )
 
     def _truth(self, call: Call, frame: int, ts: int) -> None:
@@ -1426,8 +1487,9 @@ class _Run:
         if call.fault:
             r.faults[call.fault] += 1
 
-    def _flush_bucket(self, items: list[tuple[Any, ...]]) -> None:
-        """Write one bucket's messages in time order, then the truth rows of its IAMs."""
+    def _flush_bucket(self, items: list[tuple[Any, ...]], b: int) -> None:
+        """Write bucket ``b``'s messages in time order, then the truth rows of its IAMs."""
+        base = b * BUCKET_US  # item times are offsets from the bucket's start
         items.sort(key=_first)  # stable: messages at the same micro-second keep their queueing order
         cap = self.sc.capture
         if cap.jitter_share:
@@ -1435,12 +1497,16 @@ class _Run:
             jmax = max(1, round(cap.jitter_max_ms * 1000))
             rj = self.rng_jit.random
             items = [(t - 1 - int(rj() * jmax), *rest) if rj() < share else (t, *rest) for t, *rest in items]
-        base = self.result.frames
-        tagged = list(compress(enumerate(items, base + 1), map(_tag, items)))  # (frame, item) with a tag
-        self.sink(items)
+        frames = self.result.frames
+        tagged = list(compress(enumerate(items, frames + 1), map(_tag, items)))  # (frame, item) with a tag
+        self.sink(items, base)
         truth = self._truth
         rows = self.truth_buf
-        epoch = self.epoch_us
+        # the bucket's start as whole seconds and micro-seconds: a row's start is "{sec}." and the six
+        # digits of usec + offset while the offset stays in that second and the time is below _EXACT_US
+        sec, usec = divmod(self.epoch_us + base, 1_000_000)
+        exact = 1 <= sec < _EXACT_US // 1_000_000
+        secdot = f"{sec}."
         outcomes = self.result.outcomes
         aux = fast = 0
         for i, (ts, _, _, tag) in tagged:
@@ -1449,16 +1515,15 @@ class _Run:
                 aux += 1
                 continue
             if cls is not tuple:
-                truth(tag, i, ts)
+                truth(tag, i, base + ts)
                 continue
             # a fast-path call (_fast_caller): (call id, trunk, CIC, called, calling, attributes, FlowTail)
             call_id, tr, cic, called, calling, attrs, tail = tag
-            us = epoch + ts
-            if 1_000_000 <= us < _EXACT_US:  # f"{us / 1e6:.6f}" by string slicing (3x faster)
-                digits = str(us)
-                start = f"{digits[:-6]}.{digits[-6:]}"
+            us = usec + ts
+            if exact and 0 <= us < 1_000_000:  # f"{time / 1e6:.6f}" without the float (3x faster)
+                start = secdot + str(us + 1_000_000)[1:]  # (a format spec such as :06d costs more)
             else:
-                start = f"{us / 1e6:.6f}"
+                start = f"{(self.epoch_us + base + ts) / 1e6:.6f}"
             rows.append(
                 f'{{"call_id":{call_id},{tr.prefix_fwd},"cic":{cic},"sip_call_id":null,"iam_frame":{i},'
                 f'"start":{start},"called":"{called}","calling":"{calling}",'
@@ -1474,16 +1539,16 @@ class _Run:
         n = len(items)
         r = self.result
         r.messages += n - aux
-        r.frames = base + n
+        r.frames = frames + n
         if self.first_ts is None:
-            self.first_ts = items[0][0]
-        self.last_ts = items[-1][0]
+            self.first_ts = base + items[0][0]
+        self.last_ts = base + items[-1][0]
 
-    def _emit_local(self, items: list[tuple[Any, ...]]) -> None:
+    def _emit_local(self, items: list[tuple[Any, ...]], base: int) -> None:
         """Frame and buffer records in this process (the sink without a writer process)."""
         w = self.w
         assert w is not None
-        self.emitter(w.buf, items)
+        self.emitter(w.buf, items, base)
         if len(w.buf) >= FLUSH_BYTES:
             w.flush()
 
@@ -1525,6 +1590,11 @@ class _Run:
         return "\n".join(lines) + "\n"
 
 
+def _release_key(t: int, order: int, trunk: int, cic: int) -> int:
+    """A pending circuit release in the heap ``_Run.releases``: see :data:`_REL_ORDER`."""
+    return (t << _REL_TIME) + ((order + _REL_ORDER) << 48 | trunk << 32 | cic)
+
+
 def _j(v: int | None) -> str:
     return "null" if v is None else str(v)
 
@@ -1539,6 +1609,28 @@ def _js(v: str | None) -> str:
     if _SAFE.issuperset(v):
         return f'"{v}"'
     return json.dumps(v)
+
+
+class _Memo(dict[Any, str]):
+    """``memo[v]`` is ``fn(v)``, computed once per value (up to 4096 values are kept): truth rows repeat a
+    few values (outcome details, causes, who released) many times, and a dictionary look-up is several
+    times cheaper than a function call."""
+
+    def __init__(self, fn: Callable[[Any], str]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, v: Any) -> str:
+        text = self.fn(v)
+        if len(self) < 4096:
+            self[v] = text
+        return text
+
+
+#: Memos of :func:`_js` (strings or None) and :func:`_j` (ints or None); kept apart so that 1 and "1"
+#: never meet.
+_JS = _Memo(_js)
+_JN = _Memo(_j)
 
 
 def _ladder_names(d: int) -> list[str]:
