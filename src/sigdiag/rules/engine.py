@@ -251,10 +251,8 @@ class Engine:
         self._bins: dict[tuple[str, Any], dict[int, list[Any]]] = {}
 
     # -- calls -----------------------------------------------------------------------------------------------
-    def refine(self, call: Any) -> None:
-        """Evaluate every call rule and windowed call rule on a finished call."""
-        self.calls += 1
-        ctx = Context(
+    def _context(self, call: Any) -> Context:
+        return Context(
             CALL_FACTS,
             call=call,
             trunks=self.trunks,
@@ -262,13 +260,24 @@ class Engine:
             pc=self.pc,
             trunk_cache=self._trunk_cache,
         )
-        cache = ctx._cache
+
+    def refine(self, call: Any) -> None:
+        """Evaluate every call rule and windowed call rule on a finished call."""
+        self.calls += 1
+        ctx: Context | None = None  # made when a rule gets past its guard (most calls: never)
         for rule, test, guard in self._call_tests:
             if guard is not None:  # the rule's first plain test, inline (most rules stop here)
                 get, name, f, v, none_ok = guard
-                x = get(call) if get is not None else cache[name] if name in cache else ctx.fact(name)
+                if get is not None:
+                    x = get(call)
+                else:
+                    if ctx is None:
+                        ctx = self._context(call)
+                    x = ctx._cache[name] if name in ctx._cache else ctx.fact(name)
                 if (x is None and not none_ok) or not f(x, v):
                     continue
+            if ctx is None:
+                ctx = self._context(call)
             if ctx.evidence:
                 ctx.evidence = {}
             if ctx.labels:
@@ -278,33 +287,37 @@ class Engine:
                 if rule.outcome is not None:
                     call.override_outcome(rule.outcome[0], rule.outcome[1], rule.id)
                 self.findings.append(self._call_finding(rule, call, ctx))
-        if self._window_tests:
-            t_rel = call.rel_ts if call.rel_ts is not None else (call.end_ts or call.last_ts)
-            for rule, test, of, share, guard in self._window_tests:
-                passed = True
-                if guard is not None:
-                    get, name, f, v, none_ok = guard
-                    x = get(call) if get is not None else cache[name] if name in cache else ctx.fact(name)
-                    passed = (x is not None or none_ok) and f(x, v)
-                if passed:
-                    if ctx.evidence:
-                        ctx.evidence = {}
-                    if ctx.labels:
-                        ctx.labels = []
-                    matched = test(ctx)
-                elif not share:
-                    continue
-                else:
-                    matched = False
-                in_pop = of(ctx) if of is not None else True
-                if not matched and not (share and in_pop):
-                    continue
-                group = self._group(rule, ctx)
-                if group is None:
-                    continue
-                t = call.start if rule.time_of == "start" else t_rel
-                member = self._call_member(call, ctx) if matched else None
-                self._window_add(rule, group, t, matched, in_pop, member)
+        if not self._window_tests:
+            return
+        if ctx is None:
+            ctx = self._context(call)
+        cache = ctx._cache
+        t_rel = call.rel_ts if call.rel_ts is not None else (call.end_ts or call.last_ts)
+        for rule, test, of, share, guard in self._window_tests:
+            passed = True
+            if guard is not None:
+                get, name, f, v, none_ok = guard
+                x = get(call) if get is not None else cache[name] if name in cache else ctx.fact(name)
+                passed = (x is not None or none_ok) and f(x, v)
+            if passed:
+                if ctx.evidence:
+                    ctx.evidence = {}
+                if ctx.labels:
+                    ctx.labels = []
+                matched = test(ctx)
+            elif not share:
+                continue
+            else:
+                matched = False
+            in_pop = of(ctx) if of is not None else True
+            if not matched and not (share and in_pop):
+                continue
+            group = self._group(rule, ctx)
+            if group is None:
+                continue
+            t = call.start if rule.time_of == "start" else t_rel
+            member = self._call_member(call, ctx) if matched else None
+            self._window_add(rule, group, t, matched, in_pop, member)
 
     def outcome_only(self) -> Engine:
         """An engine with only the rules that refine outcomes (what ``calls`` and ``stats`` apply)."""
