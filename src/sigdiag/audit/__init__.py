@@ -18,16 +18,16 @@ sequential chain); independent files are points of their own.
 
 **Commit per file.**  After each file the worker (:func:`sigdiag.audit.worker.process_point`) commits:
 
-1. the call and finding rows finished during the file are written as Parquet parts under hidden names
-   (``.part-...``: ignored by pyarrow, pandas and DuckDB), fsync'ed;
+1. the call and finding rows finished during the file are written as Parquet parts staged under ``_staging/``
+   (``_staging/...``, outside the table folders: no reader sees them), fsync'ed;
 2. a *snapshot* of the correlator and the engine (their run-time state: open calls, parked messages,
    timers, windows of the windowed rules, counters; pickled) is written atomically;
 3. the point's state file ``_state/<point>.json`` is replaced atomically (temp file, fsync, rename).  It
-   lists the files done (content hash), the committed parts, the pending renames (hidden -> final) and
+   lists the files done (content hash), the committed parts, the pending renames (staged -> final) and
    the snapshot.  **This rename is the commit point.**
 4. the parts are renamed to their final names, and the previous snapshot is deleted.
 
-A crash before step 3 leaves the old state: the hidden parts and the new snapshot are unreferenced and
+A crash before step 3 leaves the old state: the staged parts and the new snapshot are unreferenced and
 deleted by the next run (:func:`sigdiag.audit.store.recover`), and the file is processed again from the
 previous snapshot — nothing counted twice.  A crash after step 3 is rolled forward: the state names the
 pending renames, the next run finishes them — nothing lost.  Every file is therefore counted exactly once

@@ -9,7 +9,7 @@ Layout of ``OUT``::
     _state/<point>-<seq>.snap                                   its correlator + engine after file <seq>
 
 Files whose names start with ``.`` or ``_`` are ignored by pyarrow/pandas/DuckDB dataset readers, so
-parts are written under a hidden temporary name and renamed once the state file that lists them is
+parts are written under a staging name (``_staging/``) and renamed once the state file that lists them is
 committed (see :mod:`sigdiag.audit` for the protocol and :func:`recover` for the roll-forward).
 """
 
@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 STATE_DIR = "_state"
+#: Uncommitted part files, outside the table folders (``_staging/<table>/day=<day>/<part>``).
+STAGING_DIR = "_staging"
 TABLES = ("calls", "findings")
 
 
@@ -85,9 +87,9 @@ def save_state(out: Path, state: dict[str, Any]) -> None:
 def recover(out: Path, pid: str) -> dict[str, Any] | None:
     """Bring one capture point's files in line with its committed state, after a crash at any step.
 
-    Roll forward: a part the state lists as pending (hidden temporary name -> final name) is renamed if
+    Roll forward: a part the state lists as pending (staged name -> final name) is renamed if
     the rename did not happen.  Then every part file or snapshot of the point that the state does not
-    list (the hidden parts of a file whose commit never happened, an old tail or snapshot whose deletion
+    list (the staged parts of a file whose commit never happened, an old tail or snapshot whose deletion
     was cut short) is deleted.  Returns the state (None for a point never committed).
     """
     state = load_state(out, pid)
@@ -104,19 +106,20 @@ def recover(out: Path, pid: str) -> dict[str, Any] | None:
             state["pending"] = []
             save_state(out, state)
         listed = set(state.get("parts", []))
-    for table in TABLES:
-        base = out / table
-        if not base.is_dir():
-            continue
-        for day in base.iterdir():
-            if not day.is_dir():
+    for root in (out, out / STAGING_DIR):
+        for table in TABLES:
+            base = root / table
+            if not base.is_dir():
                 continue
-            for f in day.iterdir():
-                name = f.name
-                if name.startswith((f"part-{pid}-", f".part-{pid}-")):
-                    rel = f"{table}/{day.name}/{name}"
-                    if rel not in listed:
-                        f.unlink(missing_ok=True)
+            for day in base.iterdir():
+                if not day.is_dir():
+                    continue
+                for f in day.iterdir():
+                    if f.name.startswith(f"part-{pid}-") and root == out:
+                        if f"{table}/{day.name}/{f.name}" not in listed:
+                            f.unlink(missing_ok=True)
+                    elif f.name.startswith(f"part-{pid}-"):
+                        f.unlink(missing_ok=True)  # staged, never committed (pending ones were renamed)
     sdir = out / STATE_DIR
     if sdir.is_dir():
         keep = state.get("snapshot") if state else None

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sigdiag.audit.store import STATE_DIR, atomic_write, recover, save_state
+from sigdiag.audit.store import STAGING_DIR, STATE_DIR, atomic_write, recover, save_state
 
 __all__ = ["CHUNK_ROWS", "PointTask", "file_hash", "process_point"]
 
@@ -208,7 +208,7 @@ def _day(ts: float | None) -> str:
 
 
 class _Parts:
-    """Buffers rows per (table, day) and writes them as hidden part files; lists (hidden, final) names."""
+    """Buffers rows per (table, day) and writes them as staged part files; lists (staged, final) names."""
 
     def __init__(self, out: Path, pid: str, seq: int) -> None:
         self.out = out
@@ -234,7 +234,9 @@ class _Parts:
         for (table, day), rows in sorted(self.rows.items()):
             name = f"part-{self.pid}-{self.seq:05d}-{self.chunk:04d}.parquet"
             rel_dir = f"{table}/day={day}"
-            tmp = f"{rel_dir}/.{name}"
+            # uncommitted parts stay outside the table folders, so that no reader (pandas, pyarrow,
+            # DuckDB's globs, which do read dot files) ever sees one; the rename into place is atomic
+            tmp = f"{STAGING_DIR}/{rel_dir}/{name}"
             write_part(table, rows, self.out / tmp)
             self.written.append((tmp, f"{rel_dir}/{name}"))
             self.chunk += 1
