@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sigdiag.anomalies import Anomaly
 from sigdiag.capture import CaptureError, open_capture
-from sigdiag.carrier import MtpUnit, SctpUnit, StreamUnit, UnitDecoder, iter_payloads
-from sigdiag.carrier.fastlane import M3uaFastLane
+from sigdiag.carrier import walk_frames
 from sigdiag.codec.isup import decode_message, decode_payload
 from sigdiag.model import MESSAGE_KEYS, Frame, Message
 from sigdiag.settings import DecodeSettings, load_settings
@@ -69,64 +68,18 @@ class AnomalySink(list[Anomaly]):
             self.append(a)
 
 
-_MTP_LINKTYPES = frozenset({139, 140, 141})
-
-
 def iter_messages(
     frames: Iterable[Frame], settings: DecodeSettings, anomalies: list[Anomaly], *, fast_lane: bool = True
 ) -> Iterator[Message]:
     """Every ISUP/BICC message of ``frames``, decoded: ``map(decode_payload, iter_payloads(...))``, with
     the frames of the common Ethernet/IPv4/SCTP/M3UA shape taken by the M3UA fast lane straight to a
-    :class:`Message` (no Frame -> Payload -> Message copy).
-
-    This is the loop of :func:`sigdiag.carrier.iter_payloads` with the fast lane's output decoded in
-    place; the general path is the same per frame (network layers, then the adaptation layers), so the
-    result is exactly ``map(decode_payload, iter_payloads(frames, ..., fast_lane=False))`` —
-    ``tests/unit/test_fastlane.py`` checks that on every capture and on mutated frames.
+    :class:`Message` (no Frame -> Payload -> Message copy).  ``tests/unit/test_fastlane.py`` checks that
+    the result is exactly ``map(decode_payload, iter_payloads(frames, ..., fast_lane=False))`` on every
+    capture and on mutated frames.
     """
-    lane = M3uaFastLane(settings)
-    if not (fast_lane and lane.enabled):
-        yield from map(decode_payload, iter_payloads(frames, settings, anomalies, fast_lane=False))
-        return
-    from sigdiag.carrier.net import NetDecoder  # as in iter_payloads: net imports carrier.units
-
-    net = NetDecoder(anomalies)
-    units = UnitDecoder(settings, anomalies)
-    take = lane.take
-    build = decode_message
-    feed = net.feed
-    sig_decode = units.sigtran.decode
-    mtp_decode = units.mtp.decode
-    sip_decode = units.sip.decode
-    mtp_linktypes = _MTP_LINKTYPES
-    for frame in frames:
-        lt = frame.linktype
-        if lt == 1:
-            m = take(frame, build)
-            if m is not None:
-                net._last = frame  # what the general path would have seen last
-                yield m
-                continue
-        elif lt in mtp_linktypes:
-            p = mtp_decode(MtpUnit(frame.number, frame.ts, lt, frame.interface, frame.data))
-            if p is not None:
-                yield decode_payload(p)
-            continue
-        for unit in feed(frame):
-            cls = unit.__class__
-            if cls is SctpUnit:
-                p = sig_decode(unit)  # type: ignore[arg-type]
-                if p is not None:
-                    yield decode_payload(p)
-            elif cls is StreamUnit:
-                yield from map(decode_payload, sip_decode(unit))  # type: ignore[arg-type]
-            elif cls is MtpUnit:
-                p = mtp_decode(unit)  # type: ignore[arg-type]
-                if p is not None:
-                    yield decode_payload(p)
-    for unit in net.finish() or ():
-        yield from map(decode_payload, units.decode(unit))
-    units.finish()
+    return walk_frames(
+        frames, settings, anomalies, fast_lane=fast_lane, build=decode_message, convert=decode_payload
+    )
 
 
 class MessageReader:

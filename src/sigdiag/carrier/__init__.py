@@ -17,7 +17,8 @@ a payload that was still produced travel on ``Payload.anomalies``.  All carry th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from sigdiag.anomalies import Anomaly
 from sigdiag.carrier.fastlane import M3uaFastLane
@@ -40,6 +41,7 @@ __all__ = [
     "iter_payloads",
     "link_name",
     "parse_pc",
+    "walk_frames",
 ]
 
 _MTP_LINKTYPES = frozenset({139, 140, 141})
@@ -79,12 +81,29 @@ def iter_payloads(
     """Every ISUP/BICC payload of ``frames``, in capture order (for reassembled data: in the order the
     data completed).  Frames of the common Ethernet/IPv4/SCTP/M3UA shape take the
     :mod:`~sigdiag.carrier.fastlane` (same result, fewer steps) unless ``fast_lane`` is false."""
+    return walk_frames(frames, settings, anomalies, fast_lane=fast_lane)
+
+
+def walk_frames(
+    frames: Iterable[Frame],
+    settings: DecodeSettings,
+    anomalies: list[Anomaly],
+    *,
+    fast_lane: bool = True,
+    build: Callable[..., Any] = Payload,
+    convert: Callable[[Payload], Any] | None = None,
+) -> Iterator[Any]:
+    """The per-frame loop of :func:`iter_payloads`, with two hooks for the decoder
+    (:func:`sigdiag.decode.iter_messages`): ``build`` is what the M3UA fast lane makes of a frame's
+    fields (a :class:`Payload`, or anything that takes the same fields in the same order, such as the
+    codec's ``decode_message``: no Payload in between), and ``convert`` is applied to every payload of
+    the general path (None: the payloads themselves)."""
     from sigdiag.carrier.net import NetDecoder  # here, not at import time: net imports carrier.units
 
     net = NetDecoder(anomalies)
     units = UnitDecoder(settings, anomalies)
     lane = M3uaFastLane(settings)
-    fast = lane.payload if lane.enabled and fast_lane else None
+    take = lane.take if lane.enabled and fast_lane else None
     feed = net.feed
     sig_decode = units.sigtran.decode
     mtp_decode = units.mtp.decode
@@ -92,30 +111,31 @@ def iter_payloads(
     mtp_linktypes = _MTP_LINKTYPES
     for frame in frames:
         lt = frame.linktype
-        if lt == 1 and fast is not None:
-            p = fast(frame)
-            if p is not None:
+        if lt == 1 and take is not None:
+            x = take(frame, build)
+            if x is not None:
                 net._last = frame  # what the general path would have seen last
-                yield p
+                yield x
                 continue
         if lt in mtp_linktypes:
             p = mtp_decode(MtpUnit(frame.number, frame.ts, lt, frame.interface, frame.data))
             if p is not None:
-                yield p
+                yield p if convert is None else convert(p)
             continue
         for unit in feed(frame):
             cls = unit.__class__
             if cls is SctpUnit:
                 p = sig_decode(unit)  # type: ignore[arg-type]
                 if p is not None:
-                    yield p
+                    yield p if convert is None else convert(p)
             elif cls is StreamUnit:
-                yield from sip_decode(unit)  # type: ignore[arg-type]
+                ps = sip_decode(unit)  # type: ignore[arg-type]
+                yield from ps if convert is None else map(convert, ps)
             elif cls is MtpUnit:
                 p = mtp_decode(unit)  # type: ignore[arg-type]
                 if p is not None:
-                    yield p
-    tail = net.finish()
-    for unit in tail or ():
-        yield from units.decode(unit)
+                    yield p if convert is None else convert(p)
+    for unit in net.finish() or ():
+        ps = units.decode(unit)
+        yield from ps if convert is None else map(convert, ps)
     units.finish()
