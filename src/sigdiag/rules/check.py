@@ -115,7 +115,6 @@ class CheckRun:
             )
             reader = CallReader(p, dsettings, csettings, table, [self.engine.refine], None, correlator)
             self.readers.append((Path(p), reader))
-        self.reported: Counter[str] = Counter()
         self.by_rule: Counter[str] = Counter()
         self.by_trunk: Counter[str] = Counter()
         self.by_severity: Counter[str] = Counter()
@@ -227,8 +226,7 @@ def outcome_refiner(rules: RuleSet | None = None) -> Callable[[Any], None]:
     """A refiner for :mod:`sigdiag.calls.pipeline`: applies the outcome overrides of the call rules that
     have one (shipped rules by default: ``incomplete-digit-collection``, ``t35-expiry``) and nothing
     else, so ``calls``, ``stats`` and ``audit`` show the refined outcome."""
-    rs = rules if rules is not None else load_rules()
-    engine = Engine(RuleSet(r for r in rs if r.outcome is not None and not r.windowed))
+    engine = Engine(rules if rules is not None else load_rules()).outcome_only()
     findings = engine.findings
 
     def refine(call: Any) -> None:

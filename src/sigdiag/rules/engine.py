@@ -194,15 +194,12 @@ class _Burst:
 
 
 class _Window:
-    """Sliding window of one windowed rule over one group."""
+    """Sliding window of one count rule over one group: the matching records of the last window."""
 
-    __slots__ = ("burst", "entries", "matched", "population")
+    __slots__ = ("burst", "entries")
 
     def __init__(self) -> None:
-        # (t, matched, in_population, member)
-        self.entries: deque[tuple[float, bool, bool, Any]] = deque()
-        self.matched = 0
-        self.population = 0
+        self.entries: deque[tuple[float, Any]] = deque()  # (time, member), in time order
         self.burst: _Burst | None = None
 
 
@@ -236,7 +233,7 @@ class Engine:
         ]
         self._trunk_cache: dict[tuple[Any, ...], str] = {}
         self.windows: dict[tuple[str, Any], _Window] = {}
-        self._singles: dict[tuple[str, Any], tuple[float, bool, bool, Any]] = {}
+        self._singles: dict[tuple[str, Any], tuple[float, Any]] = {}
         self.findings: list[Finding] = []
         self.calls = 0
         self.records = 0
@@ -456,6 +453,8 @@ class Engine:
 
     # -- windows -----------------------------------------------------------------------------------------
     def _window_add(self, rule: Rule, group: Any, t: float, matched: bool, in_pop: bool, member: Any) -> None:
+        """A record for a windowed rule: share rules count matches and population in bins (evaluated at
+        the end); count rules get only their matching records, in a sliding window per group."""
         assert rule.window_s is not None
         if rule.share is not None:
             self._bin(rule, group, t, matched, in_pop, member)
@@ -467,7 +466,7 @@ class Engine:
             self._sweep()
         key = (rule.id, group)
         w = self.windows.get(key)
-        entry = (t, matched, in_pop, member)
+        entry = (t, member)
         if w is None:
             # Most groups of a rule grouped by number never see a second record: keep their one record
             # as a plain tuple (no window object, nothing for the garbage collector to walk) until
@@ -481,8 +480,6 @@ class Engine:
             w = self.windows[key] = _Window()
             if first is not None:
                 w.entries.append(first)
-                w.matched += first[1]
-                w.population += first[2]
         entries = w.entries
         # close a burst that the window has left behind
         if w.burst is not None and t - w.burst.last > rule.window_s:
@@ -494,32 +491,24 @@ class Engine:
             while i > 0 and entries[i - 1][0] > t:
                 i -= 1
             entries.insert(i, entry)
-        w.matched += matched
-        w.population += in_pop
-        horizon = max(t, entries[-1][0]) - rule.window_s
-        while entries and entries[0][0] < horizon:
-            _, m, p, _ = entries.popleft()
-            w.matched -= m
-            w.population -= p
-        if not matched:
-            return
-        if self._holds(rule, w):
+        horizon = entries[-1][0] - rule.window_s
+        while entries[0][0] < horizon:
+            entries.popleft()
+        if len(entries) >= rule.count:
             b = w.burst
             if b is None:
                 # the burst opens: every match still in the window belongs to it
                 b = w.burst = _Burst()
-                for et, em, _ep, mem in entries:
-                    if em and mem is not None:
-                        b.add(et, mem)
-            elif member is not None:
+                for et, mem in entries:
+                    b.add(et, mem)
+            else:
                 b.add(t, member)
-            b.population = max(b.population, w.population)
 
     def _sweep(self) -> None:
         """Drop the windows of groups that have been quiet for a whole window (bounded memory with
         many groups, e.g. one per called number), closing their bursts."""
         now = self._now
-        for key, (t, *_rest) in list(self._singles.items()):
+        for key, (t, _member) in list(self._singles.items()):
             rule = self.rules[key[0]]
             assert rule.window_s is not None
             if now - t > rule.window_s:
@@ -534,16 +523,6 @@ class Engine:
                 if w.burst is not None:
                     self._emit_burst(rule, group, w)
                 del self.windows[(rid, group)]
-
-    @staticmethod
-    def _holds(rule: Rule, w: _Window) -> bool:
-        if w.matched < rule.count:
-            return False
-        if rule.share is None:
-            return True
-        if w.population < max(rule.min_population, 1):
-            return False
-        return w.matched / w.population >= rule.share
 
     def _emit_burst(self, rule: Rule, group: Any, w: _Window) -> None:
         b = w.burst

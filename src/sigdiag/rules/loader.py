@@ -120,12 +120,6 @@ class Rule:
     def windowed(self) -> bool:
         return self.window_s is not None
 
-    @property
-    def needs_messages(self) -> bool:
-        """The rule reads parameters of messages other than the IAM (the calls must keep them)."""
-        used = set(self.match.params) | (set(self.of.params) if self.of else set())
-        return bool(used - {"IAM"})
-
     def summary(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -388,10 +382,6 @@ class RuleSet:
         if unknown:
             raise RuleError(f"unknown rule id(s): {', '.join(unknown)}")
         return RuleSet(self.rules[i] for i in ids)
-
-    @property
-    def needs_messages(self) -> bool:
-        return any(r.needs_messages for r in self)
 
 
 def rule_files(folder: Path) -> list[Path]:

@@ -128,18 +128,18 @@ def score(
         pcs = _pcs_of_event(e, trunk_pcs)
         return not pcs or (f.opc in pcs or f.dpc in pcs) or f.opc is None
 
+    # a finding is wrong when it overlaps no event; an event is missed when no finding overlaps it.
+    # True positives count the events found (two findings over one event are one true positive).
     for f in mine:
-        if any(overlaps(f, e) for e in evs):
-            s.true_positives += 1
-        else:
+        if not any(overlaps(f, e) for e in evs):
             s.false_positives += 1
             s.extras.append((f.window_start, f.window_end, f.trunk, f.count))
     for e in own:
-        if not any(overlaps(f, e) for f in mine):
+        if any(overlaps(f, e) for f in mine):
+            s.true_positives += 1
+        else:
             s.false_negatives += 1
             s.misses.append(e.get("event_id"))
-    # recall counts events: a found event is a true positive even when two findings cover it
-    s.true_positives = min(s.true_positives, len(own)) if s.true_positives > len(own) else s.true_positives
     return s
 
 
