@@ -392,6 +392,17 @@ def _end_anomaly(gz: _GzipSource | None, name: str, frame: int, detail: str) -> 
     return Anomaly(name, frame, detail)
 
 
+def _stream_end(
+    gz: _GzipSource | None, anomalies: list[Anomaly], name: str, frame: int, n: int, size: int, what: str
+) -> None:
+    """The input ended with ``n`` octets of a ``size``-octet header left: a cut header (``name``), or a
+    clean end, or a gzip stream that broke exactly at a record boundary."""
+    if n:
+        anomalies.append(_end_anomaly(gz, name, frame, f"{what} cut at {n} of {size} octets"))
+    elif gz is not None and gz.error:
+        anomalies.append(Anomaly("gzip.corrupt", frame, gz.error))
+
+
 def _iter_pcap(
     read: Read,
     buf: bytes,
@@ -425,17 +436,7 @@ def _iter_pcap(
                 pos = 0
                 n = len(buf)
                 if n < 16:
-                    if n:
-                        anomalies.append(
-                            _end_anomaly(
-                                gz,
-                                "pcap.truncated_header",
-                                number + 1,
-                                f"record header cut at {n} of 16 octets",
-                            )
-                        )
-                    elif gz is not None and gz.error:
-                        anomalies.append(Anomaly("gzip.corrupt", number + 1, gz.error))
+                    _stream_end(gz, anomalies, "pcap.truncated_header", number + 1, n, 16, "record header")
                     return
             sec, frac, incl, orig = unpack(buf, pos)
             if incl > max_record:
@@ -567,17 +568,7 @@ def _iter_pcapng(
                 pos = 0
                 n = len(buf)
                 if n < 12:
-                    if n:
-                        anomalies.append(
-                            _end_anomaly(
-                                gz,
-                                "pcapng.truncated_block",
-                                number + 1,
-                                f"block header cut at {n} of 12 octets",
-                            )
-                        )
-                    elif gz is not None and gz.error:
-                        anomalies.append(Anomaly("gzip.corrupt", number + 1, gz.error))
+                    _stream_end(gz, anomalies, "pcapng.truncated_block", number + 1, n, 12, "block header")
                     return
             btype = struct.unpack_from("<I", buf, pos)[0]
             if btype == _PCAPNG_SHB:
