@@ -8,10 +8,14 @@ Measures, in separate processes one after the other:
 
 * sigdiag check: :func:`sigdiag.rules.check` over the file with all shipped rules (decode, correlate,
   classify, evaluate 19 rules on every call and circuit record, build each finding's evidence and
-  ladder), the findings consumed as ``sigdiag check`` writes them;
+  ladder), every finding written as JSON Lines (as ``sigdiag check --format jsonl`` does) to
+  /dev/null; twice: as ``check`` runs by default
+  on a 2-CPU machine (decoding and correlation in one process, the rules in a second one:
+  :mod:`sigdiag.rules.parallel`) and with everything in one process (``--workers 1``);
 * tshark: ``tshark -T fields`` with the fields a call view needs (as bench_decode.py).
 
-Prints messages/s and peak resident memory (ru_maxrss of the child), findings per rule, and the ratio.
+Prints messages/s and peak resident memory (the larger ru_maxrss of the run's processes), findings per
+rule, and the ratios.
 Target (issue 5): check at least 2x tshark's message rate.  With ``--repeat N`` each measurement runs N
 times and the best time is kept (the machine may be shared).
 """
@@ -35,23 +39,31 @@ CHECK_CHILD = """
 import sys, time, resource, json
 from sigdiag.rules import check
 t = time.perf_counter()
-run = check(sys.argv[1])
+run = check(sys.argv[1], workers=int(sys.argv[2]))
 by_rule = {}
-for f in run:
-    by_rule[f.rule] = by_rule.get(f.rule, 0) + 1
+with open("/dev/null", "w", encoding="utf-8") as out:
+    for f in run:  # written as sigdiag check --format jsonl writes them
+        out.write(json.dumps({**f.as_dict(), "file": f.file}, ensure_ascii=False) + "\\n")
+        by_rule[f.rule] = by_rule.get(f.rule, 0) + 1
 dt = time.perf_counter() - t
 s = run.summary()
-print(s["messages"], s["calls"], dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+usage = resource.getrusage
+rss = max(usage(resource.RUSAGE_SELF).ru_maxrss, usage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(s["messages"], s["calls"], dt, rss, run.workers)
 print(json.dumps(by_rule, sort_keys=True))
 """
 
 
-def run_check(path: Path) -> tuple[int, int, float, int, dict[str, int]]:
+def run_check(path: Path, workers: int) -> tuple[int, int, float, int, dict[str, int]]:
     out = subprocess.run(
-        [sys.executable, "-c", CHECK_CHILD, str(path)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", CHECK_CHILD, str(path), str(workers)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     first, second = out.stdout.splitlines()[:2]
-    n, calls, dt, rss = first.split()
+    n, calls, dt, rss, used = first.split()
+    assert int(used) == workers, f"asked for {workers} workers, ran {used}"
     return int(n), int(calls), float(dt), int(rss), json.loads(second)
 
 
@@ -61,6 +73,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "out")
     ap.add_argument("--skip-tshark", action="store_true")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument(
+        "--workers", type=int, choices=(1, 2), default=None, help="only this mode (default: both)"
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"m3ua-{args.messages}.pcap"
@@ -69,8 +84,15 @@ def main() -> None:
         generate(path, args.messages)
         print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
 
-    n, calls, dt, rss, by_rule = min((run_check(path) for _ in range(args.repeat)), key=lambda r: r[2])
-    rows = [("sigdiag check (all shipped rules)", n, dt, rss)]
+    rows = []
+    results = {}
+    for workers in (2, 1) if args.workers is None else (args.workers,):
+        n, calls, dt, rss, by_rule = min(
+            (run_check(path, workers) for _ in range(args.repeat)), key=lambda r: r[2]
+        )
+        results[workers] = (n, dt)
+        name = "decode | rules in 2 processes" if workers == 2 else "one process"
+        rows.append((f"sigdiag check ({name})", n, dt, rss))
     tshark = None
     if not args.skip_tshark and shutil.which("tshark"):
         tshark = min((run_tshark(path) for _ in range(args.repeat)), key=lambda r: r[1])
@@ -80,8 +102,10 @@ def main() -> None:
         print(f"{name:44} {count:>10} {seconds:>8.2f} {count / seconds:>10,.0f} {peak / 1024:>8.0f}")
     print(f"calls: {calls}; findings by rule: {by_rule or 'none'}")
     if tshark is not None:
-        ratio = n / dt / (tshark[0] / tshark[1])
-        print(f"sigdiag check: {ratio:.2f}x tshark (target 2x)")
+        for workers, (n, dt) in results.items():
+            ratio = n / dt / (tshark[0] / tshark[1])
+            label = "default, 2 processes" if workers == 2 else "1 process"
+            print(f"sigdiag check ({label}): {ratio:.2f}x tshark (target 2x)")
 
 
 if __name__ == "__main__":

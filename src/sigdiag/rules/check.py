@@ -9,6 +9,7 @@ traffic; a windowed finding is kept when one of its calls passes.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from os import PathLike
@@ -93,6 +94,7 @@ class CheckRun:
         outcomes: Any = None,
         decode_settings: Any = None,
         pc: Any = str,
+        workers: int | None = None,
     ) -> None:
         from sigdiag.calls.correlate import Correlator
         from sigdiag.calls.outcomes import OutcomeTable, load_outcomes
@@ -108,13 +110,27 @@ class CheckRun:
         csettings = call_settings or CallSettings(keep_messages=False)
         table = outcomes if isinstance(outcomes, OutcomeTable) else load_outcomes(outcomes)
         dsettings = decode_settings or DecodeSettings()
+        files = [Path(p) for p in paths]
+        self.workers = _workers(workers, files)
+        # with two workers the engine runs in a second process (sigdiag.rules.parallel): the correlator's
+        # records and the finished calls go into its batches, in the order the engine would see them here
+        self._batch: list[tuple[Any, ...]] = []
+        if self.workers == 2:
+            from sigdiag.rules.parallel import RECORD
+
+            batch = self._batch
+            circuit_record, orphan_record = Engine.circuit_record, Engine.orphan_record
+            on_circuit = lambda ev: batch.append((RECORD, circuit_record(ev)))  # noqa: E731
+            on_orphan = lambda o: batch.append((RECORD, orphan_record(o)))  # noqa: E731
+            refiners: list[Any] = []
+        else:
+            on_circuit, on_orphan = self.engine.circuit_event, self.engine.orphan
+            refiners = [self.engine.refine]
         self.readers: list[tuple[Path, Any]] = []
-        for p in paths:
-            correlator = Correlator(
-                csettings, table, on_orphan=self.engine.orphan, on_circuit_event=self.engine.circuit_event
-            )
-            reader = CallReader(p, dsettings, csettings, table, [self.engine.refine], None, correlator)
-            self.readers.append((Path(p), reader))
+        for p in files:
+            correlator = Correlator(csettings, table, on_orphan=on_orphan, on_circuit_event=on_circuit)
+            reader = CallReader(p, dsettings, csettings, table, refiners, None, correlator)
+            self.readers.append((p, reader))
         self.by_rule: Counter[str] = Counter()
         self.by_trunk: Counter[str] = Counter()
         self.by_severity: Counter[str] = Counter()
@@ -123,6 +139,9 @@ class CheckRun:
         self._done = False
 
     def __iter__(self) -> Iterator[Finding]:
+        if self.workers == 2:
+            yield from self._pipeline()
+            return
         engine = self.engine
         keep = self.filter
         for path, reader in self.readers:
@@ -137,6 +156,35 @@ class CheckRun:
                 yield from self._emit(engine.take(), keep)
         engine.finish()
         yield from self._emit(engine.take(), keep)
+        self._done = True
+
+    def _pipeline(self) -> Iterator[Finding]:
+        """The same run with the engine in a second process (:mod:`sigdiag.rules.parallel`)."""
+        from sigdiag.rules.parallel import BATCH, CALL, FILE, EngineProcess
+
+        keep = self.filter
+        batch = self._batch
+        proc = EngineProcess(self.engine)
+        try:
+            for path, reader in self.readers:
+                batch.append((FILE, str(path)))
+                correlator = reader.correlator
+                for call in reader:
+                    self.calls += 1
+                    batch.append((CALL, call, correlator.now if call.end_reason == "open" else None))
+                    if len(batch) >= BATCH:
+                        proc.send(batch[:])
+                        batch.clear()
+                        found = proc.findings()
+                        if found:
+                            yield from self._emit(found, keep)
+            proc.send(batch[:])
+            batch.clear()
+            found = proc.finish()
+            self.outcomes.update(proc.outcomes)
+            yield from self._emit(found, keep)
+        finally:
+            proc.close()
         self._done = True
 
     def _emit(self, findings: list[Finding], keep: FindingFilter) -> Iterator[Finding]:
@@ -171,6 +219,28 @@ class CheckRun:
         return None
 
 
+#: inputs smaller than this are checked in one process (starting the engine process costs more)
+PIPELINE_MIN_BYTES = 4_000_000
+
+
+def _workers(workers: int | None, paths: list[Path]) -> int:
+    """1 (the engine in this process) or 2 (in a second process).  None: 2 with at least two CPUs, ``fork``
+    and :data:`PIPELINE_MIN_BYTES` of input."""
+    from sigdiag.rules import parallel
+
+    if workers is not None:
+        if workers not in (1, 2):
+            raise ValueError(f"workers must be 1 or 2, not {workers}")
+        return 2 if workers == 2 and parallel.available() else 1
+    if parallel.cpus() < 2 or not parallel.available():
+        return 1
+    size = 0
+    for p in paths:
+        with contextlib.suppress(OSError):  # the reader reports it
+            size += p.stat().st_size
+    return 2 if size >= PIPELINE_MIN_BYTES else 1
+
+
 def check(
     paths: str | PathLike[str] | Iterable[str | PathLike[str]],
     *,
@@ -188,6 +258,7 @@ def check(
     call_settings: Any = None,
     outcomes: Any = None,
     decode_settings: Any = None,
+    workers: int | None = None,
     **decode_options: Any,
 ) -> CheckRun:
     """Diagnose the calls of capture files with the shipped rules (plus ``rule_dirs``), or ``rules``.
@@ -210,7 +281,7 @@ def check(
     tmap = load_trunks(trunks) if trunks is not None and not isinstance(trunks, TrunkMap) else trunks
     dsettings = resolve_settings(decode_settings, decode_options.pop("config", None), **decode_options)
     flt = FindingFilter(number, cic, opc, dpc, since, until, min_severity)
-    return CheckRun(paths, rules, flt, tmap, call_settings, outcomes, dsettings)
+    return CheckRun(paths, rules, flt, tmap, call_settings, outcomes, dsettings, workers=workers)
 
 
 def findings_frame(

@@ -165,6 +165,17 @@ def check_command(
     mtp2_fcs: Mtp2FcsOpt = None,
     m3ua_version: M3uaOpt = None,
     config: ConfigOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=2,
+            help="1: evaluate the rules in this process; 2: in a second process (decoding and rules on "
+            "two CPUs).  Default: 2 for 4 MB of input or more on a machine with two CPUs.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Diagnose calls: what went wrong, the evidence, the outcome class and the fix.
 
@@ -177,6 +188,7 @@ def check_command(
     from sigdiag.capture import CaptureError
     from sigdiag.rules.check import CheckRun, FindingFilter
     from sigdiag.rules.loader import SEVERITIES
+    from sigdiag.rules.parallel import EngineProcessError
     from sigdiag.settings import ConfigError
 
     dsettings = _settings(config, pc_format, variant, pc_display, mtp2_fcs, m3ua_version)
@@ -209,7 +221,7 @@ def check_command(
         return format_pc(value, dsettings.pc_format, True)
 
     try:
-        run = CheckRun(files, ruleset, flt, tmap, None, None, dsettings, pc)
+        run = CheckRun(files, ruleset, flt, tmap, None, None, dsettings, pc, workers=workers)
     except CaptureError as exc:
         raise fail(str(exc)) from None
 
@@ -217,7 +229,7 @@ def check_command(
     try:
         with _output(output) as out:
             summary = _write_findings(run, out, format, pc, titles)
-    except CaptureError as exc:
+    except (CaptureError, EngineProcessError) as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot write {output}: {exc.strerror}") from None

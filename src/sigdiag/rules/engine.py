@@ -591,41 +591,48 @@ class Engine:
     # -- circuit records -----------------------------------------------------------------------------------
     def circuit_event(self, ev: Any) -> None:
         """A circuit supervision message (correlator callback)."""
-        self._record(
-            {
-                "record": "circuit-event",
-                "type": ev.type,
-                "frame": ev.frame,
-                "ts": ev.ts,
-                "opc": ev.opc,
-                "dpc": ev.dpc,
-                "cic": ev.cics[0] if ev.cics else None,
-                "cics": list(ev.cics),
-                "circuits": len(ev.cics),
-                "reason": None,
-                "protocol": ev.protocol,
-            }
-        )
+        self.record(self.circuit_record(ev))
 
     def orphan(self, o: Any) -> None:
         """A message of no call in the capture (correlator callback)."""
-        self._record(
-            {
-                "record": "orphan",
-                "type": o.type,
-                "frame": o.frame,
-                "ts": o.ts,
-                "opc": o.opc,
-                "dpc": o.dpc,
-                "cic": o.cic,
-                "cics": [o.cic] if o.cic is not None else [],
-                "circuits": 1,
-                "reason": o.reason,
-                "protocol": o.protocol,
-            }
-        )
+        self.record(self.orphan_record(o))
 
-    def _record(self, rec: dict[str, Any]) -> None:
+    @staticmethod
+    def circuit_record(ev: Any) -> dict[str, Any]:
+        """The circuit record of a circuit supervision message (what circuit rules see)."""
+        return {
+            "record": "circuit-event",
+            "type": ev.type,
+            "frame": ev.frame,
+            "ts": ev.ts,
+            "opc": ev.opc,
+            "dpc": ev.dpc,
+            "cic": ev.cics[0] if ev.cics else None,
+            "cics": list(ev.cics),
+            "circuits": len(ev.cics),
+            "reason": None,
+            "protocol": ev.protocol,
+        }
+
+    @staticmethod
+    def orphan_record(o: Any) -> dict[str, Any]:
+        """The circuit record of an orphan message."""
+        return {
+            "record": "orphan",
+            "type": o.type,
+            "frame": o.frame,
+            "ts": o.ts,
+            "opc": o.opc,
+            "dpc": o.dpc,
+            "cic": o.cic,
+            "cics": [o.cic] if o.cic is not None else [],
+            "circuits": 1,
+            "reason": o.reason,
+            "protocol": o.protocol,
+        }
+
+    def record(self, rec: dict[str, Any]) -> None:
+        """Evaluate the circuit rules on a circuit record (:meth:`circuit_record`, :meth:`orphan_record`)."""
         self.records += 1
         opc, dpc, cic = rec["opc"], rec["dpc"], rec["cic"]
         rec["trunk"] = trunk_name(self.trunks, opc, dpc, cic, rec["protocol"] or "-", self.pc)
