@@ -22,11 +22,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from sigdiag.rules.language import (
     CALL_FACTS,
     EVENT_FACTS,
+    OPERATORS,
     Context,
     TemplateValues,
     render_template,
@@ -166,6 +168,55 @@ _MEMBER_FIELDS = (
 )
 
 
+#: what a windowed finding keeps of a member call (a tuple: made for every matching call; :func:`_member_dict`
+#: names the fields when the finding is written)
+_call_member = attrgetter(
+    "call_id",
+    "iam.frame",
+    "start",
+    "opc",
+    "dpc",
+    "cic",
+    "called",
+    "calling",
+    "cause",
+    "outcome",
+    "conversation_s",
+)
+
+
+def _type_mask(types: frozenset[str]) -> int:
+    """Bits of the message type codes (any variant) of these message names, as in ``Call.types``."""
+    from sigdiag.codec.messages import ANSI_MESSAGES, ITU_MESSAGES
+
+    mask = 0
+    for table in (ITU_MESSAGES, ANSI_MESSAGES):
+        for code, spec in table.items():
+            if spec.abbr in types:
+                mask |= 1 << code
+    return mask
+
+
+def _grouper(group_by: str | None) -> Callable[[Context], Any]:
+    """The group of a call for a windowed rule (None: not grouped)."""
+    if group_by == "trunk":
+
+        def trunk(ctx: Context) -> Any:
+            cache = ctx._cache
+            return cache["trunk"] if "trunk" in cache else ctx.fact("trunk")
+
+        return trunk
+    if group_by == "all":
+        return lambda ctx: "all"
+    if group_by == "called":
+        return lambda ctx: ctx.call.called or None
+    if group_by == "calling":
+        return lambda ctx: ctx.call.calling or None
+    if group_by == "opc-dpc":
+        return lambda ctx: f"{ctx.call.opc}-{ctx.call.dpc}"
+    return lambda ctx: f"{ctx.call.opc}-{ctx.call.dpc}-{ctx.call.cic}"
+
+
 def _member_dict(m: Any) -> dict[str, Any]:
     """A member of a windowed finding as a mapping (call members are tuples until then)."""
     if isinstance(m, dict):
@@ -227,8 +278,18 @@ class Engine:
         self.circuit_windows = [r for r in rules if r.scope == "circuit" and r.windowed]
         # the hot loop's view of the rules: (rule, compiled test[, population test, share rule])
         self._call_tests = [(r, r.match.test, r.match.guard) for r in self.call_rules]
+        self._index_call_rules()
         self._window_tests = [
-            (r, r.match.test, r.of.test if r.of is not None else None, r.share is not None, r.match.guard)
+            (
+                r,
+                r.match.test,
+                r.match.exact,
+                r.of,
+                r.share is not None,
+                r.match.guard,
+                _grouper(r.group_by),
+                r.time_of == "start",
+            )
             for r in self.call_windows
         ]
         self._trunk_cache: dict[tuple[Any, ...], str] = {}
@@ -247,6 +308,54 @@ class Engine:
         # at the end
         self._bins: dict[tuple[str, Any], dict[int, list[Any]]] = {}
 
+    def _index_call_rules(self) -> None:
+        """Which call rules a call can match, from cheap facts of the call record: rules whose guard is
+        ``eq`` on a plain attribute are indexed by the value; rules whose guard is ``contains`` need the
+        attribute non-empty (``flags``); rules that need a message type need its bit in ``call.types``.
+        The rest are always tried.  Every rule still runs its own guard and test: the index only skips
+        rules that cannot match."""
+        eq, contains = OPERATORS["eq"], OPERATORS["contains"]
+        always: list[int] = []
+        by_value: dict[str, tuple[Any, dict[Any, list[int]]]] = {}
+        by_truthy: dict[str, tuple[Any, list[int]]] = {}
+        by_types: list[tuple[int, list[int]]] = []
+        for i, rule in enumerate(self.call_rules):
+            g = rule.match.guard
+            get, name, f, v = (g[0], g[1], g[2], g[3]) if g is not None else (None, "", None, None)
+            if get is not None and f is eq and isinstance(v, int | str | float | bool | None):
+                by_value.setdefault(name, (get, {}))[1].setdefault(v, []).append(i)
+            elif get is not None and f is contains and v != "":
+                by_truthy.setdefault(name, (get, []))[1].append(i)
+            elif rule.match.needs is not None:
+                by_types.append((_type_mask(rule.match.needs), [i]))
+            else:
+                always.append(i)
+        self._always = always
+        self._by_value = [(get, {k: tuple(v) for k, v in table.items()}) for get, table in by_value.values()]
+        self._by_truthy = [(get, tuple(idx)) for get, idx in by_truthy.values()]
+        self._by_types = [(mask, tuple(idx)) for mask, idx in by_types]
+
+    def _candidates(self, call: Any) -> list[int]:
+        """Indexes (in rule order) of the call rules that this call can match (:meth:`_index_call_rules`)."""
+        extra: list[int] = []
+        for get, table in self._by_value:
+            hit = table.get(get(call))
+            if hit is not None:
+                extra += hit
+        for get, idx in self._by_truthy:
+            if get(call):
+                extra += idx
+        if self._by_types:
+            types = getattr(call, "types", -1)  # a bit per message type code (-1: unknown, every bit)
+            for mask, idx in self._by_types:
+                if types & mask:
+                    extra += idx
+        if not extra:
+            return self._always
+        extra += self._always
+        extra.sort()
+        return extra
+
     # -- calls -----------------------------------------------------------------------------------------------
     def _context(self, call: Any) -> Context:
         return Context(
@@ -262,7 +371,9 @@ class Engine:
         """Evaluate every call rule and windowed call rule on a finished call."""
         self.calls += 1
         ctx: Context | None = None  # made when a rule gets past its guard (most calls: never)
-        for rule, test, guard in self._call_tests:
+        tests = self._call_tests
+        for i in self._candidates(call):
+            rule, test, guard = tests[i]
             if guard is not None:  # the rule's first plain test, inline (most rules stop here)
                 get, name, f, v, none_ok = guard
                 if get is not None:
@@ -290,31 +401,45 @@ class Engine:
             ctx = self._context(call)
         cache = ctx._cache
         t_rel = call.rel_ts if call.rel_ts is not None else (call.end_ts or call.last_ts)
-        for rule, test, of, share, guard in self._window_tests:
+        member = None
+        for rule, test, exact, of, share, guard, group_of, at_start in self._window_tests:
             passed = True
             if guard is not None:
                 get, name, f, v, none_ok = guard
                 x = get(call) if get is not None else cache[name] if name in cache else ctx.fact(name)
                 passed = (x is not None or none_ok) and f(x, v)
-            if passed:
+            if exact:  # the guard was the whole test
+                matched = passed
+            elif passed:
                 if ctx.evidence:
                     ctx.evidence = {}
                 if ctx.labels:
                     ctx.labels = []
                 matched = test(ctx)
-            elif not share:
-                continue
             else:
                 matched = False
-            in_pop = of(ctx) if of is not None else True
+            if not matched and not share:
+                continue
+            if of is None:
+                in_pop = True
+            elif of.exact:  # a plain field test, inline
+                get, name, f, v, none_ok = of.guard
+                x = get(call) if get is not None else cache[name] if name in cache else ctx.fact(name)
+                in_pop = (x is not None or none_ok) and f(x, v)
+            else:
+                in_pop = of.test(ctx)
             if not matched and not (share and in_pop):
                 continue
-            group = self._group(rule, ctx)
+            group = group_of(ctx)
             if group is None:
                 continue
-            t = call.start if rule.time_of == "start" else t_rel
-            member = self._call_member(call, ctx) if matched else None
-            self._window_add(rule, group, t, matched, in_pop, member)
+            t = call.start if at_start else t_rel
+            if matched and member is None:
+                member = _call_member(call)
+            if share:
+                self._bin(rule, group, t, matched, in_pop, member if matched else None)
+            else:
+                self._window_add(rule, group, t, matched, in_pop, member)
 
     def outcome_only(self) -> Engine:
         """An engine with only the rules that refine outcomes (what ``calls`` and ``stats`` apply)."""
@@ -414,39 +539,14 @@ class Engine:
         )
 
     @staticmethod
-    def _call_member(call: Any, ctx: Context) -> tuple[Any, ...]:
-        """What a windowed finding keeps of a member call (a tuple: made for every matching call;
-        :func:`_member_dict` names the fields when the finding is written)."""
-        return (
-            call.call_id,
-            call.iam.frame,
-            call.start,
-            call.opc,
-            call.dpc,
-            call.cic,
-            call.called,
-            call.calling,
-            call.cause,
-            call.outcome,
-            call.conversation_s,
-        )
-
-    def _group(self, rule: Rule, ctx: Context) -> Any:
+    def _group(rule: Rule, ctx: Context) -> Any:
+        """The group of a circuit record for a windowed rule (calls: :func:`_grouper`)."""
         g = rule.group_by
+        rec = ctx.record
         if g == "trunk":
-            return ctx.fact("trunk")
+            return rec.get("trunk")
         if g == "all":
             return "all"
-        if ctx.call is not None:
-            c = ctx.call
-            if g == "called":
-                return c.called or None
-            if g == "calling":
-                return c.calling or None
-            if g == "opc-dpc":
-                return f"{c.opc}-{c.dpc}"
-            return f"{c.opc}-{c.dpc}-{c.cic}"
-        rec = ctx.record
         if g == "opc-dpc":
             return f"{rec.get('opc')}-{rec.get('dpc')}"
         return rec.get("key")

@@ -38,6 +38,7 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -76,9 +77,24 @@ def _raw_param(ctx: Context, code: int) -> bytes | None:
     return None
 
 
+def _calling_facts(ctx: Context, name: str) -> Any:
+    """The calling-number facts of the IAM, all four put in the context's cache at once (a rule that reads
+    one reads the others): present, length, nature of address (octet 1 bits 7-1) and numbering plan
+    (octet 2 bits 7-5) of the calling party number."""
+    call = ctx.call
+    calling = call.calling
+    cache = ctx._cache
+    cache["calling_present"] = calling is not None
+    cache["calling_length"] = None if calling is None else len(calling)
+    v = _raw_param(ctx, 0x0A)
+    cache["calling_nai"] = v[0] & 0x7F if v else None
+    cache["calling_plan"] = (v[1] >> 4) & 0x07 if v is not None and len(v) > 1 else None
+    return cache[name]
+
+
 def _calling_plan(ctx: Context) -> int | None:
-    v = _raw_param(ctx, 0x0A)  # calling party number: octet 2 bits 7-5 numbering plan
-    return (v[1] >> 4) & 0x07 if v is not None and len(v) > 1 else None
+    plan: int | None = _calling_facts(ctx, "calling_plan")
+    return plan
 
 
 def _calling_presentation(ctx: Context) -> int | None:
@@ -174,10 +190,14 @@ CALL_FACTS.update(
         "open": (lambda ctx: ctx.call.end_reason == "open", "the call was still open at the capture end"),
         "iam_st": (_iam_st, "the IAM's called number ends with ST (en-bloc)"),
         "called_length": (lambda ctx: len(ctx.call.called), "digits in the called number"),
-        "calling_present": (lambda ctx: ctx.call.calling is not None, "the IAM has a calling number"),
-        "calling_length": (
-            lambda ctx: None if ctx.call.calling is None else len(ctx.call.calling),
-            "digits in the calling number",
+        "calling_present": (
+            lambda ctx: _calling_facts(ctx, "calling_present"),
+            "the IAM has a calling number",
+        ),
+        "calling_length": (lambda ctx: _calling_facts(ctx, "calling_length"), "digits in the calling number"),
+        "calling_nai": (
+            lambda ctx: _calling_facts(ctx, "calling_nai"),
+            "nature of address of the calling party number",
         ),
         "calling_plan": (_calling_plan, "calling numbering plan"),
         "calling_presentation": (_calling_presentation, "calling number presentation indicator"),
@@ -315,12 +335,24 @@ class Context:
 def decode_timeline_entry(call: Any, entry: tuple[int, float, str, int, bytes]) -> Any:
     """Decode one message of a call's timeline again from its octets (the correlator keeps the octets,
     not the decoded messages, so that memory stays small)."""
-    from sigdiag.codec.isup import decode_bytes
+    from sigdiag.codec.isup import decode_message
 
-    m = decode_bytes(entry[4], protocol=call.protocol, variant=call.variant, has_cic=call.sip_call_id is None)
-    m.frame = entry[0]
-    m.ts = entry[1]
-    return m
+    # the message's own fields as the codec gives them for bare octets (decode_bytes), with the frame
+    # and time of the timeline
+    return decode_message(
+        entry[0],
+        entry[1],
+        "none",
+        call.protocol,
+        call.variant,
+        None,
+        None,
+        None,
+        None,
+        None,
+        bytes(entry[4]),
+        call.sip_call_id is None,
+    )
 
 
 def trunk_name(
@@ -483,6 +515,9 @@ class _Compiler:
         self._last_children: tuple[Condition, ...] = ()
         self._simple: dict[int, tuple[Any, str, Any, Any, bool]] = {}
         self._first: dict[int, tuple[Any, str, Any, Any, bool]] = {}  # 'all' -> its first plain test
+        self._fields: dict[int, tuple[tuple[Any, str, Any, Any, bool], ...]] = {}  # 'all' of plain tests
+        # condition -> message types of which the timeline must have one for it to hold
+        self._needs: dict[int, frozenset[str]] = {}
         self._keep: list[Any] = []  # keeps compiled closures alive while their ids are in use
 
     # values ----------------------------------------------------------------------------------------------
@@ -558,6 +593,9 @@ class _Compiler:
             return False
 
         self._binds.add(id(labelled))
+        if id(cond) in self._needs:
+            self._needs[id(labelled)] = self._needs[id(cond)]
+        self._keep.append(labelled)
         return labelled
 
     def child(self, spec: Any) -> tuple[Condition, str | None]:
@@ -600,6 +638,9 @@ class _Compiler:
         first = self._simple.get(id(self._last_children[0]))
         if first is not None:
             self._first[id(fn)] = first
+        needs = next((self._needs[id(c)] for c in self._last_children if id(c) in self._needs), None)
+        if needs is not None:
+            self._needs[id(fn)] = needs
         self._keep.append(fn)
         return fn
 
@@ -625,6 +666,7 @@ class _Compiler:
                         return False
                 return True
 
+            self._fields[id(all_fields)] = fields
             return all_fields
         if not binds:
 
@@ -664,6 +706,22 @@ class _Compiler:
         if not isinstance(items, list) or not items:
             raise ConditionError("'any' needs a non-empty list of conditions", self.node_of(spec))
         pairs = tuple(self.child(c) for c in items)
+        # every branch a plain test or an 'all' of plain tests: one flat loop (no call per branch)
+        flat = []
+        for c, label in pairs:
+            simple = self._simple.get(id(c))
+            fields = (simple,) if simple is not None else self._fields.get(id(c))
+            if fields is None:
+                break
+            flat.append((fields, label))
+        if len(flat) == len(pairs):
+            return self._any_fields(tuple(flat))
+        any_ = self._any_of(pairs)
+        if all(id(c) in self._needs for c, _ in pairs):
+            self._needs[id(any_)] = frozenset().union(*(self._needs[id(c)] for c, _ in pairs))
+        return any_
+
+    def _any_of(self, pairs: tuple[tuple[Condition, str | None], ...]) -> Condition:
 
         def any_(ctx: Context) -> bool:
             for c, label in pairs:
@@ -676,6 +734,31 @@ class _Compiler:
         if any(id(c) in self._binds or label is not None for c, label in pairs):
             self._binds.add(id(any_))
         return any_
+
+    def _any_fields(self, branches: tuple[tuple[tuple[Any, ...], str | None], ...]) -> Condition:
+        def any_fields(ctx: Context) -> bool:
+            call = ctx.call
+            cache = ctx._cache
+            for fields, label in branches:
+                for get, name, f, v, none_ok in fields:
+                    if get is not None:
+                        x = get(call)
+                    elif name in cache:
+                        x = cache[name]
+                    else:
+                        x = ctx.fact(name)
+                    if (x is None and not none_ok) or not f(x, v):
+                        break
+                else:
+                    if label is not None:
+                        ctx.labels.append(label)
+                    return True
+            return False
+
+        if any(label is not None for _, label in branches):
+            self._binds.add(id(any_fields))
+        self._keep.append(any_fields)
+        return any_fields
 
     def _not(self, spec: dict[str, Any]) -> Condition:
         self._only(spec, "not")
@@ -774,6 +857,8 @@ class _Compiler:
                     return True
             return False
 
+        if need is not None:
+            self._needs[id(present)] = need
         return present
 
     def _absent(self, spec: dict[str, Any]) -> Condition:
@@ -825,6 +910,8 @@ class _Compiler:
                         return True
             return False
 
+        if needs:
+            self._needs[id(sequence)] = needs[0]
         return sequence
 
     def _gap(self, spec: dict[str, Any]) -> Condition:
@@ -895,6 +982,11 @@ class CompiledCondition:
     #: test of a top-level 'all'): ``(getter or None, fact, operator, value, accepts None)``.  The engine
     #: tries it inline before calling ``test``, which most calls then never reach.
     guard: tuple[Any, str, Any, Any, bool] | None = None
+    #: message types of which the call's timeline must have one for the condition to hold (None: no
+    #: such set is known); the engine skips the rule for calls without them
+    needs: frozenset[str] | None = None
+    #: the guard is the whole condition (a single plain field test without label or binding)
+    exact: bool = False
 
 
 def compile_condition(
@@ -907,8 +999,11 @@ def compile_condition(
     """Compile a condition; :class:`ConditionError` (with the YAML node when ``node_of`` finds it)."""
     c = _Compiler(settings, facts, known_types, node_of)
     test = c.compile(spec)
-    guard = c._simple.get(id(test)) or c._first.get(id(test))
-    return CompiledCondition(test, c.timeline_used, frozenset(c.params_used), guard)
+    simple = c._simple.get(id(test))
+    guard = simple or c._first.get(id(test))
+    needs = c._needs.get(id(test))
+    exact = simple is not None
+    return CompiledCondition(test, c.timeline_used, frozenset(c.params_used), guard, needs, exact)
 
 
 class TemplateValues(dict[str, Any]):
@@ -931,22 +1026,44 @@ _TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([^{}]*))?\}")
 def render_template(text: str, values: Mapping[str, Any]) -> str:
     """Fill ``{name}`` and ``{name:spec}`` from ``values`` (format spec as for :func:`format`; a missing
     or None value prints as ``-``).  Nothing but names is looked up: no attribute or index access."""
-
-    def sub(m: re.Match[str]) -> str:
+    parts = _template_parts(text)
+    out = [parts[0]]
+    for name, spec, literal in parts[1]:
         try:
-            v = values[m.group(1)]
+            v = values[name]
         except KeyError:
             v = None
         if v is None:
-            return "-"
-        if isinstance(v, list | tuple):
-            return ", ".join(str(x) for x in v)
-        spec = m.group(2)
-        if spec:
+            out.append("-")
+        elif isinstance(v, list | tuple):
+            out.append(", ".join(str(x) for x in v))
+        elif spec:
             try:
-                return format(v, spec)
+                out.append(format(v, spec))
             except (ValueError, TypeError):
-                return str(v)
-        return str(v)
+                out.append(str(v))
+        else:
+            out.append(str(v))
+        out.append(literal)
+    return "".join(out)
 
-    return _TEMPLATE.sub(sub, text)
+
+@lru_cache(maxsize=4096)
+def _template_parts(text: str) -> tuple[str, tuple[tuple[str, str | None, str], ...]]:
+    """A template split once: the text before the first placeholder, then (name, format spec, the text
+    up to the next placeholder) per placeholder."""
+    fields = []
+    pos = 0
+    head = None
+    for m in _TEMPLATE.finditer(text):
+        literal = text[pos : m.start()]
+        if head is None:
+            head = literal
+        else:
+            fields[-1] = (*fields[-1][:2], literal)
+        fields.append((m.group(1), m.group(2), ""))
+        pos = m.end()
+    if head is None:
+        return text, ()
+    fields[-1] = (*fields[-1][:2], text[pos:])
+    return head, tuple(fields)
