@@ -265,9 +265,12 @@ def check(
 
     ``settings`` overrides rule settings: ``{"incomplete-digit-collection": {"max_gap_ms": 500}}`` or
     ``["incomplete-digit-collection.max_gap_ms=500"]``.  ``trunks`` is a trunk map (file or
-    :class:`~sigdiag.calls.stats.TrunkMap`) that names trunks.  Other keyword options are decoding
+    :class:`~sigdiag.calls.stats.TrunkMap`) that names trunks.  ``workers`` is 1 (everything in this
+    process) or 2 (the rules in a second process, :mod:`sigdiag.rules.parallel`: same findings); None
+    takes 2 with two CPUs and :data:`PIPELINE_MIN_BYTES` of input.  Other keyword options are decoding
     options as for :func:`sigdiag.read_messages`.  Raises :class:`~sigdiag.rules.loader.RuleError` for a
-    bad rule or setting, :class:`~sigdiag.capture.CaptureError` for a file that is not a capture.
+    bad rule or setting, :class:`~sigdiag.capture.CaptureError` for a file that is not a capture,
+    :class:`~sigdiag.rules.parallel.EngineProcessError` (while iterating) if the engine process fails.
     """
     from sigdiag.calls.stats import TrunkMap, load_trunks
     from sigdiag.decode import resolve_settings
