@@ -322,6 +322,30 @@ def test_writer_process_writes_the_same_bytes(tmp_path: Path, monkeypatch: pytes
     assert (a.messages, a.frames, a.calls) == (b.messages, b.frames, b.calls)
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_writer_process_orders_fast_path_buckets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """Buckets of fast-path calls only go to the writer process unsorted (it sorts them and writes their
+    truth rows); overlap calls on the general path make some buckets the parent's."""
+    data = {"calls": 3000, "traffic": {"cps": 30, "overlap": {"share": 0.05}}}
+    results = []
+    for worker in ("0", "1"):
+        monkeypatch.setenv("SIGDIAG_SIMULATE_WORKER", worker)
+        results.append(simulate(tmp_path / f"{worker}.{fmt}", parse_scenario(data, "<w>"), seed=3))
+    a, b = results
+    assert a.path.read_bytes() == b.path.read_bytes()
+    assert a.truth_path.read_bytes() == b.truth_path.read_bytes()
+    assert (a.messages, a.frames, a.calls, a.outcomes, a.duration_s) == (
+        b.messages,
+        b.frames,
+        b.calls,
+        b.outcomes,
+        b.duration_s,
+    )
+
+
 def _check_truth_against_decoder(truth: list[dict[str, Any]], msgs: list[Any]) -> None:
     by_frame = {m.frame: m for m in msgs}
     calls = calls_by_iam(msgs)
@@ -773,8 +797,9 @@ def test_nothing_is_half_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             raise RuntimeError("disk on fire")
         orig(self, items, b)
 
-    orig = engine._Run._flush_bucket
-    monkeypatch.setattr(engine._Run, "_flush_bucket", boom)
+    name = "_flush_remote" if worker == "1" else "_flush_bucket"  # the writer process's or this one's
+    orig = getattr(engine._Run, name)
+    monkeypatch.setattr(engine._Run, name, boom)
     with pytest.raises(RuntimeError):
         simulate(tmp_path / "x.pcap", None, calls=200, seed=1)
     assert list(tmp_path.iterdir()) == []

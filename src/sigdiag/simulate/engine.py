@@ -47,8 +47,8 @@ from bisect import bisect
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate, compress, repeat
-from operator import itemgetter
+from itertools import accumulate, compress, islice, repeat
+from operator import itemgetter, mul, sub, truediv
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,6 +70,7 @@ from sigdiag.simulate.scenario import (
     BURST_FAULTS,
     CALLING_ANOMALIES,
     EVENT_FAULTS,
+    OUTCOME_KINDS,
     FaultSpec,
     Scenario,
     TrunkSpec,
@@ -80,11 +81,10 @@ from sigdiag.simulate.sipi import SipDialog
 __all__ = ["SimulationResult", "output_paths", "run"]
 
 BUCKET_US = 1_000_000
-#: Runs of at least this many calls frame and write the capture in a separate process (see _EmitWorker).
+#: Runs of at least this many calls order, frame and write the capture and the truth file in a separate
+#: process (see _EmitWorker and _Run._use_worker).
 WORKER_MIN_CALLS = 20_000
 _first = itemgetter(0)
-_key = itemgetter(1)
-_data = itemgetter(2)
 _tag = itemgetter(3)
 NEVER = 1 << 62  # a time after every event (µs)
 #: Time stamps (µs) below this print the same as ``f"{us / 1e6:.6f}"`` when written as whole seconds, a
@@ -263,8 +263,9 @@ class TrunkRT:
         self.calling_cum: list[float] = []
         self.calling_total = 0.0
         self.calling_fmt: list[tuple[Any, ...]] = []
-        #: IAM hex templates (Templates.iam_hex) by (called pattern, calling pattern, ST)
-        self.iam_hex: list[tuple[str, str, str] | None] = []
+        #: IAM hex templates (Templates.iam_hex) and the length of CIC + IAM, by (called pattern, calling
+        #: pattern, ST)
+        self.iam_hex: list[tuple[str, str, str, int] | None] = []
         self.prefix = ""  # the truth row's trunk fields, JSON-encoded
         self.prefix_fwd = ""  # ... and the point codes of a call from A to B
 
@@ -325,49 +326,71 @@ class _Writer:
 
 
 _LEN = struct.Struct("<I")
+#: The writer process's pipe is written in chunks of this size (see _EmitWorker.send).
+_PIPE_CHUNK = 1 << 16
 
 
 class _EmitWorker:
-    """A forked process that frames and writes the capture while the parent generates calls.
+    """A forked process that orders, frames and writes the capture and the truth file while the parent
+    generates calls (the parent's :meth:`_Run._flush_remote` sends it the buckets).
 
-    The parent sends each sorted bucket as one ``marshal`` blob of its start time and the offsets, keys
-    and data of its items as three lists (ints and bytes only, see :class:`CaptureEmitter`; the tags stay
-    in the parent, and three ``map`` calls over the items make no tuple per message) through a pipe;
-    the child owns every hop's transport state (SCTP TSNs and SSNs, M2PA/MTP2 sequence numbers), frames
-    the items with its own :class:`CaptureEmitter` and writes the records to the capture file it
-    inherited.  The parent never touches that file or that state after the fork, so the bytes are
-    exactly those of the in-process writer.  The child leaves with ``os._exit`` (no buffered Python
-    file of the parent is flushed twice); a non-zero exit status, or a broken pipe, makes :meth:`close`
-    raise.
+    The parent sends each bucket as one ``marshal`` blob ``(base, ordered, bounds, items)`` through a
+    pipe.  A bucket of fast-path calls only (:meth:`_Run._fast_caller`: their tags are tuples of ints
+    and strings) goes as it was queued, and the child sorts it; a bucket with other calls is sorted (and
+    jittered) by the parent, which also writes their truth rows, as strings in the tags' place, since
+    they need the parent's :class:`Call` objects.  The child owns every hop's transport state (SCTP
+    TSNs and SSNs, M2PA/MTP2 sequence numbers), frames the items with its own :class:`CaptureEmitter`,
+    writes the records to the capture file it inherited and the truth rows (:func:`_truth_rows`, the
+    same code as in the parent) to the truth file.  The parent never touches those files or that state
+    after the fork, so the bytes are exactly those of the in-process writer.  The child leaves with
+    ``os._exit`` (no buffered Python file of the parent is flushed twice); a non-zero exit status, or a
+    broken pipe, makes :meth:`close` raise.
     """
 
     def __init__(
-        self, fcap: IO[bytes], fmt: str, interfaces: list[tuple[int, str]], hops: list[Hop], epoch_us: int
+        self,
+        fcap: IO[bytes],
+        ftruth: IO[str],
+        fmt: str,
+        interfaces: list[tuple[int, str]],
+        hops: list[Hop],
+        epoch_us: int,
     ) -> None:
         fcap.flush()
+        ftruth.flush()
         read_fd, write_fd = os.pipe()
+        # Room for many buckets in the pipe, so that neither process waits for the other while it has
+        # work (see send); 1 MiB is Linux's default maximum.
+        with contextlib.suppress(OSError, AttributeError, ImportError):
+            import fcntl  # POSIX only (the writer process runs on Linux only, see _Run._use_worker)
+
+            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child (covered by the tests through its output)
             code = 0
             try:
                 os.close(write_fd)
-                _worker_main(read_fd, fcap, fmt, interfaces, hops, epoch_us)
+                _worker_main(read_fd, fcap, ftruth.fileno(), fmt, interfaces, hops, epoch_us)
             except BaseException:
                 traceback.print_exc()
                 code = 1
             os._exit(code)
         os.close(read_fd)
         self.pid = pid
-        self.pipe: IO[bytes] | None = os.fdopen(write_fd, "wb", buffering=1 << 20)
+        self.pipe: IO[bytes] | None = os.fdopen(write_fd, "wb", buffering=_PIPE_CHUNK)
 
-    def send(self, items: list[tuple[Any, ...]], base: int) -> None:
-        blob = marshal.dumps(
-            (base, list(map(_first, items)), list(map(_key, items)), list(map(_data, items)))
-        )
-        assert self.pipe is not None
+    def send(
+        self, items: list[tuple[Any, ...]], base: int, ordered: bool, bounds: tuple[int, int] | None
+    ) -> None:
+        """Send one bucket.  The pipe gets the buffered buckets every :data:`_PIPE_CHUNK` octets (a few
+        buckets): a buffer as large as the pipe would make the two processes take turns (the writer idle
+        while the buffer fills, this one blocked while it drains) instead of working at the same time."""
+        blob = marshal.dumps((base, ordered, bounds, items))
+        pipe = self.pipe
+        assert pipe is not None
         try:
-            self.pipe.write(_LEN.pack(len(blob)))
-            self.pipe.write(blob)
+            pipe.write(_LEN.pack(len(blob)))
+            pipe.write(blob)
         except BrokenPipeError:
             self.abort()
             raise RuntimeError("the capture writer process stopped") from None
@@ -395,12 +418,28 @@ class _EmitWorker:
             os.waitpid(self.pid, 0)
 
 
+def _pre_rendered(row: str, frame: int, ts: int) -> str:
+    """A truth row the parent wrote (see :class:`_EmitWorker`)."""
+    return row
+
+
 def _worker_main(
-    read_fd: int, fcap: IO[bytes], fmt: str, interfaces: list[tuple[int, str]], hops: list[Hop], epoch: int
+    read_fd: int,
+    fcap: IO[bytes],
+    truth_fd: int,
+    fmt: str,
+    interfaces: list[tuple[int, str]],
+    hops: list[Hop],
+    epoch: int,
 ) -> None:  # pragma: no cover - runs in the child
     w = _Writer(fcap, fmt, interfaces)
     emit = CaptureEmitter(hops, fmt == "pcapng", epoch)
-    with os.fdopen(read_fd, "rb", buffering=1 << 20) as pipe:
+    rows: list[str] = []
+    frames = 0
+    with (
+        open(truth_fd, "w", encoding="utf-8", closefd=False) as ftruth,
+        os.fdopen(read_fd, "rb", buffering=1 << 20) as pipe,
+    ):
         read = pipe.read
         loads = marshal.loads
         while True:
@@ -410,13 +449,23 @@ def _worker_main(
             (n,) = _LEN.unpack(head)
             if not n:
                 break
+            base, ordered, bounds, items = loads(read(n))
+            if not ordered:
+                items.sort(key=_first)  # stable, as in _Run._order
+                bounds = (items[0][0], items[-1][0])
+            tagged = list(compress(enumerate(items, frames + 1), map(_tag, items)))
             buf = w.buf
-            base, times, keys, data = loads(read(n))
-            emit(buf, zip(times, keys, data, repeat(0)), base)
+            emit(buf, items, base, bounds)
             if len(buf) >= FLUSH_BYTES:
                 w.flush()
-    w.flush()
-    fcap.flush()
+            _truth_rows(rows, tagged, epoch, base, _pre_rendered)
+            if len(rows) > 256:
+                ftruth.write("".join(rows))
+                rows.clear()
+            frames += len(items)
+        w.flush()
+        fcap.flush()
+        ftruth.write("".join(rows))
 
 
 class _Run:
@@ -439,6 +488,8 @@ class _Run:
         self.start_us = 0
         self.warmup_us = round(cap.warmup_s * 1_000_000)
         self.factory = CallFactory(scenario.traffic, scenario.outcomes, self.rng)
+        #: fast-path calls per outcome entry (their truth rows are counted in the result at the end)
+        self.fast_outcomes = [0] * len(self.factory.outcomes)
         self.en_bloc_st = scenario.traffic.en_bloc_st
         self.minute_factors = _minute_factors(scenario)
         self.seq = 0
@@ -462,7 +513,12 @@ class _Run:
         self.truth_buf: list[str] = []
         self.w: _Writer | None = None
         self.emitter = CaptureEmitter(self.hop_list, self.fmt == "pcapng", self.epoch_us)
-        self.sink: Callable[[list[tuple[Any, ...]], int], None] = self._emit_local
+        #: writes a bucket: _flush_bucket, or _flush_remote with a writer process (_EmitWorker)
+        self.flush: Callable[[list[tuple[Any, ...]], int], None] = self._flush_bucket
+        self.worker: _EmitWorker | None = None
+        #: buckets holding items that are not fast-path calls (a Call's tag, a SIP message without ISUP)
+        self.slow_buckets: set[int] = set()
+        self._last_unsorted: list[tuple[Any, ...]] | None = None  # see _flush_remote
         self.ftruth: IO[str] | None = None
         self.fevents: IO[str] | None = None
 
@@ -643,16 +699,17 @@ class _Run:
                 self.ftruth = ftruth
                 self.fevents = fevents
                 if self._use_worker():
-                    worker = _EmitWorker(fcap, self.fmt, self.interfaces, self.hop_list, self.epoch_us)
-                    self.sink = worker.send
+                    worker = self.worker = _EmitWorker(
+                        fcap, ftruth, self.fmt, self.interfaces, self.hop_list, self.epoch_us
+                    )
+                    self.flush = self._flush_remote
                 else:
                     self.w = _Writer(fcap, self.fmt, self.interfaces)
-                    self.sink = self._emit_local
                 self._plan_faults(t_end)
                 self._loop()
                 if worker is not None:
                     worker.close()
-                    worker = None
+                    worker = self.worker = None
                 else:
                     assert self.w is not None
                     self.w.flush()
@@ -677,25 +734,31 @@ class _Run:
         return r
 
     def _use_worker(self) -> bool:
-        """Whether to frame and write the capture in a forked writer process: on Linux with at least
-        four CPUs (two busy processes on a 2-vCPU virtual machine are slower than one), for runs large
+        """Whether to order, frame and write the capture and the truth file in a forked writer process
+        (:class:`_EmitWorker`): on Linux when this process may run on at least two CPUs, for runs large
         enough to repay the fork (:data:`WORKER_MIN_CALLS`).  ``SIGDIAG_SIMULATE_WORKER=1`` or ``0``
-        forces it on or off.  The bytes written are the same either way."""
+        forces it on or off.  The bytes written are the same either way.
+
+        The split adds CPU time in all (``marshal`` both ways, the pipe), but this process keeps only
+        about two thirds of the work (generating calls), so with a second CPU free the wall-clock time
+        drops by a quarter to a third (measured on a 2-vCPU virtual machine).  When other processes
+        keep the second CPU busy the gain shrinks, and it can turn into a small loss."""
         setting = os.environ.get("SIGDIAG_SIMULATE_WORKER", "")
         if setting == "0" or not hasattr(os, "fork") or not sys.platform.startswith("linux"):
             return False
         if setting == "1":
             return True
-        return (os.cpu_count() or 1) >= 4 and self.ncalls >= WORKER_MIN_CALLS
+        return len(os.sched_getaffinity(0)) >= 2 and self.ncalls >= WORKER_MIN_CALLS
 
     def _loop(self) -> None:
         """Arrivals in time order (Poisson traffic merged with scheduled items); before each arrival,
         the buckets it can no longer add to are written and the circuits released by then are idle."""
-        buckets = self.buckets
+        if not self.sc.faults and self.cap_end is None and not self.warmup_us and self.minute_factors is None:
+            self._loop_plain()
+            return
         sched = self.sched
-        releases = self.releases
         heappop = heapq.heappop
-        pools: list[Any] = [tr.pool for tr in self.trunks]  # by trunk index, as in the release keys
+        advance = self._advancer()
         cap_end = self.cap_end
         cur = -(self.warmup_us // BUCKET_US) - 2
         trunks = self.trunks
@@ -706,7 +769,6 @@ class _Run:
         gen = self._new_call
         fast_calls = [self._fast_caller(tr) if tr.fast else _no_fast_path for tr in trunks]
         fast = not self.rate_faults and cap_end is None and not self.warmup_us
-        flush = self._flush_bucket
         # Poisson arrivals, inlined (see _poisson, which must draw the same numbers)
         rng = self.rng_arr
         rnd_arr = rng.random
@@ -744,6 +806,28 @@ class _Run:
             if cap_end is not None and t > cap_end:
                 continue
             b = t // BUCKET_US
+            cur = advance(t, b, cur)
+            if src is None:
+                tr = one_trunk or trunks[bisect(cum, rnd() * total)]
+                if fast and tr.fast:
+                    fast_calls[tr.index](t, b)
+                else:
+                    gen(t, tr, None, None, None, False, None)
+            else:
+                self._scheduled(t, src[0], src[1])
+        self._drain()
+
+    def _advancer(self) -> Callable[[int, int, int], int]:
+        """The step of both loops before an arrival at ``t`` (bucket ``b``): write the buckets before
+        ``b`` (from ``cur``, the next one to write) and make the circuits released up to ``t`` idle.
+        Returns the next bucket to write."""
+        buckets = self.buckets
+        releases = self.releases
+        heappop = heapq.heappop
+        pools: list[Any] = [tr.pool for tr in self.trunks]  # by trunk index, as in the release keys
+        flush = self.flush
+
+        def advance(t: int, b: int, cur: int) -> int:
             while cur < b:
                 lst = buckets.pop(cur, None)
                 if lst:
@@ -757,16 +841,66 @@ class _Run:
                 if cic not in pool.pos:  # CircuitPool.give, inlined
                     pool.pos[cic] = len(pool.free)
                     pool.free.append(cic)
-            if src is None:
-                tr = one_trunk or trunks[bisect(cum, rnd() * total)]
-                if fast and tr.fast:
-                    fast_calls[tr.index](t, b)
-                else:
-                    gen(t, tr, None, None, None, False, None)
-            else:
-                self._scheduled(t, src[0], src[1])
+            return cur
+
+        return advance
+
+    def _loop_plain(self) -> None:
+        """:meth:`_loop` for traffic without faults (nothing is ever scheduled), busy hours, warm-up or
+        cut: the same arrivals (the same draws of ``rng_arr``, each a C-level pipeline of ``map`` and
+        ``accumulate`` that makes the same float operations in the same order as :meth:`_poisson`), the
+        same trunk draws, bucket writes and circuit releases, with less work per call."""
+        advance = self._advancer()
+        gen = self._new_call
+
+        def general(tr: TrunkRT) -> Callable[[int, int], None]:
+            def call(t: int, b: int) -> None:
+                gen(t, tr, None, None, None, False, None)
+
+            return call
+
+        callers = [self._fast_caller(tr) if tr.fast else general(tr) for tr in self.trunks]
+        one = callers[0] if len(callers) == 1 else None
+        cum = self.trunk_cum
+        total = cum[-1]
+        rnd = self.rng.random
+        dur = self.sc.duration_s
+        dur_us = dur * 1_000_000 if dur else math.inf
+        # tf += -log(1.0 - random()) / cps * 1_000_000, as tf - log(1.0 - random()) / cps * 1e6 (the
+        # same value: negation is exact); one random() per arrival, drawn when the arrival is taken
+        steps = map(
+            mul,
+            map(
+                truediv,
+                map(math.log, map((1.0).__sub__, iter(self.rng_arr.random, 2.0))),
+                repeat(self.sc.traffic.cps),
+            ),
+            repeat(1e6),
+        )
+        arrivals = accumulate(steps, sub, initial=0.0)
+        next(arrivals)  # the initial value
+        cur = -2  # the bucket to write next
+        for tf in islice(arrivals, self.ncalls):
+            if tf > dur_us:
+                break
+            t = int(tf)
+            b = t // BUCKET_US
+            cur = advance(t, b, cur)
+            (one or callers[bisect(cum, rnd() * total)])(t, b)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Write the buckets left at the end, and count the fast-path calls in the result."""
+        buckets = self.buckets
         for k in sorted(buckets):
-            flush(buckets.pop(k), k)
+            self.flush(buckets.pop(k), k)
+        r = self.result
+        if self._last_unsorted is not None:
+            self.last_ts += max(map(_first, self._last_unsorted))
+        for entry, n in zip(self.factory.outcomes, self.fast_outcomes, strict=True):
+            if n:
+                r.outcomes[OUTCOME_KINDS[entry.kind][0]] += n
+                r.calls += n
 
     def _pick_trunk(self, f: FaultSpec) -> TrunkRT:
         if not f.trunks:
@@ -927,17 +1061,23 @@ class _Run:
         hop_counter = tr.hop_counter
         lane0 = tr.lane
         # CIC -> (CIC field, item key without direction and length, the CIC field's hex with its nibbles
-        # swapped as the IAM hex templates are, trunk and CIC of a release key) for every circuit
+        # swapped as the IAM hex templates are, the release key's low part for order 0 (see below), the
+        # truth row's text from the trunk to "iam_frame":) for every circuit
+        prefix_fwd = tr.prefix_fwd
         by_cic = {
             cic: (
                 cic.to_bytes(cic_len, "little"),
                 lane0 | (cic & 0x0F) << 16,
                 cic.to_bytes(cic_len, "little").translate(SWAP).hex(),
-                tr.index << 32 | cic,
+                (_REL_ORDER << 48) + (tr.index << 32 | cic),
+                f'{prefix_fwd},"cic":{cic},"sip_call_id":null,"iam_frame":',
             )
             for first, last in tr.spec.cics
             for cic in range(first, last + 1)
         }
+        # the truth row's text after the calling number, up to the pooled flow's part, per calling pattern
+        calling_nai = [f'","calling_nai":{attrs[0]},' for _, _, attrs in calling_fmt]
+        counts = self.fast_outcomes
 
         def fast_call(t: int, b: int) -> None:
             if overlap and r() < overlap:
@@ -960,7 +1100,7 @@ class _Run:
             fmt, mod = called_fmt[ci]
             called = fmt % int(r() * mod)
             gi = 0 if one_calling else bisect(calling_cum, r() * calling_total)
-            fmt, mod, attrs = calling_fmt[gi]
+            fmt, mod, _ = calling_fmt[gi]
             calling = fmt % int(r() * mod)
             # the pooled flow (CallFactory.tail, inlined)
             oi = bisect(ocum, r() * ototal)
@@ -969,19 +1109,25 @@ class _Run:
             ft = fast_pool[k]
             if ft is None:
                 ft = fast_pool[k] = self._fast_tail(tr, oi, k)
-            flow, free_at, tail = ft
-            cicb, lane, cic_hex, tc = by_cic[cic]
+            flow, free_at, tail_json = ft
+            counts[oi] += 1
+            cicb, lane, cic_hex, tc, head = by_cic[cic]
             # the release of the circuit: _release_key(t + free_at, -call_id, trunk, CIC), inlined
-            heappush(releases, ((t + free_at) << _REL_TIME) + ((_REL_ORDER - call_id) << 48 | tc))
+            # ((_REL_ORDER - call_id) << 48 | trunk << 32 | CIC is tc - (call_id << 48); 90 is _REL_TIME)
+            heappush(releases, ((t + free_at) << 90) + tc - (call_id << 48))
             # the IAM: Templates.iam through the shape's hex template (a number pattern fixes its length)
             shape = ((ci * n_calling + gi) << 1) + (r() < en_bloc_st)
             h = iam_hex[shape]
             if h is None:
-                h = iam_hex[shape] = T.iam_hex(len(called), bool(shape & 1), len(calling), attrs, hop_counter)
+                attrs = calling_fmt[gi][2]
+                hx = T.iam_hex(len(called), bool(shape & 1), len(calling), attrs, hop_counter)
+                n = len(fromhex(f"{cic_hex}{hx[0]}{called}{hx[1]}{calling}{hx[2]}"))  # CIC + IAM
+                h = iam_hex[shape] = (*hx, n)
             data = fromhex(f"{cic_hex}{h[0]}{called}{h[1]}{calling}{h[2]}").translate(SWAP)  # CIC + IAM
-            tag = (call_id, tr, cic, called, calling, attrs, tail)  # for the truth row (see _flush_bucket)
+            # what the truth row is written from (see _flush_bucket)
+            tag = (call_id, head, called, calling, calling_nai[gi], tail_json)
             u = t - b * BUCKET_US
-            buckets[b].append((u, lane + len(data), data, tag))
+            buckets[b].append((u, lane + h[3], data, tag))
             # each message's delay comes as whole buckets and an offset (see _fast_tail): no division
             for db, du, off, body in flow:
                 uu = u + du
@@ -995,9 +1141,9 @@ class _Run:
     def _fast_tail(self, tr: TrunkRT, oi: int, k: int) -> tuple[Any, ...]:
         """Slot ``k`` of outcome entry ``oi`` of the trunk's pooled flows (drawn now if the slot is empty,
         as :meth:`CallFactory.tail` does) as the fast path (:meth:`_fast_caller`) uses it:
-        ``(flow, free_at, tail)`` where the flow's items are ``(buckets, offset, key part, body)``: the
-        message's time after the IAM as whole buckets and micro-seconds, and the direction and data
-        length (CIC + body) of its item key."""
+        ``(flow, free_at, json)`` (``json``: :attr:`FlowTail.json`) where the flow's items are
+        ``(buckets, offset, key part, body)``: the message's time after the IAM as whole buckets and
+        micro-seconds, and the direction and data length (CIC + body) of its item key."""
         slots = tr.tails[oi]
         tail = slots[k]
         if tail is None:
@@ -1010,7 +1156,7 @@ class _Run:
                 for dt, d, body in tail.flow
             ]
         )
-        return flow, tail.free_at or 0, tail
+        return flow, tail.free_at or 0, tail.json
 
     def _rate_fault(self, t: int, tr: TrunkRT) -> FaultSpec | None:
         x = self.rng.random()
@@ -1276,8 +1422,9 @@ class _Run:
         micro-seconds from the bucket's start, see the module docstring): ``key`` packs the hop index,
         direction, SLS and data length (:func:`item_key`), ``tag`` is 0 for a message, -1 for a SIP
         message without ISUP, or, on an IAM, what its truth row is written from (written with the IAM's
-        frame number): the :class:`Call`, or the tuple of a fast-path call (:meth:`_fast_caller`).  The
-        writer process gets the items without their tags (:meth:`_EmitWorker.send`).
+        frame number): the :class:`Call`, or the tuple of a fast-path call (:meth:`_fast_caller`).  A
+        bucket that gets an item whose tag is not 0 is noted in ``slow_buckets``: with a writer process
+        (:class:`_EmitWorker`) this process orders it and writes its :class:`Call` rows.
         """
         key: Any = 0
         if tag is False:
@@ -1292,6 +1439,8 @@ class _Run:
                 continue
             b, u = divmod(tt, BUCKET_US)
             self.buckets[b].append((u, item_key(hop, direction, sls, n), data, key))
+            if key != 0:
+                self.slow_buckets.add(b)
             if key.__class__ is not int:
                 key = 0  # the truth row goes with the first hop's copy
 
@@ -1335,6 +1484,8 @@ class _Run:
                 b, u = divmod(t0 + t, BUCKET_US)
                 data = cicb + body
                 buckets[b].append((u, lane | (d ^ rev) << 24 | len(data), data, key))
+                if key != 0:
+                    self.slow_buckets.add(b)
                 key = 0
             return
         push = self._push
@@ -1459,8 +1610,9 @@ class _Run:
             f'"related_call_id":{jn[call.related]},"group":{jn[call.group]},"messages":[{ladder}]}}\n'
         )
 
-    def _truth(self, call: Call, frame: int, ts: int) -> None:
-        """Write the truth row of a call whose IAM is frame ``frame`` (JSON built by hand: it is per call)."""
+    def _truth_row(self, call: Call, frame: int, ts: int) -> str:
+        """The truth row of a call whose IAM is frame ``frame`` (JSON built by hand: it is per call); the
+        call is counted in the result."""
         tr = call.trunk
         s = tr.spec
         if tr.no_pcs:
@@ -1480,77 +1632,84 @@ class _Run:
             f'"start":{(self.epoch_us + ts) / 1e6:.6f},'
             f'"called":"{call.called}",{cg}{call.tail_json or self._tail_json(call)}'
         )
-        self.truth_buf.append(row)
         r = self.result
         r.calls += 1
         r.outcomes[call.outcome] += 1
         if call.fault:
             r.faults[call.fault] += 1
+        return row
+
+    def _order(self, items: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], tuple[int, int] | None]:
+        """A bucket's items in time order (with the capture's jitter, if any), and the least and greatest
+        offsets when they are still in time order (see :class:`CaptureEmitter`)."""
+        items.sort(key=_first)  # stable: messages at the same micro-second keep their queueing order
+        cap = self.sc.capture
+        if not cap.jitter_share:
+            return items, (items[0][0], items[-1][0])
+        share = cap.jitter_share
+        jmax = max(1, round(cap.jitter_max_ms * 1000))
+        rj = self.rng_jit.random
+        return [(t - 1 - int(rj() * jmax), *rest) if rj() < share else (t, *rest) for t, *rest in items], None
 
     def _flush_bucket(self, items: list[tuple[Any, ...]], b: int) -> None:
         """Write bucket ``b``'s messages in time order, then the truth rows of its IAMs."""
         base = b * BUCKET_US  # item times are offsets from the bucket's start
-        items.sort(key=_first)  # stable: messages at the same micro-second keep their queueing order
-        cap = self.sc.capture
-        if cap.jitter_share:
-            share = cap.jitter_share
-            jmax = max(1, round(cap.jitter_max_ms * 1000))
-            rj = self.rng_jit.random
-            items = [(t - 1 - int(rj() * jmax), *rest) if rj() < share else (t, *rest) for t, *rest in items]
-        frames = self.result.frames
-        tagged = list(compress(enumerate(items, frames + 1), map(_tag, items)))  # (frame, item) with a tag
-        self.sink(items, base)
-        truth = self._truth
-        rows = self.truth_buf
-        # the bucket's start as whole seconds and micro-seconds: a row's start is "{sec}." and the six
-        # digits of usec + offset while the offset stays in that second and the time is below _EXACT_US
-        sec, usec = divmod(self.epoch_us + base, 1_000_000)
-        exact = 1 <= sec < _EXACT_US // 1_000_000
-        secdot = f"{sec}."
-        outcomes = self.result.outcomes
-        aux = fast = 0
-        for i, (ts, _, _, tag) in tagged:
-            cls = tag.__class__
-            if cls is int:  # -1: a SIP message without ISUP
-                aux += 1
-                continue
-            if cls is not tuple:
-                truth(tag, i, base + ts)
-                continue
-            # a fast-path call (_fast_caller): (call id, trunk, CIC, called, calling, attributes, FlowTail)
-            call_id, tr, cic, called, calling, attrs, tail = tag
-            us = usec + ts
-            if exact and 0 <= us < 1_000_000:  # f"{time / 1e6:.6f}" without the float (3x faster)
-                start = secdot + str(us + 1_000_000)[1:]  # (a format spec such as :06d costs more)
-            else:
-                start = f"{(self.epoch_us + base + ts) / 1e6:.6f}"
-            rows.append(
-                f'{{"call_id":{call_id},{tr.prefix_fwd},"cic":{cic},"sip_call_id":null,"iam_frame":{i},'
-                f'"start":{start},"called":"{called}","calling":"{calling}",'
-                f'"calling_nai":{attrs[0]},{tail.json}'
-            )
-            outcomes[tail.outcome] += 1
-            fast += 1
-        self.result.calls += fast
-        if len(self.truth_buf) > 256:  # small writes: the joined text stays in the CPU caches
-            assert self.ftruth is not None
-            self.ftruth.write("".join(self.truth_buf))
-            self.truth_buf.clear()
-        n = len(items)
+        self.slow_buckets.discard(b)
+        items, bounds = self._order(items)
         r = self.result
+        frames = r.frames
+        tagged = list(compress(enumerate(items, frames + 1), map(_tag, items)))  # (frame, item) with a tag
+        w = self.w
+        assert w is not None
+        self.emitter(w.buf, items, base, bounds)
+        if len(w.buf) >= FLUSH_BYTES:
+            w.flush()
+        rows = self.truth_buf
+        aux = _truth_rows(rows, tagged, self.epoch_us, base, self._truth_row)
+        if len(rows) > 256:  # small writes: the joined text stays in the CPU caches
+            assert self.ftruth is not None
+            self.ftruth.write("".join(rows))
+            rows.clear()
+        n = len(items)
         r.messages += n - aux
         r.frames = frames + n
         if self.first_ts is None:
             self.first_ts = base + items[0][0]
         self.last_ts = base + items[-1][0]
 
-    def _emit_local(self, items: list[tuple[Any, ...]], base: int) -> None:
-        """Frame and buffer records in this process (the sink without a writer process)."""
-        w = self.w
-        assert w is not None
-        self.emitter(w.buf, items, base)
-        if len(w.buf) >= FLUSH_BYTES:
-            w.flush()
+    def _flush_remote(self, items: list[tuple[Any, ...]], b: int) -> None:
+        """:meth:`_flush_bucket` with a writer process (:class:`_EmitWorker`): a bucket of fast-path
+        calls only goes as it is (the writer sorts it); otherwise the bucket is ordered here and the
+        truth rows of its :class:`Call` tags are written here, into the tags' place."""
+        worker = self.worker
+        assert worker is not None
+        base = b * BUCKET_US
+        r = self.result
+        frames = r.frames
+        n = len(items)
+        aux = 0
+        if b in self.slow_buckets or self.sc.capture.jitter_share:
+            self.slow_buckets.discard(b)
+            items, bounds = self._order(items)
+            for i, (ts, key, data, tag) in list(compress(enumerate(items, frames + 1), map(_tag, items))):
+                cls = tag.__class__
+                if cls is int:  # -1: a SIP message without ISUP
+                    aux += 1
+                elif cls is not tuple:
+                    items[i - frames - 1] = (ts, key, data, self._truth_row(tag, i, base + ts))
+            worker.send(items, base, True, bounds)
+            if self.first_ts is None:
+                self.first_ts = base + items[0][0]
+            self.last_ts = base + items[-1][0]
+            self._last_unsorted = None
+        else:
+            worker.send(items, base, False, None)
+            if self.first_ts is None:
+                self.first_ts = base + min(map(_first, items))
+            self.last_ts = base  # the greatest offset is added at the end (_drain)
+            self._last_unsorted = items
+        r.messages += n - aux
+        r.frames = frames + n
 
     def _config_yaml(self) -> str:
         """Decode settings for this capture (``sigdiag ... --config``)."""
@@ -1593,6 +1752,47 @@ class _Run:
 def _release_key(t: int, order: int, trunk: int, cic: int) -> int:
     """A pending circuit release in the heap ``_Run.releases``: see :data:`_REL_ORDER`."""
     return (t << _REL_TIME) + ((order + _REL_ORDER) << 48 | trunk << 32 | cic)
+
+
+def _truth_rows(
+    rows: list[str],
+    tagged: list[tuple[int, tuple[Any, ...]]],
+    epoch_us: int,
+    base: int,
+    other: Callable[[Any, int, int], str],
+) -> int:
+    """Append to ``rows`` the truth rows of a bucket's tagged items ``(frame, item)`` (``base``: the
+    bucket's start); the row of a tag that is neither a fast-path tuple nor an int comes from
+    ``other(tag, frame, time)``.  Returns the number of SIP messages without ISUP (tag -1)."""
+    # the bucket's start as whole seconds and micro-seconds: a row's start is "{sec}." and the six
+    # digits of usec + offset while the offset stays in that second and the time is below _EXACT_US
+    sec, usec = divmod(epoch_us + base, 1_000_000)
+    exact = 1 <= sec < _EXACT_US // 1_000_000
+    secdot = f"{sec}."
+    aux = 0
+    for i, (ts, _, _, tag) in tagged:
+        cls = tag.__class__
+        if cls is int:  # -1: a SIP message without ISUP
+            aux += 1
+            continue
+        if cls is not tuple:
+            rows.append(other(tag, i, base + ts))
+            continue
+        # a fast-path call (_Run._fast_caller): (call id, the row's text from the trunk to "iam_frame":,
+        # called, calling, the text from the calling number's end to the flow's part, that part)
+        call_id, head, called, calling, nai, tail_json = tag
+        us = usec + ts
+        if exact and 0 <= us < 1_000_000:  # f"{time / 1e6:.6f}" without the float (3x faster)
+            rows.append(  # (a format spec such as :06d costs more than str()[1:])
+                f'{{"call_id":{call_id},{head}{i},"start":{secdot}{str(us + 1_000_000)[1:]},'
+                f'"called":"{called}","calling":"{calling}{nai}{tail_json}'
+            )
+        else:
+            rows.append(
+                f'{{"call_id":{call_id},{head}{i},"start":{(epoch_us + base + ts) / 1e6:.6f},'
+                f'"called":"{called}","calling":"{calling}{nai}{tail_json}'
+            )
+    return aux
 
 
 def _j(v: int | None) -> str:
