@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copyreg
 import fcntl
+import gc
 import io
 import multiprocessing
 import os
@@ -127,6 +128,9 @@ def dumps(obj: Any) -> bytes:
 def _serve(engine: Engine, inbox: Any, outbox: Any) -> None:
     """The engine process: evaluate batches (pickled lists of items) until an empty message, then finish;
     send findings as they come and, at the end, the outcome counts."""
+    from sigdiag.rules.check import GC_GEN0
+
+    gc.set_threshold(GC_GEN0, *gc.get_threshold()[1:])  # as in the main process (check.fewer_collections)
     try:
         outcomes: Counter[str] = Counter()
         now: list[Any] = [None]
