@@ -183,3 +183,46 @@ def test_cli_workers_option(tmp_path: Path) -> None:
     assert two.stdout == one.stdout and one.stdout.count("incomplete-digit-collection") >= 14
     bad = CliRunner().invoke(app, [*args, "--workers", "3"])
     assert bad.exit_code == 2
+
+
+def test_engine_process_ends_when_the_main_process_dies(tmp_path: Path) -> None:
+    """A main process killed half-way leaves no engine process behind (it sees the input end, drops the
+    findings nobody will read, and leaves)."""
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "main.py"
+    script.write_text(
+        "import os, sys\n"
+        "from sigdiag.calls.pipeline import iter_calls\n"
+        "from sigdiag.rules.engine import Engine\n"
+        "from sigdiag.rules.loader import load_rules\n"
+        "from sigdiag.rules.parallel import CALL, EngineProcess\n"
+        "calls = list(iter_calls(sys.argv[1], refiners=()))\n"
+        "p = EngineProcess(Engine(load_rules()))\n"
+        "for _ in range(10):  # findings enough to fill the pipe back (nobody reads them)\n"
+        "    p.send([(CALL, c, c.last_ts if c.end_reason == 'open' else None) for c in calls])\n"
+        "print(p._proc.pid, flush=True)\n"
+        "os._exit(0)  # dies without finishing or closing\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script), str(ROOT / "captures" / "all-faults.pcap")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        with open(f"/proc/{pid}/stat") as f:  # a zombie waiting for its reaper is gone too
+            if f.read().split(")")[-1].split()[0] == "Z":
+                return
+        time.sleep(0.2)
+    os.kill(pid, 9)
+    raise AssertionError("the engine process outlived the main process")

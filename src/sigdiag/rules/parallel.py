@@ -131,6 +131,7 @@ def _serve(engine: Engine, inbox: Any, outbox: Any) -> None:
     from sigdiag.rules.check import GC_GEN0
 
     gc.set_threshold(GC_GEN0, *gc.get_threshold()[1:])  # as in the main process (check.fewer_collections)
+    parent = os.getppid()
     try:
         outcomes: Counter[str] = Counter()
         now: list[Any] = [None]
@@ -158,10 +159,14 @@ def _serve(engine: Engine, inbox: Any, outbox: Any) -> None:
                 outbox.put(("findings", engine.take()))
         engine.finish()
         outbox.put(("end", engine.take(), outcomes))
+    except EOFError:  # the input ended without its end mark: the main process is gone
+        pass
     except BaseException as e:  # everything goes back to the main process
         outbox.put(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
     finally:
         outbox.close()
+        if os.getppid() != parent:  # nobody will read what is still queued: do not wait to send it
+            outbox.cancel_join_thread()
         outbox.join_thread()
 
 
