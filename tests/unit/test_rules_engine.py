@@ -524,3 +524,52 @@ def test_ladder_of_a_call_without_messages() -> None:
         (2000.0, "unknown", "REL"),
     ]
     assert steps[1]["info"] == ""
+
+
+# -- the call-rule index -----------------------------------------------------------------------------------
+def test_call_rule_index_of_the_shipped_rules() -> None:
+    """The shipped call rules are indexed by cause value, by non-empty flags and by message type; the
+    rest are always tried."""
+    e = Engine(load_rules())
+    ids = [r.id for r in e.call_rules]
+    always = {ids[i] for i in e._always}
+    by_cause = {v: ids[i] for _, table in e._by_value for v, idx in table.items() for i in idx}
+    flags = {ids[i] for _, idx in e._by_truthy for i in idx}
+    typed = {ids[i] for _, idx in e._by_types for i in idx}
+    assert by_cause == {1: "unallocated-valid-prefix", 25: "hop-counter-exhausted", 28: "t35-expiry"}
+    assert flags == {"blocked-circuit-attempt", "dual-seizure", "release-collision"}
+    assert typed == {"confusion"}
+    assert always | set(by_cause.values()) | flags | typed == set(ids)
+    assert not always & (set(by_cause.values()) | flags | typed)
+
+
+@pytest.mark.parametrize("name", ["all-faults", "carriers", "realism", "reference-fault"])
+def test_call_rule_index_skips_only_rules_that_cannot_match(name: str) -> None:
+    """The same findings and outcomes with the index as with every rule tried on every call."""
+    from pathlib import Path
+
+    from sigdiag.calls.pipeline import iter_calls
+    from sigdiag.calls.settings import CallSettings
+    from sigdiag.decode import resolve_settings
+
+    root = Path(__file__).resolve().parents[2] / "captures"
+    path = next(root.glob(name + ".pcap*"))
+    config = root / f"{name}.config.yaml"
+    settings = resolve_settings(None, config if config.exists() else None)
+    results = []
+    for indexed in (True, False):
+        e = Engine(load_rules())
+        if not indexed:
+            every = list(range(len(e.call_rules)))
+            e._candidates = lambda call, every=every: every  # type: ignore[method-assign]
+        outcomes = []
+        for call in iter_calls(
+            path, refiners=(), settings=CallSettings(keep_messages=False), decode_settings=settings
+        ):
+            e.refine(call)
+            outcomes.append((call.call_id, call.outcome, call.outcome_detail))
+        e.finish()
+        results.append(([json.dumps(f.as_dict(), default=str) for f in e.findings], outcomes))
+    assert results[0] == results[1]
+    if name in ("all-faults", "reference-fault"):
+        assert results[0][0]  # findings to compare
