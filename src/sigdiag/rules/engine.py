@@ -227,9 +227,10 @@ def _member_dict(m: Any) -> dict[str, Any]:
 
 
 class _Burst:
-    __slots__ = ("count", "first", "last", "members", "population")
+    __slots__ = ("count", "file", "first", "last", "members", "population")
 
-    def __init__(self) -> None:
+    def __init__(self, file: str | None) -> None:
+        self.file = file  # the input file of the burst's first records (several files: windows span them)
         self.count = 0
         self.first = float("inf")
         self.last = float("-inf")
@@ -304,7 +305,7 @@ class Engine:
         self.matches: dict[str, int] = {r.id: 0 for r in rules}
         self._now = float("-inf")
         self._adds = 0
-        # share rules: per (rule, group), 1-second bins of [matched, population, members], evaluated
+        # share rules: per (rule, group), 1-second bins of [matched, population, members, file], evaluated
         # at the end
         self._bins: dict[tuple[str, Any], dict[int, list[Any]]] = {}
 
@@ -534,8 +535,7 @@ class Engine:
             message=render_template(rule.message, values).strip(),
             recommendation=render_template(rule.recommendation, values).strip(),
             evidence=evidence,
-            file=self.file,
-            **fields,
+            **({"file": self.file} | fields),
         )
 
     @staticmethod
@@ -598,7 +598,7 @@ class Engine:
             b = w.burst
             if b is None:
                 # the burst opens: every match still in the window belongs to it
-                b = w.burst = _Burst()
+                b = w.burst = _Burst(self.file)
                 for et, mem in entries:
                     b.add(et, mem)
             else:
@@ -676,6 +676,7 @@ class Engine:
                 count=b.count,
                 calls=calls or None,
                 members=members,
+                file=b.file or self.file,
             )
         )
 
@@ -783,7 +784,7 @@ class Engine:
         k = int(t)
         b = bins.get(k)
         if b is None:
-            b = bins[k] = [0, 0, []]
+            b = bins[k] = [0, 0, [], self.file]
         b[0] += matched
         b[1] += in_pop
         if member is not None and len(b[2]) < MAX_MEMBERS:
@@ -814,10 +815,12 @@ class Engine:
             if matched / population < rule.share:
                 continue
             if burst is None:
-                burst = _Burst()
+                burst = _Burst(None)
             for bk, bb in dq:
                 if bb[0] and bk not in added:
                     added.add(bk)
+                    if burst.file is None and len(bb) > 3:  # (audit states saved before bins had it)
+                        burst.file = bb[3]
                     for m in bb[2]:
                         burst.add(m[2] if isinstance(m, tuple) else m["ts"], m)
                     burst.count += bb[0] - len(bb[2])  # members beyond the cap still count
