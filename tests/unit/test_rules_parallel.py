@@ -137,8 +137,10 @@ def _boom(call: Any) -> None:
 def test_engine_error_is_reported() -> None:
     run = check(ROOT / "captures" / "healthy.pcap", workers=2)
     run.engine.refine = _boom  # type: ignore[method-assign]
-    with pytest.raises(EngineProcessError, match="ZeroDivisionError: rule went wrong"):
+    with pytest.raises(EngineProcessError, match="ZeroDivisionError: rule went wrong") as err:
         list(run)
+    assert "Traceback" not in str(err.value)  # the message is one line; the traceback is kept apart
+    assert err.value.traceback is not None and "_boom" in err.value.traceback
 
 
 def _die(call: Any) -> None:

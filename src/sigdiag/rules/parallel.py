@@ -8,16 +8,16 @@ compiled rules); the engine process evaluates the rules and sends the findings b
 same, in the same order, as with the engine in the main process (a test checks this on every capture).
 
 Memory stays bounded: batches of :data:`BATCH` items wait in a pipe of about :data:`PIPE_BYTES` (the main
-process waits when the engine falls behind).  If the engine process fails, the
-main process raises :class:`EngineProcessError` with the engine's error; if it dies (killed), the error
-names its exit code.  Nothing here runs on platforms without ``fork``: the engine then runs in-process.
+process waits when the engine falls behind).  If the engine process fails, the main process raises
+:class:`EngineProcessError` with the engine's error (its traceback in the exception's ``traceback``); if
+it dies (killed), the error names its exit code; if the main process dies, the engine process leaves.
+Nothing here runs on platforms without ``fork``: the engine then runs in-process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copyreg
-import fcntl
 import gc
 import io
 import multiprocessing
@@ -54,7 +54,11 @@ CALL, RECORD, FILE = 0, 1, 2
 
 
 class EngineProcessError(RuntimeError):
-    """The engine process failed (its error message) or died."""
+    """The engine process failed (its error message; ``traceback``: the engine's traceback) or died."""
+
+    def __init__(self, message: str, traceback: str | None = None) -> None:
+        super().__init__(message)
+        self.traceback = traceback
 
 
 def available() -> bool:
@@ -188,7 +192,9 @@ class EngineProcess:
     def __init__(self, engine: Engine) -> None:
         ctx = multiprocessing.get_context("fork")
         reader, writer = ctx.Pipe(duplex=False)
-        with contextlib.suppress(OSError, AttributeError, ValueError):
+        with contextlib.suppress(OSError, AttributeError, ValueError, ImportError):
+            import fcntl  # POSIX
+
             fcntl.fcntl(writer.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
         self._inbox = writer
         self._outbox = ctx.Queue()
@@ -223,7 +229,7 @@ class EngineProcess:
             except queue.Empty:
                 msg = None
             if msg is not None and msg[0] == "error":
-                raise EngineProcessError(f"rule engine process failed: {msg[1]}\n{msg[2]}")
+                raise EngineProcessError(f"rule engine process failed: {msg[1]}", msg[2])
             code = self._proc.exitcode
             raise EngineProcessError(f"rule engine process ended unexpectedly (exit code {code})")
 
@@ -240,7 +246,7 @@ class EngineProcess:
 
     def _take(self, msg: tuple[Any, ...]) -> list[Finding]:
         if msg[0] == "error":
-            raise EngineProcessError(f"rule engine process failed: {msg[1]}\n{msg[2]}")
+            raise EngineProcessError(f"rule engine process failed: {msg[1]}", msg[2])
         if msg[0] == "end":
             self.outcomes.update(msg[2])
             self._ended = True
