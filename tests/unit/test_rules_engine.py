@@ -573,3 +573,43 @@ def test_call_rule_index_skips_only_rules_that_cannot_match(name: str) -> None:
     assert results[0] == results[1]
     if name in ("all-faults", "reference-fault"):
         assert results[0][0]  # findings to compare
+
+
+def _ladder_decoding_everything(call: Any) -> list[dict[str, Any]]:
+    from sigdiag.rules.language import decode_timeline_entry
+
+    out = []
+    for entry in call.timeline:
+        m = call.iam if entry[0] == call.iam.frame else decode_timeline_entry(call, entry)
+        out.append(
+            {
+                "frame": entry[0],
+                "offset_ms": round((entry[1] - call.start) * 1000.0, 1),
+                "direction": {0: "forward", 1: "backward"}.get(entry[3], "unknown"),
+                "type": entry[2],
+                "info": engine_module._summary_of(m),
+            }
+        )
+    return out
+
+
+@pytest.mark.parametrize("name", ["all-faults", "carriers", "realism", "reference-fault"])
+def test_ladder_decodes_only_what_it_shows(name: str) -> None:
+    """Ladders skip decoding messages that cannot carry digits or a cause: the same lines as decoding
+    every message."""
+    from pathlib import Path
+
+    from sigdiag.calls.pipeline import iter_calls
+    from sigdiag.decode import resolve_settings
+
+    root = Path(__file__).resolve().parents[2] / "captures"
+    path = next(root.glob(name + ".pcap*"))
+    config = root / f"{name}.config.yaml"
+    settings = resolve_settings(None, config if config.exists() else None)
+    n = causes = 0
+    for call in iter_calls(path, refiners=(), decode_settings=settings):
+        ladder = ladder_of(call)
+        assert ladder == _ladder_decoding_everything(call)
+        n += len(ladder)
+        causes += sum("cause" in line["info"] for line in ladder)
+    assert n > 50 and causes > 5

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from operator import attrgetter
 from typing import Any
 
@@ -130,16 +131,37 @@ def _summary_of(m: Any) -> str:
     return ""
 
 
+@cache
+def _ladder_decodes() -> frozenset[str]:
+    """Message types whose ladder line always needs decoding: SAM (digits) and those with the cause
+    indicators as a mandatory parameter (REL, CFN, ...); other types say something only when an optional
+    cause indicators parameter (code 0x12) is in their octets."""
+    from sigdiag.codec.messages import ANSI_MESSAGES, ITU_MESSAGES
+
+    cause = 0x12
+    types = {"SAM"}
+    for table in (ITU_MESSAGES, ANSI_MESSAGES):
+        types.update(spec.abbr for spec in table.values() if cause in spec.variable)
+    return frozenset(types)
+
+
 def ladder_of(call: Any) -> list[dict[str, Any]]:
     """The call's messages with their offset from the IAM (ms), direction and a few words each (the
     messages are decoded again from the timeline's octets)."""
     from sigdiag.rules.language import decode_timeline_entry
 
     t0 = call.start
+    iam = call.iam
+    always = _ladder_decodes()
     out = []
     for entry in call.timeline:
-        frame, ts, type_, direction, _raw = entry
-        m = call.iam if frame == call.iam.frame else decode_timeline_entry(call, entry)
+        frame, ts, type_, direction, raw = entry
+        if frame == iam.frame:
+            m = iam
+        elif type_ in always or b"\x12" in raw:
+            m = decode_timeline_entry(call, entry)
+        else:  # no digits, and no cause indicators (parameter 0x12) can be in these octets: nothing to say
+            m = None
         out.append(
             {
                 "frame": frame,
