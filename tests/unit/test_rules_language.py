@@ -71,7 +71,7 @@ class FakeCall:
         self.called = kw.pop("called", "04531142345")
         self.called_complete = kw.pop("called_complete", False)
         self.calling = kw.pop("calling", "01058722000")
-        self.calling_nai = kw.pop("calling_nai", 3)
+        self.types = kw.pop("types", -1)  # the message types' bits (-1: every type may be there)
         self.sam_count = kw.pop("sam_count", 0)
         self.acm_ts = kw.pop("acm_ts", None)
         self.anm_ts = kw.pop("anm_ts", None)

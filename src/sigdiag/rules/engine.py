@@ -175,36 +175,25 @@ def ladder_of(call: Any) -> list[dict[str, Any]]:
 
 
 # -- windows -----------------------------------------------------------------------------------------------
-_MEMBER_FIELDS = (
-    "call_id",
-    "iam_frame",
-    "ts",
-    "opc",
-    "dpc",
-    "cic",
-    "called",
-    "calling",
-    "cause",
-    "outcome",
-    "conversation_s",
+#: what a windowed finding keeps of a member call: (field name in the finding, attribute of the call).  A
+#: member is a tuple of the attributes (made for every matching call); :func:`_member_dict` names them
+#: when the finding is written.
+_MEMBER = (
+    ("call_id", "call_id"),
+    ("iam_frame", "iam.frame"),
+    ("ts", "start"),
+    ("opc", "opc"),
+    ("dpc", "dpc"),
+    ("cic", "cic"),
+    ("called", "called"),
+    ("calling", "calling"),
+    ("cause", "cause"),
+    ("outcome", "outcome"),
+    ("conversation_s", "conversation_s"),
 )
-
-
-#: what a windowed finding keeps of a member call (a tuple: made for every matching call; :func:`_member_dict`
-#: names the fields when the finding is written)
-_call_member = attrgetter(
-    "call_id",
-    "iam.frame",
-    "start",
-    "opc",
-    "dpc",
-    "cic",
-    "called",
-    "calling",
-    "cause",
-    "outcome",
-    "conversation_s",
-)
+_MEMBER_FIELDS = tuple(name for name, _ in _MEMBER)
+_call_member = attrgetter(*(attr for _, attr in _MEMBER))
+_MEMBER_TS = _MEMBER_FIELDS.index("ts")
 
 
 def _type_mask(types: frozenset[str]) -> int:
@@ -369,7 +358,7 @@ class Engine:
             if get(call):
                 extra += idx
         if self._by_types:
-            types = getattr(call, "types", -1)  # a bit per message type code (-1: unknown, every bit)
+            types = call.types  # a bit per message type code of the timeline
             for mask, idx in self._by_types:
                 if types & mask:
                     extra += idx
@@ -514,7 +503,7 @@ class Engine:
             "held_s": ctx.fact("held_s") if call.anm_ts is not None else None,
             "outcome": call.outcome,
             "outcome_detail": call.outcome_detail,
-            "calling_nai": call.calling_nai,
+            "calling_nai": ctx.fact("calling_nai"),
             "calling_plan": ctx.fact("calling_plan"),
             "hop_counter": ctx.fact("hop_counter"),
         }
@@ -844,7 +833,7 @@ class Engine:
                     if burst.file is None and len(bb) > 3:  # (audit states saved before bins had it)
                         burst.file = bb[3]
                     for m in bb[2]:
-                        burst.add(m[2] if isinstance(m, tuple) else m["ts"], m)
+                        burst.add(m[_MEMBER_TS] if isinstance(m, tuple) else m["ts"], m)
                     burst.count += bb[0] - len(bb[2])  # members beyond the cap still count
             burst.population = max(burst.population, population)
         if burst is not None:

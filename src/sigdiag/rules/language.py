@@ -92,11 +92,6 @@ def _calling_facts(ctx: Context, name: str) -> Any:
     return cache[name]
 
 
-def _calling_plan(ctx: Context) -> int | None:
-    plan: int | None = _calling_facts(ctx, "calling_plan")
-    return plan
-
-
 def _calling_presentation(ctx: Context) -> int | None:
     v = _raw_param(ctx, 0x0A)  # octet 2 bits 4-3 address presentation restricted indicator
     return (v[1] >> 2) & 0x03 if v is not None and len(v) > 1 else None
@@ -159,7 +154,6 @@ CALL_FACTS: dict[str, tuple[Callable[[Context], Any], str]] = {
         ("called", "called number: IAM digits then every SAM's digits"),
         ("called_complete", "an ST digit ended the called number (IAM or SAM)"),
         ("calling", "calling party number digits (None without one)"),
-        ("calling_nai", "nature of address of the calling party number"),
         ("sam_count", "number of SAMs"),
         ("acm_ts", "time of the ACM"),
         ("anm_ts", "time of the ANM or CON"),
@@ -182,7 +176,7 @@ CALL_FACTS: dict[str, tuple[Callable[[Context], Any], str]] = {
 }
 #: Call facts that are plain attributes of the call record (conditions read them directly; the
 #: others are computed once per call and cached).
-DIRECT_FACTS = frozenset(CALL_FACTS) - {"calling_nai"}
+DIRECT_FACTS = frozenset(CALL_FACTS)
 
 CALL_FACTS.update(
     {
@@ -199,7 +193,7 @@ CALL_FACTS.update(
             lambda ctx: _calling_facts(ctx, "calling_nai"),
             "nature of address of the calling party number",
         ),
-        "calling_plan": (_calling_plan, "calling numbering plan"),
+        "calling_plan": (lambda ctx: _calling_facts(ctx, "calling_plan"), "calling numbering plan"),
         "calling_presentation": (_calling_presentation, "calling number presentation indicator"),
         "hop_counter": (_hop_counter, "hop counter of the IAM (None without one)"),
         "held_s": (_held_s, "answered calls: seconds from ANM to the REL or to the capture end"),
@@ -651,21 +645,7 @@ class _Compiler:
         simple = [self._simple.get(id(c)) for c in conds]
         if all(x is not None for x in simple):
             fields = tuple(x for x in simple if x is not None)
-
-            def all_fields(ctx: Context) -> bool:
-                call = ctx.call
-                cache = ctx._cache
-                for get, name, f, v, none_ok in fields:
-                    if get is not None:
-                        x = get(call)
-                    elif name in cache:
-                        x = cache[name]
-                    else:
-                        x = ctx.fact(name)
-                    if (x is None and not none_ok) or not f(x, v):
-                        return False
-                return True
-
+            all_fields = self._any_fields(((fields, None),))  # one branch: every test must hold
             self._fields[id(all_fields)] = fields
             return all_fields
         if not binds:
@@ -736,6 +716,9 @@ class _Compiler:
         return any_
 
     def _any_fields(self, branches: tuple[tuple[tuple[Any, ...], str | None], ...]) -> Condition:
+        """Branches of plain field tests ``(getter or None, fact, operator, value, accepts None)``, with
+        their labels, in one flat loop: the first branch whose tests all hold wins."""
+
         def any_fields(ctx: Context) -> bool:
             call = ctx.call
             cache = ctx._cache
