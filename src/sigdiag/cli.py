@@ -39,6 +39,7 @@ class OutputFormat(StrEnum):
 
 
 class PcFormat(StrEnum):
+    auto = "auto"
     itu = "itu"
     ansi = "ansi"
     china = "china"
@@ -77,7 +78,9 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 PcFormatOpt = Annotated[
     PcFormat | None,
     typer.Option(
-        "--pc-format", help="Point-code format of MTP3 routing labels (default: itu).", show_default=False
+        "--pc-format",
+        help="Point-code format of MTP3 routing labels (default: auto, decided per link from the traffic).",
+        show_default=False,
     ),
 ]
 VariantOpt = Annotated[
@@ -168,8 +171,8 @@ def decode(
 ) -> None:
     """Decode every ISUP/BICC message, field for field.
 
-    JSON Lines rows have the keys frame, ts, carrier, protocol, variant, opc, dpc, ni, sls, cic, type,
-    type_code, called, called_complete, calling, subsequent, cause, cause_location, anomalies, params
+    JSON Lines rows have the keys frame, ts, carrier, protocol, variant, opc, dpc, ni, sls, link, cic,
+    type, type_code, called, called_complete, calling, subsequent, cause, cause_location, anomalies, params
     (and file, when several files are given).
     """
     from sigdiag.decode import CaptureError, MessageFilter, read_messages
@@ -219,6 +222,7 @@ def decode(
 
 def _report_anomalies(readers: list[tuple[Path, Any]], messages: int) -> None:
     for path, reader in readers:
+        report_links(path, reader.links, several=len(readers) > 1)
         if reader.anomaly_count:
             shown = reader.anomalies[:20]
             typer.echo(f"sigdiag: warning: {path}: {reader.anomaly_count} decoding anomalies", err=True)
@@ -226,6 +230,18 @@ def _report_anomalies(readers: list[tuple[Path, Any]], messages: int) -> None:
                 typer.echo(f"  {a}", err=True)
             if reader.anomaly_count > len(shown):
                 typer.echo(f"  ... and {reader.anomaly_count - len(shown)} more", err=True)
+
+
+def report_links(path: Path, links: list[Any], several: bool = False) -> None:
+    """The per-link lines of a command's standard-error summary (point-code format, how it was decided,
+    messages, anomalous share) and a WARNING line for each low-confidence link
+    (:class:`sigdiag.decode.LinkReport`).  The exit status does not change: the warning is the signal."""
+    prefix = f"sigdiag: {path}: " if several else "sigdiag: "
+    for link in links:
+        typer.echo(f"{prefix}link {link.summary()}", err=True)
+    for link in links:
+        if link.low_confidence:
+            typer.echo(f"{prefix}WARNING: {link.warning()}", err=True)
 
 
 @app.command()
@@ -239,9 +255,12 @@ def version() -> None:
 def _register_commands() -> None:
     """Commands whose code lives with their stage; importing them is cheap (heavy imports are inside)."""
     from sigdiag.audit.cli import audit_app
+    from sigdiag.calls import cli as calls_cli
     from sigdiag.calls.cli import calls_command, stats_command
-    from sigdiag.rules.cli import check_command, rules_app
+    from sigdiag.rules.cli import check_command, outcome_refiner_for, rules_app
     from sigdiag.simulate.cli import simulate_command
+
+    calls_cli.RULE_REFINER = outcome_refiner_for  # calls/stats refine outcomes as check does
 
     app.command("calls")(calls_command)
     app.command("stats")(stats_command)

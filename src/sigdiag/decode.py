@@ -4,11 +4,16 @@
 Anomalies that belong to a decoded message are on the message (``Message.anomalies``); anomalies of
 frames that yielded no message (a truncated record, a bad SCTP chunk) are collected on the
 :class:`MessageReader` (``reader.anomalies``), each with its frame number.
+
+Point-code format per link: with ``pc_format: auto`` (the default) the format of each link with MTP3
+labels is decided from its traffic (:mod:`sigdiag.carrier.pcdetect`); ``reader.links`` reports, per
+link, the format, how it was decided, and the share of messages with anomalies (:class:`LinkReport`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from itertools import chain
 from os import PathLike
 from pathlib import Path
@@ -16,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sigdiag.anomalies import Anomaly
 from sigdiag.capture import CaptureError, open_capture
-from sigdiag.carrier import walk_frames
+from sigdiag.carrier import PcDetector, walk_frames
 from sigdiag.codec.isup import decode_message, decode_payload
 from sigdiag.model import MESSAGE_KEYS, Frame, Message
 from sigdiag.settings import DecodeSettings, load_settings
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AnomalySink",
     "CaptureError",
+    "LinkReport",
     "MessageFilter",
     "MessageReader",
     "call_key",
@@ -69,17 +75,102 @@ class AnomalySink(list[Anomaly]):
 
 
 def iter_messages(
-    frames: Iterable[Frame], settings: DecodeSettings, anomalies: list[Anomaly], *, fast_lane: bool = True
+    frames: Iterable[Frame],
+    settings: DecodeSettings,
+    anomalies: list[Anomaly],
+    *,
+    fast_lane: bool = True,
+    detector: PcDetector | None = None,
 ) -> Iterator[Message]:
     """Every ISUP/BICC message of ``frames``, decoded: ``map(decode_payload, iter_payloads(...))``, with
     the frames of the common Ethernet/IPv4/SCTP/M3UA shape taken by the M3UA fast lane straight to a
     :class:`Message` (no Frame -> Payload -> Message copy).  ``tests/unit/test_fastlane.py`` checks that
-    the result is exactly ``map(decode_payload, iter_payloads(frames, ..., fast_lane=False))`` on every
-    capture and on mutated frames.
+    the result is exactly ``map(decode_payload, iter_payloads(frames, ..., fast_lane=False,
+    decoder=decode_payload))`` on every capture and on mutated frames.
+
+    ``detector`` (default: a new one) decides the point-code format of ``auto`` links, scoring
+    candidates with the codec, and keeps the per-link tally that :class:`MessageReader` reports.
     """
+    if detector is None:
+        detector = PcDetector(settings, anomalies, decoder=decode_payload)
     return walk_frames(
-        frames, settings, anomalies, fast_lane=fast_lane, build=decode_message, convert=decode_payload
+        frames,
+        settings,
+        anomalies,
+        fast_lane=fast_lane,
+        build=decode_message,
+        convert=decode_payload,
+        detector=detector,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LinkReport:
+    """One signalling link of a capture as the reader saw it.
+
+    ``pc_format`` is the point-code format its messages were read with (None: no routing label, SIP-I
+    and BICC on SCTP); ``decided_by`` is ``"auto"`` (decided from the traffic; ``score`` is the share of
+    the ``sample`` messages that decoded cleanly with it, ``basis`` the candidates' results in words),
+    ``"setting"`` (an explicit ``pc_format``, global or per link) or ``"none"`` (no label).
+    ``anomalous`` counts the messages with an anomaly other than trailing octets (those the codec finds
+    while reading the key fields; parameters decoded later on demand can add more), and
+    ``low_confidence`` is true when their share is above ``low_confidence_share``: the link's messages,
+    and the calls and findings built on them, should not be trusted.
+    """
+
+    link: str
+    carrier: str
+    pc_format: str | None
+    decided_by: str
+    messages: int
+    anomalous: int
+    low_confidence: bool
+    score: float | None = None
+    sample: int = 0
+    basis: str = ""
+
+    @property
+    def anomalous_share(self) -> float:
+        """``anomalous / messages`` (0.0 without messages)."""
+        return self.anomalous / self.messages if self.messages else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as a plain JSON-ready dict (with ``anomalous_share``)."""
+        return {
+            "link": self.link,
+            "carrier": self.carrier,
+            "pc_format": self.pc_format,
+            "decided_by": self.decided_by,
+            "score": self.score,
+            "sample": self.sample,
+            "basis": self.basis,
+            "messages": self.messages,
+            "anomalous": self.anomalous,
+            "anomalous_share": round(self.anomalous_share, 6),
+            "low_confidence": self.low_confidence,
+        }
+
+    def summary(self) -> str:
+        """One line: link, format, how it was decided, messages, anomalous share."""
+        how = self.decided_by
+        if how == "auto" and self.score is not None:
+            how = f"auto, {self.score * 100:.0f} % of {self.sample} clean"
+        elif how == "auto":
+            how = f"auto, {self.basis}"
+        elif how == "none":
+            how = "no routing label"
+        return (
+            f"{self.link}: pc_format {self.pc_format or '-'} ({how}), {self.messages} messages, "
+            f"{self.anomalous_share * 100:.1f} % anomalous"
+        )
+
+    def warning(self) -> str:
+        """The low-confidence warning line (without a prefix)."""
+        return (
+            f"link {self.link}: {self.anomalous_share * 100:.1f} % of {self.messages} messages are anomalous "
+            f"with pc_format {self.pc_format} ({self.decided_by}); its messages, calls and findings are "
+            "low confidence (is the point-code format right? try --pc-format)"
+        )
 
 
 class MessageReader:
@@ -88,19 +179,45 @@ class MessageReader:
     ``anomalies`` holds frame-level anomalies (at most :data:`MAX_KEPT_ANOMALIES`; ``anomaly_count``
     counts them all).  Iterating resumes one generator (:func:`iter_messages`) per message, the capture
     reader's below it.
+
+    ``links`` reports each link seen so far (:class:`LinkReport`, in order of first message): complete
+    once the reader is exhausted.  With ``pc_format: auto`` the first messages of a link are held back
+    until its format is decided (``pc_detect_messages``), so the reader may read ahead of what it has
+    returned.
     """
 
     def __init__(self, path: str | PathLike[str], settings: DecodeSettings) -> None:
         self.path = Path(path)
         self.settings = settings
         self.anomalies = AnomalySink()
+        self.detector = PcDetector(settings, self.anomalies, decoder=decode_payload)
         self._it: Iterator[Message] = iter_messages(
-            open_capture(self.path, self.anomalies), settings, self.anomalies
+            open_capture(self.path, self.anomalies), settings, self.anomalies, detector=self.detector
         )
 
     @property
     def anomaly_count(self) -> int:
         return self.anomalies.total
+
+    @property
+    def links(self) -> list[LinkReport]:
+        """Per link: point-code format, how it was decided, messages, anomalous ones, low confidence."""
+        out = []
+        limit = self.settings.low_confidence_share
+        decisions = self.detector.decisions
+        for link, (messages, anomalous, carrier, pc_format) in self.detector.tally.items():
+            decision = decisions.get(link)
+            if decision is not None:
+                how, score, sample, basis = "auto", decision.score, decision.sample, decision.basis
+                pc_format = decision.pc_format
+            else:
+                how = "none" if pc_format is None else "setting"
+                score, sample, basis = None, 0, ""
+            low = messages > 0 and anomalous / messages > limit
+            out.append(
+                LinkReport(link, carrier, pc_format, how, messages, anomalous, low, score, sample, basis)
+            )
+        return out
 
     def __iter__(self) -> Iterator[Message]:
         return self._it

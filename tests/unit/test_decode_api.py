@@ -200,8 +200,12 @@ def test_pc_format_keyword(
         (opc, dpc, cic, pc_format, variant)
     }
     assert messages[0].called == "0453114" and messages[0].anomalies == []
-    if pc_format != "itu":  # the same bytes read with the default (ITU) format are something else
-        assert [(m.opc, m.dpc) for m in read_messages(path)] != [(opc, dpc)] * 6
+    if pc_format != "itu":  # the same bytes read with the ITU format are something else
+        assert [(m.opc, m.dpc) for m in read_messages(path, pc_format="itu")] != [(opc, dpc)] * 6
+    # the default (auto) decides the format from the messages and reads them as the keyword does
+    reader = read_messages(path)
+    assert [m.as_dict() for m in reader] == [m.as_dict() for m in messages]
+    assert [(r.link, r.pc_format, r.decided_by) for r in reader.links] == [("mtp2:if0", pc_format, "auto")]
 
 
 def test_variant_keyword_overrides_the_point_code_format(tmp_path: Path) -> None:
@@ -352,9 +356,23 @@ def test_config_file_with_per_link_overrides(tmp_path: Path) -> None:
         for m in read_messages(path, config=config, pc_format="japan")
         if m.link.startswith("m3ua:10.0")
     } == {"japan"}
-    # without the config the ANSI and China links are misread
-    plain = list(read_messages(path))
+    # with ITU labels everywhere the ANSI and China links are misread
+    plain = list(read_messages(path, pc_format="itu"))
     assert {m.pc_format for m in plain} == {"itu"}
+    assert sum(bool(m.anomalies) for m in plain) > 0
+    # without the config the format of each MTP3 link is detected (the M3UA ones carry 32-bit point
+    # codes, read the same either way; without the variant override the ANSI M3UA link reads as ITU)
+    reader = read_messages(path)
+    detected = {(m.link, m.pc_format) for m in reader}
+    assert detected == {
+        ("m3ua:10.0.0.1:2905-10.0.0.2:2905", "itu"),
+        ("m3ua:10.9.0.1:2905-10.9.0.2:2905", "itu"),
+        ("mtp2:if1", "ansi"),
+        ("m2pa:10.8.0.1:3565-10.8.0.2:3565", "china"),
+    }
+    assert {r.link: r.decided_by for r in reader.links} == dict.fromkeys(
+        (link for link, _ in detected), "auto"
+    )
 
 
 def test_settings_object_then_config_file_then_keywords(tmp_path: Path) -> None:

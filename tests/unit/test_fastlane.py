@@ -93,7 +93,11 @@ def messages_both_ways(frames: list[Frame], settings: DecodeSettings) -> tuple[l
     a1: list = []
     a2: list = []
     fast = [_message_record(m) for m in iter_messages(frames, settings, a1)]
-    slow = [_message_record(decode_payload(p)) for p in iter_payloads(frames, settings, a2, fast_lane=False)]
+    # the same point-code detection as iter_messages (pc_format auto): scoring with the codec
+    slow = [
+        _message_record(decode_payload(p))
+        for p in iter_payloads(frames, settings, a2, fast_lane=False, decoder=decode_payload)
+    ]
     return fast, slow, a1, a2
 
 

@@ -13,6 +13,7 @@ from sigdiag.anomalies import CATALOGUE, Anomaly
 from sigdiag.carrier.mtp import (
     PC_BITS,
     MtpDecoder,
+    PendingPayload,
     build_mtp2,
     build_mtp2_phdr,
     build_mtp3,
@@ -289,6 +290,13 @@ def test_per_link_point_code_format() -> None:
     p0 = dec.decode(_unit(itu, 141, interface=0))
     assert p1 is not None and p0 is not None
     assert (p1.pc_format, p1.variant, p1.opc, p1.dpc, p1.sls) == ("ansi", "ansi", 0x010203, 0x040506, 9)
+    # if0 has no override and the global format is auto: a pending payload, read provisionally as ITU,
+    # that keeps the MTP3 octets for the detector; once decided, the link is read with the decision
+    assert isinstance(p0, PendingPayload) and p0.msu[p0.start : p0.end] == itu
+    assert (p0.pc_format, p0.variant, p0.opc, p0.dpc) == ("auto", "itu", 100, 200)
+    dec.set_format("mtp2:if0", "itu", "itu")
+    p0 = dec.decode(_unit(itu, 141, interface=0))
+    assert p0 is not None and not isinstance(p0, PendingPayload)
     assert (p0.pc_format, p0.variant, p0.opc, p0.dpc) == ("itu", "itu", 100, 200)
 
 

@@ -67,16 +67,19 @@ def test_m3ua_rfc_vector() -> None:
     (p,), anomalies = _decode(_unit(M3UA_RFC, frame=4))
     assert anomalies == []
     assert p is not None
+    # pc_format auto (the default): the unit decoder leaves the format to the detector
     assert (p.frame, p.ts, p.carrier, p.protocol, p.variant, p.pc_format) == (
         4,
         2.5,
         "m3ua",
         "isup",
         "itu",
-        "itu",
+        "auto",
     )
     assert (p.opc, p.dpc, p.ni, p.sls, p.data, p.has_cic) == (1, 2, 2, 1, RLC, True)
     assert p.link == "m3ua:10.0.0.1:2905-10.0.0.2:2905"
+    (p,), _ = _decode(_unit(M3UA_RFC, frame=4), pc_format="itu")
+    assert p is not None and (p.variant, p.pc_format) == ("itu", "itu")
 
 
 def test_m3ua_draft6_vector() -> None:
@@ -339,7 +342,8 @@ def test_per_link_settings() -> None:
         0x010203,
         0x040506,
     )
-    assert m3ua is not None and (m3ua.pc_format, m3ua.variant) == ("itu", "ansi")
+    # the M3UA link's format is left to the detector (global auto), its variant override applies
+    assert m3ua is not None and (m3ua.pc_format, m3ua.variant) == ("auto", "ansi")
 
 
 def test_settings_are_looked_up_once_per_link(monkeypatch: pytest.MonkeyPatch) -> None:

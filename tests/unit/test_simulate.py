@@ -751,7 +751,8 @@ def test_reference_fault_capture_reproduces_domain_section_4(tmp_path: Path) -> 
     for row in faulty:
         ms = calls[row["iam_frame"]]
         iam = ms[0]
-        assert (iam.protocol, iam.carrier, iam.pc_format) == ("bicc", "m3ua", "itu")  # decoded with defaults
+        # decoded with defaults: the M3UA link's 24-bit point codes name the format (pc_format auto)
+        assert (iam.protocol, iam.carrier, iam.pc_format) == ("bicc", "m3ua", "china")
         assert iam.opc > 0x3FFF or iam.dpc > 0x3FFF  # 24-bit China point codes
         cg = iam.params["calling_party_number"]
         assert (iam.called, iam.called_complete) == ("0453114", False)

@@ -9,7 +9,9 @@ IP with reassembly, SCTP, UDP, TCP) with the signalling adaptation layers:
 
 Links are named ``"<carrier>:<a>:<pa>-<b>:<pb>"`` for IP carriers (endpoints in a fixed order, so both
 directions share one name) and ``"mtp2:if<N>"`` for link types 139-141; each link's point-code format
-and variant come from :meth:`DecodeSettings.for_link`, looked up once per link.
+and variant come from :meth:`DecodeSettings.for_link`, looked up once per link, or, when that is
+``auto``, from the :class:`~sigdiag.carrier.pcdetect.PcDetector` that :func:`walk_frames` runs (it holds
+back the first messages of such a link until it has decided, and keeps the output in file order).
 
 Anomalies: those that stop a frame from yielding a payload are appended to ``anomalies``; those about
 a payload that was still produced travel on ``Payload.anomalies``.  All carry the frame number.
@@ -22,7 +24,8 @@ from typing import Any
 
 from sigdiag.anomalies import Anomaly
 from sigdiag.carrier.fastlane import M3uaFastLane
-from sigdiag.carrier.mtp import MtpDecoder, format_pc, parse_pc
+from sigdiag.carrier.mtp import MtpDecoder, PendingPayload, format_pc, parse_pc
+from sigdiag.carrier.pcdetect import PcDetector, anomalous
 from sigdiag.carrier.sigtran import SigtranDecoder, link_name
 from sigdiag.carrier.sip import SipDecoder
 from sigdiag.carrier.units import MtpUnit, SctpUnit, StreamUnit
@@ -32,6 +35,7 @@ from sigdiag.settings import DecodeSettings
 __all__ = [
     "MtpDecoder",
     "MtpUnit",
+    "PcDetector",
     "SctpUnit",
     "SigtranDecoder",
     "SipDecoder",
@@ -52,11 +56,21 @@ class UnitDecoder:
 
     Useful on its own to decode units built by hand (tests, simulators); :func:`iter_payloads` uses it
     behind :class:`~sigdiag.carrier.net.NetDecoder`.
+
+    With ``pc_format: auto`` (and no decision in ``decided``), MTP3 messages come out as
+    :class:`~sigdiag.carrier.mtp.PendingPayload`: read provisionally as ITU, see
+    :mod:`sigdiag.carrier.pcdetect`.
     """
 
-    def __init__(self, settings: DecodeSettings, anomalies: list[Anomaly]) -> None:
-        self.sigtran = SigtranDecoder(settings, anomalies)
-        self.mtp = MtpDecoder(settings, anomalies)
+    def __init__(
+        self,
+        settings: DecodeSettings,
+        anomalies: list[Anomaly],
+        decided: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
+        decided = {} if decided is None else decided
+        self.sigtran = SigtranDecoder(settings, anomalies, decided)
+        self.mtp = MtpDecoder(settings, anomalies, decided)
         self.sip = SipDecoder(settings, anomalies)
 
     def decode(self, unit: SctpUnit | StreamUnit | MtpUnit) -> list[Payload]:
@@ -76,12 +90,22 @@ class UnitDecoder:
 
 
 def iter_payloads(
-    frames: Iterable[Frame], settings: DecodeSettings, anomalies: list[Anomaly], *, fast_lane: bool = True
+    frames: Iterable[Frame],
+    settings: DecodeSettings,
+    anomalies: list[Anomaly],
+    *,
+    fast_lane: bool = True,
+    decoder: Callable[[Payload], Any] | None = None,
 ) -> Iterator[Payload]:
     """Every ISUP/BICC payload of ``frames``, in capture order (for reassembled data: in the order the
     data completed).  Frames of the common Ethernet/IPv4/SCTP/M3UA shape take the
-    :mod:`~sigdiag.carrier.fastlane` (same result, fewer steps) unless ``fast_lane`` is false."""
-    return walk_frames(frames, settings, anomalies, fast_lane=fast_lane)
+    :mod:`~sigdiag.carrier.fastlane` (same result, fewer steps) unless ``fast_lane`` is false.
+
+    With ``pc_format: auto``, ``decoder`` (a payload -> :class:`~sigdiag.model.Message` function such as
+    ``sigdiag.codec.decode_payload``) lets the detector score the ISUP part of each candidate format;
+    without it the detector judges the labels and CIC octets only (:mod:`sigdiag.carrier.pcdetect`)."""
+    detector = PcDetector(settings, anomalies, decoder=decoder)
+    return walk_frames(frames, settings, anomalies, fast_lane=fast_lane, detector=detector)
 
 
 def walk_frames(
@@ -92,17 +116,43 @@ def walk_frames(
     fast_lane: bool = True,
     build: Callable[..., Any] = Payload,
     convert: Callable[[Payload], Any] | None = None,
+    detector: PcDetector | None = None,
 ) -> Iterator[Any]:
     """The per-frame loop of :func:`iter_payloads`, with two hooks for the decoder
     (:func:`sigdiag.decode.iter_messages`): ``build`` is what the M3UA fast lane makes of a frame's
     fields (a :class:`Payload`, or anything that takes the same fields in the same order, such as the
     codec's ``decode_message``: no Payload in between), and ``convert`` is applied to every payload of
-    the general path (None: the payloads themselves)."""
+    the general path (None: the payloads themselves).
+
+    ``detector`` decides the format of ``auto`` links and tallies every item per link (a new one when
+    None, scoring with ``convert``); its ``convert`` is set to ``convert`` here."""
     from sigdiag.carrier.net import NetDecoder  # here, not at import time: net imports carrier.units
 
+    if detector is None:
+        detector = PcDetector(settings, anomalies, decoder=convert)
+    detector.convert = convert
     net = NetDecoder(anomalies)
-    units = UnitDecoder(settings, anomalies)
-    lane = M3uaFastLane(settings)
+    units = UnitDecoder(settings, anomalies, detector.decided)
+    lane = M3uaFastLane(settings, detector.decided)
+    detector.listeners += [units.sigtran.set_format, units.mtp.set_format, lane.set_format]
+    units.sigtran.deferred = units.mtp.deferred = detector.deferred
+    held = detector.queue  # not empty while the detector holds items back
+    push = detector.push
+    tally = detector.tally
+    pending_cls = PendingPayload
+
+    def emit(p: Payload) -> Iterable[Any]:
+        if held or p.pc_format == "auto":
+            return push(p if convert is None or p.__class__ is pending_cls else convert(p))
+        x = p if convert is None else convert(p)
+        t = tally.get(x.link)
+        if t is None:
+            t = tally[x.link] = [0, 0, x.carrier, x.pc_format]
+        t[0] += 1
+        if x.anomalies:
+            t[1] += anomalous(x.anomalies)
+        return (x,)
+
     take = lane.take if lane.enabled and fast_lane else None
     feed = net.feed
     sig_decode = units.sigtran.decode
@@ -115,27 +165,37 @@ def walk_frames(
             x = take(frame, build)
             if x is not None:
                 net._last = frame  # what the general path would have seen last
+                if held or x.pc_format == "auto":
+                    yield from push(x)
+                    continue
+                t = tally.get(x.link)
+                if t is None:
+                    t = tally[x.link] = [0, 0, x.carrier, x.pc_format]
+                t[0] += 1
+                if x.anomalies:
+                    t[1] += anomalous(x.anomalies)
                 yield x
                 continue
         if lt in mtp_linktypes:
             p = mtp_decode(MtpUnit(frame.number, frame.ts, lt, frame.interface, frame.data))
             if p is not None:
-                yield p if convert is None else convert(p)
+                yield from emit(p)
             continue
         for unit in feed(frame):
             cls = unit.__class__
             if cls is SctpUnit:
                 p = sig_decode(unit)  # type: ignore[arg-type]
                 if p is not None:
-                    yield p if convert is None else convert(p)
+                    yield from emit(p)
             elif cls is StreamUnit:
-                ps = sip_decode(unit)  # type: ignore[arg-type]
-                yield from ps if convert is None else map(convert, ps)
+                for p in sip_decode(unit):  # type: ignore[arg-type]
+                    yield from emit(p)
             elif cls is MtpUnit:
                 p = mtp_decode(unit)  # type: ignore[arg-type]
                 if p is not None:
-                    yield p if convert is None else convert(p)
+                    yield from emit(p)
     for unit in net.finish() or ():
-        ps = units.decode(unit)
-        yield from ps if convert is None else map(convert, ps)
+        for p in units.decode(unit):
+            yield from emit(p)
     units.finish()
+    yield from detector.finish()

@@ -55,9 +55,11 @@ T = TypeVar("T")
 class M3uaFastLane:
     """Payloads of Ethernet/IPv4/SCTP/M3UA frames of the common shape, or None for any other frame."""
 
-    def __init__(self, settings: DecodeSettings) -> None:
+    def __init__(self, settings: DecodeSettings, decided: dict[str, tuple[str, str]] | None = None) -> None:
         self.settings = settings
         self.enabled = settings.m3ua_version in ("auto", "rfc")
+        #: link -> (pc_format, variant) decided by the detector for ``auto`` links (shared with it)
+        self.decided: dict[str, tuple[str, str]] = {} if decided is None else decided
         # IPv4 source and destination, SCTP ports, as on the wire (octets 26-37 of the frame: one slice
         # is cheaper than four fields) -> (link name, pc_format, variant)
         self._links: dict[bytes, tuple[str, str, str]] = {}
@@ -71,11 +73,17 @@ class M3uaFastLane:
             socket.inet_ntop(socket.AF_INET, key[4:8]),
             dport,
         )
-        pc_format, variant = self.settings.for_link(link)
+        pc_format, variant = self.decided.get(link) or self.settings.for_link(link)
         if len(self._links) >= _MAX_LINKS:
             self._links.clear()
         entry = self._links[key] = (link, pc_format, variant)
         return entry
+
+    def set_format(self, link: str, pc_format: str, variant: str) -> None:
+        """Build ``link``'s messages from now on with the format the detector decided."""
+        for key, entry in self._links.items():
+            if entry[0] == link:
+                self._links[key] = (link, pc_format, variant)
 
     def payload(self, frame: Frame) -> Payload | None:
         """The frame's payload, or None when the frame is not of the common shape."""

@@ -26,6 +26,11 @@ when LI is capped, from the CRC.  Link type 139 prefixes a 4-octet pseudo-header
 big-endian).  With annex A (Q.703 extended sequence numbers) the MTP2 header is 6 octets: BSN u16,
 FSN u16, LI u16 (9 bits), all little-endian.
 
+``pc_format: auto``: until the detector (:mod:`sigdiag.carrier.pcdetect`) has decided a link's format,
+its ISUP/BICC messages come out as :class:`PendingPayload`: read provisionally with the ITU label (what
+a unit decoder used on its own gives, as before ``auto`` existed) and keeping the MTP3 octets, so that
+the detector can read them again with the format it decides.
+
 Service indicators: 5 (ISUP) and 13 (BICC) become payloads.  Management and test (0-2), SCCP (3) and
 TUP (4) are ordinary traffic that carries no ISUP and is skipped silently; any other value is reported
 once per link and service indicator as ``mtp3.unsupported_si``.
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import binascii
 import struct
+from dataclasses import dataclass
 
 from sigdiag.anomalies import Anomaly
 from sigdiag.carrier.units import MtpUnit
@@ -48,7 +54,9 @@ from sigdiag.settings import PC_FORMATS, DecodeSettings
 __all__ = [
     "LABEL_LENGTH",
     "PC_BITS",
+    "DeferredMsus",
     "MtpDecoder",
+    "PendingPayload",
     "build_mtp2",
     "build_mtp2_phdr",
     "build_mtp3",
@@ -57,6 +65,7 @@ __all__ = [
     "parse_mtp3",
     "parse_pc",
     "payload_from_msu",
+    "report_unparsed",
 ]
 
 #: Width of a point code in bits, per point-code format.
@@ -99,6 +108,22 @@ def crc16_x25(data: bytes) -> int:
 # MTP3
 
 
+@dataclass(slots=True)
+class PendingPayload(Payload):
+    """An ISUP/BICC message of a link whose point-code format is not decided yet (``pc_format: auto``).
+
+    The Payload fields are the provisional ITU reading (``pc_format`` is ``"auto"``, the variant is the
+    link's variant setting or ITU); ``msu`` with
+    ``start`` and ``end`` is the MTP3 message (SIO, label, user data) to read again once the format is
+    known, and ``variant_setting`` the link's variant setting (None: the format's own variant).
+    """
+
+    msu: bytes = b""
+    start: int = 0
+    end: int = 0
+    variant_setting: str | None = None
+
+
 def parse_mtp3(
     data: bytes, offset: int, pc_format: str, end: int | None = None
 ) -> tuple[int, int, int, int, int, int] | None:
@@ -129,6 +154,70 @@ def parse_mtp3(
     return sio & 0x0F, sio >> 6, olo | (ohi << 16), dlo | (dhi << 16), sls, offset + 8
 
 
+def report_unparsed(
+    link: str,
+    frame: int,
+    have: int,
+    si: int,
+    pc_format: str,
+    anomalies: list[Anomaly],
+    si_reported: set[tuple[str, int]],
+) -> None:
+    """The anomaly of an MTP3 message of ``have`` octets (service indicator ``si``) that yields no
+    payload: ``mtp3.truncated`` when it is shorter than ``pc_format``'s label, else for a service
+    indicator that is neither ISUP/BICC nor silent ``mtp3.unsupported_si``, once per (link, si)."""
+    need = LABEL_LENGTH[pc_format] + 1
+    if have < need:
+        detail = f"{have} octets, the {pc_format} label needs {need}"
+        anomalies.append(Anomaly("mtp3.truncated", frame, detail))
+    elif si != SI_ISUP and si != SI_BICC:
+        _report_si(link, frame, si, anomalies, si_reported)
+
+
+def _report_si(
+    link: str, frame: int, si: int, anomalies: list[Anomaly], si_reported: set[tuple[str, int]]
+) -> None:
+    if si not in SILENT_SIS and (link, si) not in si_reported:
+        si_reported.add((link, si))
+        detail = f"service indicator {si} on {link} (reported once per link)"
+        anomalies.append(Anomaly("mtp3.unsupported_si", frame, detail))
+
+
+class DeferredMsus:
+    """MTP3 messages without a payload, seen on links whose format is not decided yet, whose anomalies
+    depend on the format (a message shorter than the longest label, a service indicator to report once
+    per link: the first message that shows it may be one that a 7-octet label finds truncated).
+
+    The detector settles a link's entries (:func:`report_unparsed`) with the format it decides, so the
+    anomalies are those the explicit format gives.  At most ``limit`` entries are kept: past that the
+    oldest half are settled as ITU (the provisional reading).
+    """
+
+    __slots__ = ("anomalies", "items", "limit")
+
+    def __init__(self, anomalies: list[Anomaly], limit: int = 4096) -> None:
+        self.anomalies = anomalies
+        self.limit = limit
+        self.items: list[tuple[str, int, int, int, set[tuple[str, int]]]] = []
+
+    def add(self, link: str, frame: int, have: int, si: int, si_reported: set[tuple[str, int]]) -> None:
+        self.items.append((link, frame, have, si, si_reported))
+        if len(self.items) > self.limit:
+            old, self.items = self.items[: self.limit // 2], self.items[self.limit // 2 :]
+            for link_, frame_, have_, si_, reported in old:
+                report_unparsed(link_, frame_, have_, si_, "itu", self.anomalies, reported)
+
+    def settle(self, link: str | None, pc_format: str) -> None:
+        """Report the entries of ``link`` (None: every entry left) as ``pc_format`` reads them."""
+        keep = []
+        for item in self.items:
+            if link is None or item[0] == link:
+                report_unparsed(item[0], item[1], item[2], item[3], pc_format, self.anomalies, item[4])
+            else:
+                keep.append(item)
+        self.items = keep
+
+
 def payload_from_msu(
     data: bytes,
     offset: int,
@@ -141,12 +230,17 @@ def payload_from_msu(
     variant: str,
     anomalies: list[Anomaly],
     si_reported: set[tuple[str, int]],
+    deferred: DeferredMsus | None = None,
 ) -> Payload | None:
     """Turn the MTP3 message in ``data[offset:end]`` into a payload, or None if it carries no ISUP/BICC.
 
     A label shorter than ``pc_format`` needs adds ``mtp3.truncated`` to ``anomalies``; service
     indicators other than ISUP/BICC are skipped (see the module docstring); ``si_reported`` remembers
     which ``(link, si)`` pairs were already reported.
+
+    ``pc_format`` ``"auto"``: an ISUP/BICC message becomes a :class:`PendingPayload`; with ``deferred``
+    (the detector's), a message whose anomaly depends on the format goes there instead of being
+    reported now.
     """
     if pc_format == "itu" and end - offset >= _ITU_NEED and offset >= 0 and end <= len(data):
         # fast path: ITU label, ISUP or BICC
@@ -171,13 +265,20 @@ def payload_from_msu(
                 True,
                 link,
             )
-    parsed = parse_mtp3(data, offset, pc_format, end)
+    auto = pc_format == "auto"
+    if auto and deferred is not None:
+        have = max(min(end, len(data)) - offset, 0) if offset >= 0 else 0
+        si = data[offset] & 0x0F if have else -1
+        user_part = si in (SI_ISUP, SI_BICC)
+        if have < _ITU_NEED or (not user_part and (have < _ANSI_NEED or si not in SILENT_SIS)):
+            deferred.add(link, frame, have, si, si_reported)
+            return None
+    parsed = parse_mtp3(data, offset, "itu" if auto else pc_format, end)
     if parsed is None:
         have = max(min(end, len(data)) - offset, 0)
-        need = LABEL_LENGTH.get(pc_format, 7) + 1
-        anomalies.append(
-            Anomaly("mtp3.truncated", frame, f"{have} octets, the {pc_format} label needs {need}")
-        )
+        if pc_format not in LABEL_LENGTH:
+            pc_format = "itu" if auto else "ansi"
+        report_unparsed(link, frame, have, -1, pc_format, anomalies, si_reported)
         return None
     si, ni, opc, dpc, sls, user = parsed
     if si == SI_ISUP:
@@ -185,11 +286,28 @@ def payload_from_msu(
     elif si == SI_BICC:
         protocol = "bicc"
     else:
-        if si not in SILENT_SIS and (link, si) not in si_reported:
-            si_reported.add((link, si))
-            detail = f"service indicator {si} on {link} (reported once per link)"
-            anomalies.append(Anomaly("mtp3.unsupported_si", frame, detail))
+        _report_si(link, frame, si, anomalies, si_reported)
         return None
+    if auto:
+        # the link's format is not decided: keep the MTP3 message for the detector
+        return PendingPayload(
+            frame,
+            ts,
+            carrier,
+            protocol,
+            variant,
+            "auto",
+            opc,
+            dpc,
+            ni,
+            sls,
+            data[user:end],
+            True,
+            link,
+            msu=data,
+            start=offset,
+            end=end,
+        )
     return Payload(
         frame, ts, carrier, protocol, variant, pc_format, opc, dpc, ni, sls, data[user:end], True, link
     )
@@ -222,10 +340,13 @@ def format_pc(pc: int, pc_format: str, structured: bool = False) -> str:
     """A point code as text: decimal, or structured as Wireshark shows it.
 
     Structured: ITU 3-8-3 (zone-area-signalling point), ANSI and China 8-8-8 (network-cluster-member),
-    Japan 7-4-5 (Wireshark's NTT structure, most significant field first).
+    Japan 7-4-5 (Wireshark's NTT structure, most significant field first).  ``auto`` (format not known):
+    3-8-3 up to 16383, else 8-8-8.
     """
     if not structured:
         return str(pc)
+    if pc_format == "auto":  # format not known: a 14-bit value as ITU, a larger one as 8-8-8
+        pc_format = "itu" if pc <= 0x3FFF else "china"
     if pc_format == "itu":
         return f"{(pc >> 11) & 7}-{(pc >> 3) & 0xFF}-{pc & 7}"
     if pc_format == "japan":
@@ -245,13 +366,23 @@ def parse_pc(text: str, pc_format: str) -> int:
     """Parse a point code given as decimal (``"11522"``), hex (``"0x2d02"``) or structured
     (``"5-160-2"``, ``"5.160.2"``, ``"5:160:2"``) in ``pc_format``'s structure (see :func:`format_pc`).
 
+    ``auto`` (the format is decided per link from the traffic): decimal or hex up to 24 bits; structured
+    as ITU 3-8-3 when the fields fit it, else as 8-8-8 (ANSI/China).
+
     Raises ``ValueError`` with a readable message on bad input (this is for user input, not packets).
     """
-    if pc_format not in PC_FORMATS:
-        raise ValueError(f"unknown point-code format {pc_format!r}; known: {', '.join(PC_FORMATS)}")
-    bits = PC_BITS[pc_format]
     s = text.strip()
     sep = next((c for c in "-.:" if c in s), None)
+    if pc_format == "auto":
+        if sep is None:
+            return parse_pc(s, "china")
+        try:
+            return parse_pc(s, "itu")
+        except ValueError:
+            return parse_pc(s, "china")
+    if pc_format not in PC_FORMATS:
+        raise ValueError(f"unknown point-code format {pc_format!r}; known: auto, {', '.join(PC_FORMATS)}")
+    bits = PC_BITS[pc_format]
     if sep is None:
         try:
             value = int(s, 16) if s.lower().startswith("0x") else int(s, 10)
@@ -333,20 +464,36 @@ class MtpDecoder:
     payload (FCS or LI mismatch) travel on the payload.  Never raises for any bytes.
     """
 
-    def __init__(self, settings: DecodeSettings, anomalies: list[Anomaly]) -> None:
+    def __init__(
+        self,
+        settings: DecodeSettings,
+        anomalies: list[Anomaly],
+        decided: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
         self.settings = settings
         self.anomalies = anomalies
+        #: link -> (pc_format, variant) decided by the detector for ``auto`` links (shared with it)
+        self.decided: dict[str, tuple[str, str]] = {} if decided is None else decided
         self._links: dict[int, _MtpLink] = {}
         self._si_reported: set[tuple[str, int]] = set()
         self._fcs_mode = settings.mtp2_fcs
+        #: the detector's store of format-dependent anomalies of undecided links (None: report now)
+        self.deferred: DeferredMsus | None = None
 
     def _link(self, interface: int) -> _MtpLink:
         info = self._links.get(interface)
         if info is None:
             link = f"mtp2:if{interface}"
-            pc_format, variant = self.settings.for_link(link)
+            pc_format, variant = self.decided.get(link) or self.settings.for_link(link)
             info = self._links[interface] = _MtpLink(link, pc_format, variant)
         return info
+
+    def set_format(self, link: str, pc_format: str, variant: str) -> None:
+        """Read ``link``'s messages from now on with the format the detector decided."""
+        for info in self._links.values():
+            if info.link == link:
+                info.pc_format = pc_format
+                info.variant = variant
 
     def decode(self, unit: MtpUnit) -> Payload | None:
         try:
@@ -372,6 +519,7 @@ class MtpDecoder:
                 info.variant,
                 self.anomalies,
                 self._si_reported,
+                self.deferred,
             )
         base = 0
         extended = False
@@ -448,6 +596,7 @@ class MtpDecoder:
             info.variant,
             self.anomalies,
             self._si_reported,
+            self.deferred,
         )
         if extra:
             if payload is None:

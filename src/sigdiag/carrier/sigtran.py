@@ -33,7 +33,7 @@ import struct
 from collections.abc import Iterator
 
 from sigdiag.anomalies import Anomaly
-from sigdiag.carrier.mtp import internal_error, payload_from_msu
+from sigdiag.carrier.mtp import DeferredMsus, internal_error, payload_from_msu
 from sigdiag.carrier.units import SctpUnit
 from sigdiag.model import Payload
 from sigdiag.settings import DecodeSettings
@@ -148,13 +148,22 @@ class SigtranDecoder:
     per-association state (layer, link name, point-code format, variant) is cached.
     """
 
-    def __init__(self, settings: DecodeSettings, anomalies: list[Anomaly]) -> None:
+    def __init__(
+        self,
+        settings: DecodeSettings,
+        anomalies: list[Anomaly],
+        decided: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
         self.settings = settings
         self.anomalies = anomalies
+        #: link -> (pc_format, variant) decided by the detector for ``auto`` links (shared with it)
+        self.decided: dict[str, tuple[str, str]] = {} if decided is None else decided
         # (src, sport, dst, dport, ppid) -> (kind, carrier, link, pc_format, variant)
         self._assoc: dict[tuple[str, int, str, int, int], tuple[int, str, str, str, str]] = {}
         self._unknown_reported: set[tuple[str, int, str, int]] = set()
         self._si_reported: set[tuple[str, int]] = set()
+        #: the detector's store of format-dependent anomalies of undecided links (None: report now)
+        self.deferred: DeferredMsus | None = None
         version = settings.m3ua_version
         self._rfc_ok = version in ("auto", "rfc")
         self._draft6_ok = version in ("auto", "draft6")
@@ -188,12 +197,18 @@ class SigtranDecoder:
         else:
             carrier = _CARRIER[kind]
             link = link_name(carrier, unit.src, unit.sport, unit.dst, unit.dport)
-            pc_format, variant = self.settings.for_link(link)
+            pc_format, variant = self.decided.get(link) or self.settings.for_link(link)
             entry = (kind, carrier, link, pc_format, variant)
         if len(self._assoc) >= _MAX_ASSOCIATIONS:
             self._assoc.clear()  # bounded memory on captures with endless port or PPID churn
         self._assoc[key] = entry
         return entry
+
+    def set_format(self, link: str, pc_format: str, variant: str) -> None:
+        """Read ``link``'s messages from now on with the format the detector decided."""
+        for key, entry in self._assoc.items():
+            if entry[2] == link:
+                self._assoc[key] = (entry[0], entry[1], link, pc_format, variant)
 
     def decode(self, unit: SctpUnit) -> Payload | None:
         """The ISUP/BICC payload of one SCTP user message, or None."""
@@ -357,6 +372,7 @@ class SigtranDecoder:
                     entry[4],
                     self.anomalies,
                     self._si_reported,
+                    self.deferred,
                 )
         self.anomalies.append(
             Anomaly(
@@ -428,6 +444,7 @@ class SigtranDecoder:
             entry[4],
             self.anomalies,
             self._si_reported,
+            self.deferred,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -452,6 +469,7 @@ class SigtranDecoder:
                     entry[4],
                     self.anomalies,
                     self._si_reported,
+                    self.deferred,
                 )
         self.anomalies.append(
             Anomaly("m2ua.no_protocol_data", unit.frame, "DATA message without a Protocol Data parameter")
