@@ -65,6 +65,8 @@ class Payload:
 
 
 #: The keys of :meth:`Message.as_dict`, in output order.  Later issues and outside tools rely on them.
+#: ``link`` names the signalling link the message was seen on (see :attr:`Payload.link`): the same message
+#: captured on two links (a mirrored port, a second hop) is two rows with two links.
 MESSAGE_KEYS: tuple[str, ...] = (
     "frame",
     "ts",
@@ -76,6 +78,7 @@ MESSAGE_KEYS: tuple[str, ...] = (
     "dpc",
     "ni",
     "sls",
+    "link",
     "cic",
     "type",
     "type_code",
@@ -210,6 +213,7 @@ class Message:
             "dpc": self.dpc,
             "ni": self.ni,
             "sls": self.sls,
+            "link": self.link,
             "cic": self.cic,
             "type": self.type,
             "type_code": self.type_code,

@@ -285,3 +285,43 @@ def test_docs_show_the_table() -> None:
             assert cell.split(" → ")[0] == action, (event, STATE_NAMES[state], cell)
             shown = cell.split(" → ")[1] if " → " in cell else STATE_NAMES[state]
             assert shown == STATE_NAMES[nxt], (event, STATE_NAMES[state], cell)
+
+
+#: What ends the wait for the RLC (the call's ``release_end``) for each event in RELEASING; the events not
+#: listed leave the call waiting until the capture ends (Q.764 2.3.1, 2.10.6).
+RELEASE_END: dict[str, str] = {
+    "IAM": "iam",
+    "IAM_REV": "iam",
+    "RLC": "rlc",
+    "RESET": "reset",
+    "BLOCK_HW": "blocked",
+}
+
+
+@pytest.mark.parametrize("event", EVENTS)
+def test_what_ends_an_unacknowledged_release(event: str) -> None:
+    """Every event on a call waiting for its RLC: the call's ``release_end`` and ``release_wait_ms`` (from the
+    first REL to the event, or to the capture's last time stamp)."""
+    c, m = run(RELEASING, event)
+    f_end = m.ts + 2.5  # the capture goes on on another circuit
+    tail = Flow(t0=f_end)
+    tail.frame = m.frame
+    last = tail.msg("IAM", 77, True, ts=f_end)
+    c.feed(last)
+    c.close()
+    (call,) = [x for x in c.done if x.key == KEY and x.rel_ts is not None]
+    end = RELEASE_END.get(event, "capture_end")
+    assert call.release_end == end
+    to = last.ts if end == "capture_end" else m.ts
+    assert call.release_wait_ms == pytest.approx((to - call.rel_ts) * 1000.0, abs=0.01)
+    assert call.as_dict()["release_end"] == end
+
+
+@pytest.mark.parametrize("state", [SETUP, PROCEEDING, ANSWERED])
+def test_no_release_end_without_a_rel(state: int) -> None:
+    for event in ("IAM", "RESET", "BLOCK_HW", "UCIC", "OTHER"):
+        if (state, event) not in TRANSITIONS:
+            continue
+        c, _ = run(state, event)
+        c.close()
+        assert all(x.release_end is None and x.release_wait_ms is None for x in c.done if x.rel_ts is None)

@@ -8,12 +8,19 @@ the point codes and the call instance code; SIP-I: the Call-ID) and drives the s
 
 What happens to messages that do not make a call:
 
-* a copy of a message already seen (same bytes, same direction, within ``duplicate_window_ms``: the
-  same message captured on two hops) is counted on its call and otherwise ignored;
+* a copy of a message already seen (same octets from the CIC on, same direction) is counted once: seen
+  again on the same link within ``duplicate_window_ms``, or on another link (a second SCTP association or
+  MTP link: a mirrored port, a second hop) within ``cross_link_window_ms``, whatever the order in which
+  the copies come.  The copies are listed on the call of the message (``duplicate_frames``) and their
+  link added to the call's ``links``; they never make a call, an orphan or a dual seizure;
 * a message with no call on its key is *parked* for ``reorder_window_ms`` (its IAM may follow a few
   frames later when time stamps and file order disagree), then reported as an :class:`Orphan`;
 * circuit supervision (RSC, GRS, BLO, CGB and their acknowledgements, UCIC) is reported as a
   :class:`CircuitEvent` and acts on the calls of the circuits it covers.
+
+A call stays keyed by its circuit whatever link its messages are seen on (``Call.links`` lists them,
+the IAM's first).  A call that ends less than ``cross_link_window_ms`` after its last message is handed
+out that much later, so the copies of its last messages are listed on it.
 
 Time is the capture's: ``now`` is the latest time stamp seen, so timers do not depend on how fast the
 file is read.  Messages are processed in file order (the order the probe saw them); time stamps a few
@@ -48,6 +55,8 @@ CALL_KEYS: tuple[str, ...] = (
     "call_id",
     "protocol",
     "carrier",
+    "link",
+    "links",
     "pc_format",
     "opc",
     "dpc",
@@ -66,6 +75,8 @@ CALL_KEYS: tuple[str, ...] = (
     "anm_ts",
     "rel_ts",
     "rlc_ts",
+    "release_end",
+    "release_wait_ms",
     "released_by",
     "cause",
     "cause_location",
@@ -137,15 +148,30 @@ _STATUS_GROUP = frozenset(("CGB", "CGU", "CGBA", "CGUA"))
 
 
 class Orphan:
-    """A message that belongs to no call seen in the capture (its IAM is not in the capture)."""
+    """A message that belongs to no call seen in the capture (its IAM is not in the capture).  ``link``
+    is the link it was seen on, ``links`` every link it was seen on (copies on other links included)."""
 
-    __slots__ = ("cic", "dpc", "frame", "opc", "protocol", "reason", "sip_call_id", "ts", "type")
+    __slots__ = (
+        "cic",
+        "dpc",
+        "frame",
+        "link",
+        "links",
+        "opc",
+        "protocol",
+        "reason",
+        "sip_call_id",
+        "ts",
+        "type",
+    )
 
     def __init__(self, m: Message, reason: str) -> None:
         self.frame = m.frame
         self.ts = m.ts
         self.type = m.type
         self.protocol = m.protocol
+        self.link = m.link
+        self.links = [m.link]
         self.opc = m.opc
         self.dpc = m.dpc
         self.cic = m.cic
@@ -162,13 +188,14 @@ class Orphan:
 class CircuitEvent:
     """A circuit supervision message: the circuits it covers and the calls it acted on."""
 
-    __slots__ = ("calls", "cics", "dpc", "frame", "opc", "protocol", "ts", "type")
+    __slots__ = ("calls", "cics", "dpc", "frame", "link", "opc", "protocol", "ts", "type")
 
     def __init__(self, m: Message, cics: tuple[int, ...]) -> None:
         self.frame = m.frame
         self.ts = m.ts
         self.type = m.type
         self.protocol = m.protocol
+        self.link = m.link
         self.opc = m.opc
         self.dpc = m.dpc
         self.cics = cics
@@ -220,6 +247,7 @@ class Call:
         "key",
         "last_addr_ts",
         "last_ts",
+        "links",
         "messages",
         "opc",
         "outcome",
@@ -229,6 +257,8 @@ class Call:
         "pdd_ms",
         "phase",
         "rel_ts",
+        "release_end",
+        "release_wait_ms",
         "released",
         "released_by",
         "rlc_ts",
@@ -255,6 +285,7 @@ class Call:
         self.called_complete = bool(m.called_complete)
         self.flags: list[str] = []
         self.duplicate_frames: list[int] = []
+        self.links: list[str] = [m.link]  # every link a message of the call was seen on, the IAM's first
         self.timeline: list[tuple[int, float, str, int, bytes]] = [(m.frame, m.ts, "IAM", 0, m.raw)]
         self.types = 1 << m.type_code  # bit per message type code in the timeline (copy detection)
         self.messages: list[Message] | None = [m] if keep else None
@@ -265,6 +296,10 @@ class Call:
         self.anm_ts: float | None = None
         self.rel_ts: float | None = None
         self.rlc_ts: float | None = None
+        # what ended the wait for the RLC after the first REL (rlc, iam, reset, blocked, capture_end,
+        # evicted) and how long it lasted; None without a REL (and for SIP-I, which has no RLC)
+        self.release_end: str | None = None
+        self.release_wait_ms: float | None = None
         self.first_bwd_ts: float | None = None
         self.end_ts: float | None = None
         self.pdd_ms: float | None = None
@@ -307,6 +342,7 @@ class Call:
 
     @property
     def link(self) -> str:
+        """The link the call's IAM was seen on (:attr:`links` has every link of the call)."""
         return self.iam.link
 
     @property
@@ -359,6 +395,8 @@ class Call:
             "call_id": self.call_id,
             "protocol": iam.protocol,
             "carrier": iam.carrier,
+            "link": iam.link,
+            "links": list(self.links),
             "pc_format": iam.pc_format,
             "opc": self.opc,
             "dpc": self.dpc,
@@ -377,6 +415,8 @@ class Call:
             "anm_ts": self.anm_ts,
             "rel_ts": self.rel_ts,
             "rlc_ts": self.rlc_ts,
+            "release_end": self.release_end,
+            "release_wait_ms": self.release_wait_ms,
             "released_by": self.released_by,
             "cause": self.cause,
             "cause_location": self.cause_location,
@@ -430,6 +470,7 @@ class Correlator:
         self.settings = s = settings or CallSettings()
         self.outcomes = outcomes or load_outcomes()
         self.dup_window = s.duplicate_window_ms / 1000.0
+        self.cross_window = s.cross_link_window_ms / 1000.0
         self.reorder_window = s.reorder_window_ms / 1000.0
         self.linger = s.linger_ms / 1000.0
         self.t7 = s.t7_s
@@ -456,6 +497,15 @@ class Correlator:
         self._reset_pending: dict[tuple[Any, ...], float] = {}
         self._blocked: set[tuple[tuple[Any, ...], int | None]] = set()
         self._circuit_recent: dict[tuple[Any, ...], float] = {}
+        # Copy detection ("copies" below): message signature -> its newest sighting of the last windows,
+        # every sighting in the order seen (to forget them), the sighting of the message being processed.
+        self._seen: dict[tuple[Any, ...], list[Any]] = {}
+        self._seen_q: deque[list[Any]] = deque()
+        #: (protocol, SIP Call-ID, lower PC, higher PC, CIC, link) -> octets of the latest IAM seen there
+        self._last_iam: dict[tuple[Any, ...], bytes] = {}
+        self._sighting: list[Any] | None = None
+        # finished calls of done held until a time (take): (time, call), in the order of done
+        self._cooling: deque[tuple[float, Call]] = deque()
         self._closed = False
         # The transition table compiled for the hot path: per state, message type -> entry, one dict for
         # each direction, and per state, event -> entry.  An entry is (action, next state, attaches).
@@ -490,10 +540,28 @@ class Correlator:
         yield from self.take()
 
     def take(self) -> list[Call]:
-        """The calls finished since the last call to take()."""
-        out = self.done
+        """The calls finished since the last call to take(), in the order they finished; a call that
+        finished less than ``cross_link_window_ms`` after its last message (and the calls after it) waits
+        until that time has passed, so the copies of its last messages seen on another link are listed on
+        it (see the module docstring)."""
+        held = self._cooling
+        if held:
+            now = self.now
+            while held and held[0][0] < now:
+                held.popleft()
+        if not held:
+            out = self.done
+            self.done = []
+            return out
+        first = held[0][1]
+        done = self.done
+        for i, call in enumerate(done):
+            if call is first:
+                self.done = done[i:]
+                return done[:i]
+        held.clear()  # (not in done: taken by other means)
         self.done = []
-        return out
+        return done
 
     def feed(self, m: Message) -> None:
         """Process one message (in capture order)."""
@@ -515,7 +583,10 @@ class Correlator:
         idle = self._idle
         idle_other = self._idle_other
         w = self.dup_window
-        w2 = 2 * w
+        cw = self.cross_window
+        sightings = self._seen
+        seen_q = self._seen_q
+        last_iam = self._last_iam
         linger = self.linger
         linger_q = self._linger_q
         park_q = self._park_q
@@ -543,13 +614,59 @@ class Correlator:
                             self._expire_linger(ts)
                         if park_q and park_q[0][0] < ts:
                             self._expire_parked(ts)
+                        if seen_q and seen_q[0][0] < ts - self._seen_horizon:
+                            self._forget_sightings(ts)
+                sid = m.sip_call_id
+                a = m.opc
+                b = m.dpc
+                # the same message seen before (the same octets the same way: a copy on another link, or
+                # again on the same link), whatever came in between: counted once, listed on its call
+                link = m.link
+                raw = m.raw
+                sig = (m.protocol, sid, a, b, raw)
+                # the circuit's call as this link last saw it (the octets of its latest IAM here): a copy
+                # belongs to the same call as its first sighting, so an identical message of a new call on
+                # the circuit (an ANM or RLC of a call that reuses the CIC within the window) is not one
+                ck = (
+                    (m.protocol, sid, a, b, m.cic, link)
+                    if a is None or b is None or a <= b
+                    else (m.protocol, sid, b, a, m.cic, link)
+                )
+                generation: bytes | None
+                if m.type_code == 1:  # IAM: its octets identify its call
+                    last_iam[ck] = raw
+                    generation = raw
+                else:
+                    generation = last_iam.get(ck)
+                newest = sightings.get(sig)
+                if newest is not None:
+                    cand = newest
+                    while cand is not None:
+                        if generation is not None and cand[7] is not None and cand[7] != generation:
+                            pass  # seen in another call on the circuit (unknown generations: mid-call start)
+                        elif link == cand[3]:
+                            if -w <= ts - cand[0] <= w:
+                                break
+                        else:
+                            others = cand[4]
+                            t_link = others.get(link) if others is not None else None
+                            if t_link is None:
+                                if -cw <= ts - cand[0] <= cw:
+                                    break
+                            elif -w <= ts - t_link <= w:
+                                break
+                        cand = cand[5]
+                    if cand is not None:
+                        self._copy(cand, m, link, ts)
+                        continue
+                g: list[Any] = [ts, None, None, link, None, newest, sig, generation]
+                sightings[sig] = g
+                seen_q.append(g)
+                self._sighting = g
                 typ = m.type
                 if typ in circuit_types:
                     circuit(m)
                     continue
-                sid = m.sip_call_id
-                a = m.opc
-                b = m.dpc
                 if sid is not None:
                     key: tuple[Any, ...] = ("sip", sid)
                 elif a is None or b is None:
@@ -581,22 +698,7 @@ class Correlator:
                 else:
                     fwd = a == call.opc
                     direction = 0 if fwd else 1
-                # a copy of a message of this call (the same message captured on two hops): only a type
-                # the call has had already can be one
                 tc = m.type_code & 0xFF  # (-1 for an unreadable message)
-                if call.types >> tc & 1 and -w <= ts - call.last_ts <= w:
-                    raw = m.raw
-                    copy = False
-                    for e in reversed(call.timeline):
-                        if e[4] == raw and e[3] == direction and -w <= ts - e[1] <= w:
-                            copy = True
-                            break
-                        if ts - e[1] > w2:
-                            break
-                    if copy:
-                        self.duplicates += 1
-                        call.duplicate_frames.append(m.frame)
-                        continue
                 state = call.state
                 entry = (fwd_tables if fwd else bwd_tables)[state].get(typ)
                 action, nxt, attaches = entry if entry is not None else by_event[state]["OTHER"]
@@ -612,6 +714,11 @@ class Correlator:
                         c.last_ts = ts
                     if direction == 1 and c.first_bwd_ts is None and c.rel_ts is None and typ != "RLC":
                         c.first_bwd_ts = ts
+                    if g[1] is None:
+                        g[1] = c  # (no copy can be pending: the message was first seen just now)
+                    links = c.links
+                    if link is not links[0] and link not in links:
+                        links.append(link)
                 if nxt != c.state:
                     if nxt == RELEASING and c.sip:
                         nxt = RELEASED  # SIP-I carries no RLC (Q.1912.5: a 200 OK or ACK): the REL ends it
@@ -669,6 +776,11 @@ class Correlator:
                 c.last_ts = m.ts
             if direction == 1 and c.first_bwd_ts is None and c.rel_ts is None and m.type != "RLC":
                 c.first_bwd_ts = m.ts
+            g = self._sighting_of(m)
+            if g is not None and g[1] is None:
+                self._claim(g, c)
+            if m.link not in c.links:
+                c.links.append(m.link)
         if nxt == RELEASING and c.sip:
             nxt = RELEASED
         if nxt == RELEASED and c.state != RELEASED:
@@ -685,10 +797,95 @@ class Correlator:
                 self._orphan(pm, "no IAM in the capture")
         self._parked.clear()
         self._park_q.clear()
+        end = self.now
         for call in list(self.table.values()):
+            self._release_over(call, "capture_end", end)  # measured to the capture's last time stamp
             self._finish(call)
         self.table.clear()
         self._linger_q.clear()
+        self._cooling.clear()  # the end: every call can be taken
+        self._seen.clear()
+        self._seen_q.clear()
+        self._last_iam.clear()
+
+    # -- copies (the same message seen twice) -------------------------------------------------------------
+    # A *sighting* is the first time a message was seen: ``[time, call, pending, link, others, older,
+    # signature, generation]`` with the call it went to (None until it has one: parked, circuit
+    # supervision), the copies seen before it had one ((frame, link) list or None), its link, ``{link:
+    # time}`` of its first copy on each other link (or None), the older sighting of the same signature (or
+    # None), the signature (protocol, SIP Call-ID, OPC, DPC, octets from the CIC on) and the generation (the
+    # octets of the circuit's latest IAM on its link when it was seen: a copy must be of the same call).
+    # The newest sighting of each signature is in ``_seen``, every sighting in ``_seen_q`` (in the order
+    # seen) until it is forgotten, when the windows are past.
+    @property
+    def _seen_horizon(self) -> float:
+        """How long a sighting is kept: the longer window, plus time stamps out of order."""
+        return max(self.cross_window, self.dup_window) + self.reorder_window
+
+    def _copy(self, g: list[Any], m: Message, link: str, ts: float) -> None:
+        """``m`` is a copy of the message of sighting ``g``: count it and list it on its call."""
+        self.duplicates += 1
+        if link != g[3]:
+            others = g[4]
+            if others is None:
+                g[4] = {link: ts}
+            elif link not in others:
+                others[link] = ts
+        owner = g[1]
+        if owner is None:  # the message has no call yet (parked): listed when it has one
+            if g[2] is None:
+                g[2] = []
+            g[2].append((m.frame, link))
+        else:
+            owner.duplicate_frames.append(m.frame)
+            if link not in owner.links:
+                owner.links.append(link)
+
+    def _forget_sightings(self, now: float) -> None:
+        q = self._seen_q
+        seen = self._seen
+        old = now - self._seen_horizon
+        while q and q[0][0] < old:
+            g = q.popleft()
+            sig = g[6]
+            cand = seen.get(sig)
+            if cand is g:
+                del seen[sig]
+                continue
+            while cand is not None:  # an older sighting of a signature seen again since: unlink it
+                if cand[5] is g:
+                    cand[5] = None
+                    break
+                cand = cand[5]
+
+    def _sighting_of(self, m: Message) -> list[Any] | None:
+        """The sighting of the message ``m`` (None once forgotten)."""
+        g = self._seen.get((m.protocol, m.sip_call_id, m.opc, m.dpc, m.raw))
+        while g is not None:
+            if g[3] == m.link and g[0] == m.ts:
+                return g
+            g = g[5]
+        return None
+
+    @staticmethod
+    def _claim(g: list[Any], call: Call) -> None:
+        """The message of sighting ``g`` went to ``call``: list the copies seen so far on it."""
+        g[1] = call
+        pending = g[2]
+        if pending:
+            g[2] = None
+            links = call.links
+            for frame, link in pending:
+                call.duplicate_frames.append(frame)
+                if link not in links:
+                    links.append(link)
+
+    def _hand_out(self, call: Call) -> None:
+        """A finished call goes to :attr:`done`; one whose last message is more recent than the
+        cross-link window is held there that long (:meth:`take`)."""
+        self.done.append(call)
+        if not self._closed and self.cross_window and call.last_ts + self.cross_window >= self.now:
+            self._cooling.append((self.now + self.cross_window, call))
 
     # -- bookkeeping -----------------------------------------------------------------------------------
     def _direction(self, call: Call, m: Message) -> int:
@@ -714,6 +911,9 @@ class Correlator:
     def _orphan(self, m: Message, reason: str) -> None:
         self.orphan_count += 1
         o = Orphan(m, reason)
+        g = self._sighting_of(m)
+        if g is not None and g[4]:  # its copies on other links, seen while it was parked
+            o.links.extend(link for link in g[4] if link != o.link)
         if len(self.orphans) < self.keep_records:
             self.orphans.append(o)
         if self.on_orphan is not None:
@@ -724,6 +924,9 @@ class Correlator:
         call = Call(self.calls, key, m, self.keep)
         if self._blocked and (key, m.dpc) in self._blocked:
             call.flag("iam_on_blocked_circuit")
+        g = self._sighting  # the IAM being processed
+        if g is not None and g[1] is None:
+            self._claim(g, call)
         return call
 
     def _insert(self, key: tuple[Any, ...], call: Call) -> None:
@@ -735,6 +938,7 @@ class Correlator:
                 self.evictions += 1
                 old.end_reason = "evicted"
                 old.flag("evicted")
+            self._release_over(old, "evicted", self.now)
             self._finish(old)
         table[key] = call
 
@@ -745,6 +949,8 @@ class Correlator:
         if rel is not None:
             call.end_reason = "released" if call.rlc_ts is not None or call.sip else "release_unacknowledged"
             call.released = True
+            if call.rlc_ts is not None:
+                self._release_over(call, "rlc", call.rlc_ts)
         else:
             end_reason = call.end_reason
             if end_reason is None:
@@ -782,7 +988,7 @@ class Correlator:
         call.outcome = call.base_outcome = outcome
         call.outcome_detail = call.base_outcome_detail = detail
         call.outcome_by = "outcomes"
-        self.done.append(call)
+        self._hand_out(call)
 
     def _expire_linger(self, now: float) -> None:
         q = self._linger_q
@@ -944,6 +1150,7 @@ class Correlator:
         return None
 
     def _do_reuse(self, key: tuple[Any, ...], call: Call, m: Message, fwd: bool) -> Call:
+        self._release_over(call, "iam", m.ts)
         del self.table[key]
         self._finish(call, "superseded")
         return self._do_open(key, None, m, fwd)
@@ -1029,6 +1236,20 @@ class Correlator:
         self._release_fields(call, m, fwd)
         return call
 
+    @staticmethod
+    def _release_over(call: Call, end: str, ts: float) -> None:
+        """The wait for the RLC after the call's first REL ends (Q.764 2.3.1, 2.10.6): ``end`` says how
+        (``rlc``; ``iam``: the circuit seized again; ``reset``: RSC/GRS; ``blocked``: hardware-failure CGB;
+        ``capture_end``; ``evicted``: the open-call cap) and ``ts`` when.  Only the first end counts;
+        nothing without a REL, nor for SIP-I (no RLC there)."""
+        rel = call.rel_ts
+        if rel is None or call.release_end is not None or call.sip:
+            return
+        if call.rlc_ts is not None:  # an RLC captured ahead of its REL (out of order) acknowledged it
+            end, ts = "rlc", call.rlc_ts
+        call.release_end = end
+        call.release_wait_ms = _ms(rel, ts)
+
     def _do_release_again(self, key: tuple[Any, ...], call: Call, m: Message, fwd: bool) -> Call:
         if call.released_by is not None and fwd != (call.released_by == "calling"):
             call.flag("release_collision")
@@ -1038,6 +1259,7 @@ class Correlator:
 
     def _do_rlc(self, key: tuple[Any, ...], call: Call, m: Message, fwd: bool) -> Call:
         call.rlc_ts = m.ts
+        self._release_over(call, "rlc", m.ts)
         return call
 
     def _do_rlc_without_rel(self, key: tuple[Any, ...], call: Call, m: Message, fwd: bool) -> Call:
@@ -1065,6 +1287,7 @@ class Correlator:
 
     def _do_reset(self, key: tuple[Any, ...], call: Call, m: Message, fwd: bool) -> Call:
         call.flag("circuit_reset")
+        self._release_over(call, "reset", m.ts)
         if call.rel_ts is None and call.end_reason is None:
             call.end_reason = "reset"
             call.phase = _PHASE.get(call.state, call.phase)
@@ -1079,6 +1302,7 @@ class Correlator:
 
     def _do_block_hw(self, key: tuple[Any, ...], call: Call, m: Message, fwd: bool) -> Call:
         call.flag("circuit_blocked_hardware")
+        self._release_over(call, "blocked", m.ts)
         if call.rel_ts is None and call.end_reason is None:
             call.end_reason = "blocked"
             call.phase = _PHASE.get(call.state, call.phase)

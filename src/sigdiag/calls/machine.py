@@ -12,7 +12,10 @@ States (of the call on one key):
 * ``SETUP`` - IAM seen, no backward message yet (address phase);
 * ``PROCEEDING`` - ACM or CPG seen (the called side is being alerted);
 * ``ANSWERED`` - ANM or CON seen;
-* ``RELEASING`` - REL seen, RLC not yet;
+* ``RELEASING`` - REL seen, RLC not yet (Q.764 2.3.1, 2.10.6: the releasing side's T1 runs); what ends
+  this wait (the RLC, a new IAM, a reset, a hardware block or the capture end) is recorded on the call as
+  ``release_end``, with ``release_wait_ms`` from the first REL; a repeated REL (``release_again``) does not
+  end it;
 * ``RELEASED`` - RLC seen or the call ended by circuit supervision; the call stays on its key for
   ``linger_ms`` to collect a release collision's second RLC or a REL that was captured out of order,
   then it is written out.

@@ -5,7 +5,9 @@ command line (:meth:`CallSettings.with_assignments`), or from a YAML file with a
 (:func:`load_call_settings`)::
 
     calls:
-      duplicate_window_ms: 20     # same message (same bytes, same direction) again within this: a copy
+      duplicate_window_ms: 20     # same message (same bytes, same direction) again on the same link: a copy
+      cross_link_window_ms: 50    # same message seen on another link (a second SCTP association or MTP
+                                  # link: a mirrored port, a second hop) within this: a copy, counted once
       reorder_window_ms: 50       # how far out of order messages may be (file order vs time stamps)
       linger_ms: 1000             # a released call waits this long for late RLCs before it is written
       t7_s: 20                    # Q.764 T7: no backward message this long after the last address message
@@ -35,6 +37,7 @@ class CallSettings:
     """Thresholds of call correlation, outcome classification and KPIs (see the module docstring)."""
 
     duplicate_window_ms: float = 20.0
+    cross_link_window_ms: float = 50.0
     reorder_window_ms: float = 50.0
     linger_ms: float = 1000.0
     t7_s: float = 20.0

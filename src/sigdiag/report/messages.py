@@ -18,7 +18,8 @@ Cell = Callable[[dict[str, Any]], str]
 
 
 def message_table_columns(settings: DecodeSettings, with_file: bool = False) -> list[tuple[str, str, Cell]]:
-    """Columns of the readable table: frame, UTC time, OPC -> DPC, CIC, message, digits, cause, anomalies."""
+    """Columns of the readable table: frame, UTC time, OPC -> DPC, CIC, message, digits, cause, anomalies,
+    link (the signalling link the message was seen on)."""
     from sigdiag.carrier.mtp import format_pc
 
     structured = settings.pc_display == "structured"
@@ -67,5 +68,6 @@ def message_table_columns(settings: DecodeSettings, with_file: bool = False) -> 
         ("calling", "<", lambda r: r["calling"] or ""),
         ("cause", "<", cause),
         ("anomalies", "<", anomalies),
+        ("link", "<", lambda r: r.get("link") or ""),
     ]
     return cols
