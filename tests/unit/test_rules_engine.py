@@ -258,6 +258,87 @@ def test_share_count_still_applies() -> None:
     assert len(run_rule(share_rule(count=1, min_population=1), calls)) == 1
 
 
+def _traffic(seconds: int, per_s: int, lossy: Any, t0: float = 0.0) -> list[Any]:
+    """``per_s`` calls each second for ``seconds`` s (IAM at ``T0 + t0 + i + j / per_s``), released 1 s
+    later; call ``n`` is a loss (cause 34) when ``lossy(n)``, else a normal clearing (cause 16)."""
+    out: list[Any] = []
+    for i in range(seconds):
+        for j in range(per_s):
+            n = len(out) + 1
+            start = T0 + t0 + i + j / per_s
+            out.append(loss(start - T0 + 1.0, n, cause=34 if lossy(n) else 16, start=start))
+    return out
+
+
+def _in_window(f: Finding, calls: list[Any]) -> list[Any]:
+    assert f.window_start is not None and f.window_end is not None
+    return [c for c in calls if f.window_start <= c.start < f.window_end]
+
+
+def test_a_long_burst_has_the_figures_of_one_window_and_never_more_than_100_percent() -> None:
+    """A loss that lasts ten windows: the count is not summed over the burst while the population is
+    that of one window (the bug that said "177 network losses out of 127 attempts")."""
+    calls = _traffic(300, 2, lambda n: n % 2 == 0)  # half the calls lost for 300 s, 30-s windows
+    (f,) = run_rule(share_rule(), calls)
+    assert f.count is not None and f.population is not None and f.rate is not None
+    assert (f.count, f.population, f.rate) == (30, 60, 0.5)  # one 30-s window: 60 calls, 30 lost
+    assert f.evidence["population"] == 60 and f.evidence["rate_pct"] == 50.0
+    window = _in_window(f, calls)
+    assert len(window) == f.population and sum(c.cause == 34 for c in window) == f.count
+    assert f.window_end - f.window_start == 30.0
+    # the whole burst: its own figures over its own calls
+    ev = f.evidence
+    burst = [c for c in calls if ev["burst_start"] <= c.start < ev["burst_end"]]
+    assert (ev["burst_count"], ev["burst_population"]) == (300, len(burst)) == (300, 600)
+    assert ev["burst_rate"] == 0.5 and ev["burst_s"] == 300.0
+    assert sorted(c.call_id for c in window if c.cause == 34) == f.calls
+
+
+def test_the_finding_is_the_worst_window_of_the_burst() -> None:
+    """10 % lost for a minute, then 50 % for 30 s: the finding's window is the one at 50 %."""
+    early = _traffic(60, 2, lambda n: n % 10 == 1)
+    late = [loss(c.rel_ts - T0, c.call_id + 1000, cause=c.cause, start=c.start)
+            for c in _traffic(30, 2, lambda n: n % 2 == 0, t0=60)]  # fmt: skip
+    (f,) = run_rule(share_rule(share=0.1), early + late)
+    assert f.rate == 0.5 and (f.count, f.population) == (30, 60)
+    assert f.window_start == T0 + 60 and f.window_end == T0 + 90
+    assert (f.evidence["burst_start"], f.evidence["burst_end"]) == (T0, T0 + 90)
+    assert (f.evidence["burst_count"], f.evidence["burst_population"]) == (12 + 30, 180)
+
+
+def test_shares_count_matches_only_within_the_population() -> None:
+    """A match outside the population (here: an open call with cause 34) counts in neither: the share
+    of a population cannot pass 100 %."""
+    opened = [loss(0.5 + i, 10 + i, end_reason="open") for i in range(4)]
+    calls = [loss(0, 1), loss(1, 2), *opened]
+    (f,) = run_rule(share_rule(min_population=1), calls)
+    assert (f.count, f.population, f.rate) == (2, 2, 1.0) and f.calls == [1, 2]
+
+
+def test_share_windows_are_whole_seconds_of_iam_time() -> None:
+    """A 2.5-s window is 3 whole seconds; a call counts in the second of its IAM."""
+    rule = window_rule(count=2, seconds=2.5, threshold={"share": 1.0})
+    calls = [loss(1, 1, start=T0 + 0.9), loss(3, 2, start=T0 + 2.1)]  # seconds 0 and 2
+    (f,) = run_rule(rule, calls)
+    assert (f.window_start, f.window_end, f.count, f.population) == (T0, T0 + 3, 2, 2)
+    assert run_rule(rule, [loss(1, 1, start=T0 + 0.9), loss(4, 2, start=T0 + 3.1)]) == []  # 4 s apart
+
+
+def test_share_findings_do_not_depend_on_the_order_calls_finish_in() -> None:
+    calls = _traffic(90, 3, lambda n: 60 <= n < 120 and n % 3 == 0)
+    forward = [f.as_dict() | {"evidence": f.evidence} for f in run_rule(share_rule(share=0.2), calls)]
+    backward = [f.as_dict() | {"evidence": f.evidence} for f in run_rule(share_rule(share=0.2), calls[::-1])]
+    assert forward and forward == backward
+
+
+def test_count_rules_have_no_population_nor_rate() -> None:
+    (f,) = run_rule(window_rule(count=2), [loss(0, 1), loss(1, 2)])
+    assert (f.count, f.population, f.rate) == (2, None, None)
+    d = f.as_dict()
+    assert (d["count"], d["population"], d["rate"]) == (2, None, None)
+    assert "population" not in f.evidence and "burst_count" not in f.evidence
+
+
 # -- call rules ---------------------------------------------------------------------------------------------
 def reference_calls() -> list[Any]:
     """The reference fault (overlap IAM without ST, SAM, REL 38 from the called side 8 ms later) and an
@@ -305,7 +386,8 @@ def test_call_rule_finding_and_outcome_override() -> None:
     assert f.evidence["because"] == "8.0 ms after the latest SAM (frame 2; limit 1000 ms)"
     assert f"(pc{A} -> pc{B})" in f.message  # point codes as the engine prints them
     assert "cause 38" in f.message and "8.0 ms after the latest SAM" in f.message
-    assert "0.5 s" in f.recommendation
+    # the delay comes from the call: IAM -> SAM 300 ms = 3 units of 0.1 s, plus the 2-unit margin
+    assert "delay of 3 units of 0.1 s plus a margin of 2 units" in f.recommendation
     assert f.trunk == f"pc{A}-pc{B}"
     assert [(s["frame"], s["type"], s["direction"]) for s in f.ladder or []] == [
         (1, "IAM", "forward"),
@@ -504,6 +586,7 @@ def test_findings_as_dict_have_exactly_the_finding_keys() -> None:
         json.dumps(d)  # JSON-ready
     windowed = next(f for f in findings if f.rule == "demo").as_dict()
     assert windowed["count"] == 2 and windowed["calls"] == [1, 2] and windowed["ladder"] is None
+    assert windowed["population"] is None and windowed["rate"] is None  # a count rule
     single = next(f for f in findings if f.rule == "single").as_dict()
     assert single["window_start"] is None and single["ladder"] and single["call_id"] == 1
     assert "members" not in single and "file" not in single and "ts" not in single
@@ -536,7 +619,12 @@ def test_call_rule_index_of_the_shipped_rules() -> None:
     by_cause = {v: ids[i] for _, table in e._by_value for v, idx in table.items() for i in idx}
     flags = {ids[i] for _, idx in e._by_truthy for i in idx}
     typed = {ids[i] for _, idx in e._by_types for i in idx}
-    assert by_cause == {1: "unallocated-valid-prefix", 25: "hop-counter-exhausted", 28: "t35-expiry"}
+    assert by_cause == {
+        1: "unallocated-valid-prefix",
+        25: "hop-counter-exhausted",
+        28: "t35-expiry",
+        "capture_end": "release-unacknowledged-at-capture-end",  # by release_end
+    }
     assert flags == {"blocked-circuit-attempt", "dual-seizure", "release-collision"}
     assert typed == {"confusion"}
     assert always | set(by_cause.values()) | flags | typed == set(ids)

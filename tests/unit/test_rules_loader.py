@@ -34,6 +34,7 @@ SHIPPED = (
     "orphan-message",
     "release-collision",
     "release-not-acknowledged",
+    "release-unacknowledged-at-capture-end",
     "repeat-attempts",
     "short-answered-calls",
     "t35-expiry",
@@ -108,10 +109,10 @@ def test_shipped_rules_dir_is_the_repository_rules_folder() -> None:
     assert shipped_rules_dir().resolve() == (ROOT / "rules").resolve()
 
 
-def test_every_shipped_rule_loads_and_the_ids_are_the_expected_19() -> None:
+def test_every_shipped_rule_loads_and_the_ids_are_the_expected_20() -> None:
     rules = load_rules()
     assert sorted(r.id for r in rules) == sorted(SHIPPED)
-    assert len(rules) == 19
+    assert len(rules) == 20
     files = rule_files(shipped_rules_dir())
     assert "outcomes.yaml" not in {p.name for p in files}  # the outcome table is not a rule
     assert sorted(p.stem for p in files) == sorted(SHIPPED)
@@ -331,9 +332,32 @@ def test_window_and_threshold_go_together(tmp_path: Path) -> None:
             "threshold.share: '$nope' names no setting",
         ),
         (
-            "window: {seconds: 5, group_by: trunk}\nthreshold: {count: 2, of: {field: nope, eq: 1}}\n",
+            "window: {seconds: 5, group_by: trunk}\n"
+            "threshold: {count: 2, share: 0.5, of: {field: nope, eq: 1}}\n",
             "threshold:",
             "threshold.of: unknown fact 'nope'",
+        ),
+        # a population or a minimum population without a share would be ignored: an error
+        (
+            "window: {seconds: 5, group_by: trunk}\nthreshold: {count: 2, of: {field: open, eq: false}}\n",
+            "threshold:",
+            "threshold.of needs threshold.share",
+        ),
+        (
+            "window: {seconds: 5, group_by: trunk}\nthreshold:\n  count: 2\n  min_population: 10\n",
+            "min_population:",
+            "threshold.min_population needs threshold.share",
+        ),
+        # a share is at most 1 (5 % is 0.05), and it is counted by IAM time
+        (
+            "window: {seconds: 5, group_by: trunk}\nthreshold:\n  count: 2\n  share: 5\n",
+            "share: 5",
+            "threshold.share is a share of the population, at most 1 (0.05 is 5 %), not 5",
+        ),
+        (
+            "window:\n  seconds: 5\n  group_by: trunk\n  time: release\nthreshold: {count: 2, share: 0.5}\n",
+            "time: release",
+            "window.time: a share counts its matches and its population by IAM time (time: start)",
         ),
         ("window: {seconds: 5, group_by: galaxy}\nthreshold: {count: 2}\n", "window:", "window.group_by"),
     ],
@@ -436,7 +460,7 @@ def test_load_rules_from_folders_and_duplicate_ids(tmp_path: Path) -> None:
 def test_load_rules_adds_user_rules_to_the_shipped_ones(tmp_path: Path) -> None:
     write(tmp_path, GOOD)
     rs = load_rules([tmp_path])
-    assert len(rs) == 20 and "demo" in rs.rules and list(rs.rules)[-1] == "demo"
+    assert len(rs) == 21 and "demo" in rs.rules and list(rs.rules)[-1] == "demo"
 
 
 def test_load_rules_errors(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,9 @@ def test_precision_and_recall_on_fault_mix(fault_mix: Path) -> None:
         )
     assert len(rows) == len(RULES) >= 19
     for r in rows:
+        if r["rule"] == "release-unacknowledged-at-capture-end":  # a limit of the capture, not a fault
+            assert r["expected"] == r["found"] == 0, r
+            continue
         assert r["expected"] > 0, f"the scenario injects no {r['rule']}"
         assert r["precision"] >= 0.99 and r["recall"] >= 0.99, r
 
@@ -105,7 +110,14 @@ def test_reference_fault_diagnosis() -> None:
         assert f.evidence["cause"] == 38 and f.evidence["released_by"] == "called"
         assert f.outcome == "network" and f.outcome_detail == "incomplete-digit-collection"
         assert f.category == "configuration" and f.severity == "high"
-        assert "digit-collection delay of about 0.5 s" in f.recommendation
+        # the recommended delay: the longest IAM/SAM gap of the call (its ladder), in 0.1 s units rounded up
+        addr = [
+            s["offset_ms"]
+            for s in f.ladder or []
+            if s["direction"] == "forward" and s["type"] in ("IAM", "SAM")
+        ]
+        units = math.ceil(max(b - a for a, b in itertools.pairwise(addr)) / 100)
+        assert f"delay of {units} units of 0.1 s plus a margin of 2 units" in f.recommendation
         assert "0453114" in f.recommendation and "calling numbers 0105872..." in f.recommendation
         assert [s["type"] for s in f.ladder or []][:1] == ["IAM"]
         if "gap_ms" in f.evidence:

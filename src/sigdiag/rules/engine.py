@@ -6,19 +6,30 @@
   call, and a rule with an ``outcome`` refines the call's outcome (:meth:`Call.override_outcome`) before
   the call is counted anywhere;
 * **windowed rules** (``window`` + ``threshold``; scope ``trunk-window``, or ``call``/``circuit`` with a
-  window): the records that match are counted per group (trunk, called number, ...) in a sliding window
-  of ``seconds``; when at least ``count`` match (and, with ``share``, that share of the records that
-  satisfy ``of``), a burst opens; it grows while the threshold keeps holding and is one finding when it
-  ends (``window_start``, ``window_end``, ``count``, the member calls);
+  window), per group (trunk, called number, ...) in windows of ``seconds``:
+
+  - *count rules* (no ``share``): when at least ``count`` records match within a sliding window, a burst
+    opens; it grows while matches keep coming within the window and is one finding when it ends
+    (``window_start``/``window_end``: the times of its first and last match, ``count``, the members);
+  - *share rules* (``share``, ``of``, ``min_population``): the population is the records that satisfy
+    ``of``, the matches are those of the population that match; a window holds when it has at least
+    ``count`` matches, ``min_population`` records and matches / population >= ``share``.  Both are
+    counted over the same records: those whose IAM is in the window.  The finding of a burst of such
+    windows gives its worst window's ``count``, ``population`` and ``rate`` (at most 1) and edges
+    (:meth:`Engine._flush_bins`);
 * **circuit rules** (``scope: circuit``) on circuit supervision messages and orphan messages.
 
-Time is the records' own: a call counts at its release (``time: release``, the default: calls finish in
-about that order) or at its IAM (``time: start``).  Memory is bounded: per group only the records of the
-last window, and at most :data:`MAX_MEMBERS` member references per burst (the count goes on).
+Time is the records' own: in count rules a call counts at its release (``time: release``, the default:
+calls finish in about that order) or at its IAM (``time: start``); in share rules always at its IAM.
+Memory is bounded: count rules keep per group only the records of the last window, share rules one
+bin per second with traffic; at most :data:`MAX_MEMBERS` member references per finding (the count goes
+on).
 """
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -61,9 +72,14 @@ FINDING_KEYS: tuple[str, ...] = (
     "outcome",
     "outcome_detail",
     "trunk",
+    "link",
+    "links",
+    "confidence",
     "window_start",
     "window_end",
     "count",
+    "population",
+    "rate",
     "calls",
     "frames",
     "evidence",
@@ -99,9 +115,16 @@ class Finding:
     outcome: str | None = None
     outcome_detail: str | None = None
     trunk: str | None = None
+    link: str | None = None  # the signalling link (one), see links
+    links: list[str] | None = None  # every link of the call(s) or record(s) of the finding
+    #: "low" when a link of the finding decodes with too many anomalous messages (the point-code format
+    #: is likely wrong: :attr:`sigdiag.decode.LinkReport.low_confidence`), else "normal"
+    confidence: str = "normal"
     window_start: float | None = None
     window_end: float | None = None
     count: int | None = None
+    population: int | None = None
+    rate: float | None = None
     calls: list[int] | None = None
     ladder: list[dict[str, Any]] | None = None
     members: list[dict[str, Any]] = field(default_factory=list)
@@ -125,9 +148,9 @@ def _summary_of(m: Any) -> str:
     if t == "SAM":
         return f"digits {m.subsequent}" + (" + ST" if m.called_complete else "")
     if m.cause is not None:
-        from sigdiag.codec.names import cause_name
+        from sigdiag.codec.names import cause_name, location_short
 
-        return f"cause {m.cause} ({cause_name(m.cause)}), location {m.cause_location}"
+        return f"cause {m.cause} ({cause_name(m.cause)}), location {location_short(m.cause_location)}"
     return ""
 
 
@@ -191,9 +214,30 @@ _MEMBER = (
     ("outcome", "outcome"),
     ("conversation_s", "conversation_s"),
 )
-_MEMBER_FIELDS = tuple(name for name, _ in _MEMBER)
-_call_member = attrgetter(*(attr for _, attr in _MEMBER))
+_MEMBER_FIELDS = (*(name for name, _ in _MEMBER), "links")
+_call_attrs = attrgetter(*(attr for _, attr in _MEMBER))
 _MEMBER_TS = _MEMBER_FIELDS.index("ts")
+
+
+def _call_member(call: Any) -> tuple[Any, ...]:
+    """A member call as a tuple of :data:`_MEMBER_FIELDS` (``links``: the links the call was seen on)."""
+    return (*_call_attrs(call), getattr(call, "links", None))
+
+
+def _member_order(m: dict[str, Any]) -> tuple[float, str, str, str]:
+    """Members in time order; at the same time by circuit, so that the finding (its first member's point
+    codes and numbers) does not depend on the order in which records of different circuits came."""
+    return (m.get("ts") or 0.0, str(m.get("opc")), str(m.get("dpc")), str(m.get("cic")))
+
+
+def _links_of(members: list[dict[str, Any]]) -> list[str]:
+    """Every link of the member calls or records, in the order first seen."""
+    out: list[str] = []
+    for m in members:
+        for link in m.get("links") or ([m["link"]] if m.get("link") else []):
+            if link not in out:
+                out.append(link)
+    return out
 
 
 def _type_mask(types: frozenset[str]) -> int:
@@ -238,7 +282,11 @@ def _member_dict(m: Any) -> dict[str, Any]:
 
 
 class _Burst:
-    __slots__ = ("count", "file", "first", "last", "members", "population")
+    """The records of one windowed finding: count rules add their matches (``first``/``last``: the times
+    of the first and last); share rules set ``count``, ``population`` and ``first``/``last`` (the
+    window's edges) at once, and ``extra`` (the whole burst)."""
+
+    __slots__ = ("count", "extra", "file", "first", "last", "members", "population")
 
     def __init__(self, file: str | None) -> None:
         self.file = file  # the input file of the burst's first records (several files: windows span them)
@@ -246,7 +294,8 @@ class _Burst:
         self.first = float("inf")
         self.last = float("-inf")
         self.members: list[Any] = []  # call member tuples or circuit record dicts
-        self.population = 0
+        self.population: int | None = None  # share rules: the records of the window's population
+        self.extra: dict[str, Any] = {}
 
     def add(self, t: float, member: Any) -> None:
         self.count += 1
@@ -430,8 +479,15 @@ class Engine:
                 matched = test(ctx)
             else:
                 matched = False
-            if not matched and not share:
+            if not share:  # a count rule: only its matching calls
+                if matched:
+                    group = group_of(ctx)
+                    if group is not None:
+                        if member is None:
+                            member = _call_member(call)
+                        self._window_add(rule, group, call.start if at_start else t_rel, member)
                 continue
+            # a share rule: every call of the population counts; a match outside it does not
             if of is None:
                 in_pop = True
             elif of.exact:  # a plain field test, inline
@@ -440,18 +496,14 @@ class Engine:
                 in_pop = (x is not None or none_ok) and f(x, v)
             else:
                 in_pop = of.test(ctx)
-            if not matched and not (share and in_pop):
+            if not in_pop:
                 continue
             group = group_of(ctx)
             if group is None:
                 continue
-            t = call.start if at_start else t_rel
             if matched and member is None:
                 member = _call_member(call)
-            if share:
-                self._bin(rule, group, t, matched, in_pop, member if matched else None)
-            else:
-                self._window_add(rule, group, t, matched, in_pop, member)
+            self._bin(rule, group, call.start, member if matched else None)
 
     def outcome_only(self) -> Engine:
         """An engine with only the rules that refine outcomes (what ``calls`` and ``stats`` apply)."""
@@ -479,7 +531,7 @@ class Engine:
         return values
 
     def _call_finding(self, rule: Rule, call: Any, ctx: Context) -> Finding:
-        from sigdiag.codec.names import cause_name
+        from sigdiag.codec.names import cause_name, location_short
 
         evidence = dict(ctx.evidence)
         calling_prefix = (call.calling or "")[: max(len(call.calling or "") - 4, 0)] or call.calling
@@ -494,7 +546,7 @@ class Engine:
             "calling_prefix": calling_prefix,
             "cause": call.cause,
             "cause_name": cause_name(call.cause) if call.cause is not None else None,
-            "cause_location": call.cause_location,
+            "cause_location": location_short(call.cause_location),  # text: "TN" (Q.850 abbreviation)
             "released_by": call.released_by,
             "trunk": ctx.fact("trunk"),
             "iam_frame": call.iam.frame,
@@ -530,6 +582,8 @@ class Engine:
             outcome=call.outcome,
             outcome_detail=call.outcome_detail,
             trunk=base["trunk"],
+            link=getattr(call, "link", None),
+            links=list(getattr(call, "links", None) or ()) or None,
             ladder=ladder_of(call),
         )
 
@@ -563,13 +617,9 @@ class Engine:
         return rec.get("key")
 
     # -- windows -----------------------------------------------------------------------------------------
-    def _window_add(self, rule: Rule, group: Any, t: float, matched: bool, in_pop: bool, member: Any) -> None:
-        """A record for a windowed rule: share rules count matches and population in bins (evaluated at
-        the end); count rules get only their matching records, in a sliding window per group."""
+    def _window_add(self, rule: Rule, group: Any, t: float, member: Any) -> None:
+        """A matching record of a count rule: a sliding window per group (share rules: :meth:`_bin`)."""
         assert rule.window_s is not None
-        if rule.share is not None:
-            self._bin(rule, group, t, matched, in_pop, member)
-            return
         self._adds += 1
         if t > self._now:
             self._now = t
@@ -645,19 +695,21 @@ class Engine:
         if b.count == 0:
             return
         self.matches[rule.id] += 1
-        members = sorted((_member_dict(m) for m in b.members), key=lambda m: m.get("ts") or 0.0)
+        members = sorted((_member_dict(m) for m in b.members), key=_member_order)
         calls = [m["call_id"] for m in members if m.get("call_id") is not None]
         frames = sorted({m["frame"] for m in members if m.get("frame") is not None})
         first = members[0] if members else {}
+        links = _links_of(members)
         values = {
             "group": group,
             "trunk": group if rule.group_by == "trunk" else None,
             "count": b.count,
             "window_s": rule.window_s,
             "duration_s": round(b.last - b.first, 3),
-            "population": b.population or None,
-            "rate": round(b.count / b.population, 3) if b.population else None,
+            "population": b.population,
+            "rate": round(b.count / b.population, 4) if b.population else None,
             "rate_pct": round(100.0 * b.count / b.population, 1) if b.population else None,
+            **b.extra,
             "called": first.get("called"),
             "calling": first.get("calling"),
             "causes": sorted({m["cause"] for m in members if m.get("cause") is not None}),
@@ -682,9 +734,13 @@ class Engine:
                 called=first.get("called") if rule.group_by == "called" else None,
                 calling=first.get("calling") if rule.group_by == "calling" else None,
                 trunk=self._trunk_of_members(members) if rule.group_by != "trunk" else str(group),
+                link=links[0] if len(links) == 1 else None,
+                links=links or None,
                 window_start=b.first,
                 window_end=b.last,
                 count=b.count,
+                population=values["population"],
+                rate=values["rate"],
                 calls=calls or None,
                 members=members,
                 file=b.file or self.file,
@@ -724,6 +780,7 @@ class Engine:
             "circuits": len(ev.cics),
             "reason": None,
             "protocol": ev.protocol,
+            "link": getattr(ev, "link", None),
         }
 
     @staticmethod
@@ -741,6 +798,8 @@ class Engine:
             "circuits": 1,
             "reason": o.reason,
             "protocol": o.protocol,
+            "link": getattr(o, "link", None),
+            "links": getattr(o, "links", None),
         }
 
     def record(self, rec: dict[str, Any]) -> None:
@@ -770,74 +829,128 @@ class Engine:
                         dpc=dpc,
                         cic=cic,
                         trunk=rec["trunk"],
+                        link=rec.get("link"),
+                        links=rec.get("links") or ([rec["link"]] if rec.get("link") else None),
                     )
                 )
         for rule in self.circuit_windows:
             ctx.evidence = {}
             ctx.labels = []
             matched = rule.match.test(ctx)
-            in_pop = rule.of.test(ctx) if rule.of is not None else True
-            if matched or (rule.share is not None and in_pop):
-                group = self._group(rule, ctx)
-                if group is not None:
-                    self._window_add(rule, group, rec["ts"], matched, in_pop, dict(rec) if matched else None)
+            if rule.share is None:
+                if matched:
+                    group = self._group(rule, ctx)
+                    if group is not None:
+                        self._window_add(rule, group, rec["ts"], dict(rec))
+                continue
+            # a share rule: the records of the population count; a match outside it does not
+            if rule.of is not None and not rule.of.test(ctx):
+                continue
+            group = self._group(rule, ctx)
+            if group is not None:
+                self._bin(rule, group, rec["ts"], dict(rec) if matched else None)
 
     # -- share rules -----------------------------------------------------------------------------------------
-    # A share (e.g. a network-loss rate) needs every call of the window, but calls come out when they end:
-    # an answered call that started in a window comes out minutes later, after the quick failures of the
-    # same window.  Evaluating as calls come would overstate the share; so share rules count calls by
-    # IAM time in one-second bins (memory: one bin per second with traffic, per group) and are
-    # evaluated over the complete bins at the end.
-    def _bin(self, rule: Rule, group: Any, t: float, matched: bool, in_pop: bool, member: Any) -> None:
+    # A share (e.g. a network-loss rate) is matches / population over the same calls: those whose IAM is
+    # in the window, on the same group.  Calls come out when they end: an answered call that started in
+    # a window comes out minutes later, after the quick failures of the same window; so share rules
+    # count calls by IAM time in one-second bins (memory: one bin per second with traffic, per group)
+    # and are evaluated over the complete bins at the end (:meth:`_flush_bins`).
+    def _bin(self, rule: Rule, group: Any, t: float, member: Any) -> None:
+        """A record of a share rule's population (``member``: it matches too, else None)."""
         bins = self._bins.get((rule.id, group))
         if bins is None:
             bins = self._bins[(rule.id, group)] = {}
-        k = int(t)
+        k = math.floor(t)
         b = bins.get(k)
         if b is None:
             b = bins[k] = [0, 0, [], self.file]
-        b[0] += matched
-        b[1] += in_pop
-        if member is not None and len(b[2]) < MAX_MEMBERS:
-            b[2].append(member)
+        b[1] += 1
+        if member is not None:
+            b[0] += 1
+            if len(b[2]) < MAX_MEMBERS:
+                b[2].append(member)
 
     def _flush_bins(self, rule: Rule, group: Any, bins: dict[int, list[Any]]) -> None:
-        assert rule.window_s is not None
-        window = rule.window_s
-        dq: deque[tuple[int, list[Any]]] = deque()
+        """The findings of a share rule on one group.
+
+        Windows are ``n`` whole seconds (``window_s`` rounded up) of IAM time: the window ending with
+        second ``k`` holds the records of seconds ``k-n+1 .. k``; one window ends with every second that
+        has traffic (a sliding window, evaluated at each record).  A window holds the threshold when its
+        matches are at least ``count``, its population at least ``min_population`` (and 1) and matches /
+        population at least ``share``.  Windows that hold and overlap or touch are one burst, and the
+        burst is one finding: ``count``, ``population`` and ``rate`` are those of its worst window (the
+        highest share; then the most matches; then the earliest), ``window_start``/``window_end`` that
+        window's edges (``window_start <= IAM time < window_end``; the start clipped to the group's first
+        second with traffic); the evidence adds the whole burst (``burst_start``/``burst_end`` from its
+        first to its last second with a match, ``burst_count``, ``burst_population``, ``burst_rate`` over
+        the same records)."""
+        assert rule.window_s is not None and rule.share is not None
+        n = max(1, math.ceil(rule.window_s))
+        keys = sorted(bins)
+        first = keys[0]  # the group's first second with traffic
+        need_pop = max(rule.min_population, 1)
+        lo = hi = 0
         matched = population = 0
-        burst: _Burst | None = None
-        added: set[int] = set()
-        for k in sorted(bins):
-            b = bins[k]
-            if burst is not None and k - burst.last > window:
-                self._emit(rule, group, burst)
-                burst, added = None, set()
-            dq.append((k, b))
-            matched += b[0]
-            population += b[1]
-            while dq[0][0] < k - window:
-                _, old = dq.popleft()
-                matched -= old[0]
-                population -= old[1]
-            if not b[0] or matched < rule.count or population < max(rule.min_population, 1):
+        # each burst: [start, end, peak], peak = (matched, population, lo, hi, window start, window end)
+        burst: list[Any] | None = None
+        for k in keys:  # the window ending with each second that has traffic
+            while hi < len(keys) and keys[hi] <= k:
+                b = bins[keys[hi]]
+                matched += b[0]
+                population += b[1]
+                hi += 1
+            while lo < hi and keys[lo] <= k - n:
+                b = bins[keys[lo]]
+                matched -= b[0]
+                population -= b[1]
+                lo += 1
+            if matched < rule.count or population < need_pop or matched / population < rule.share:
                 continue
-            assert rule.share is not None
-            if matched / population < rule.share:
-                continue
+            ws, we = max(k - n + 1, first), k + 1
+            if burst is not None and ws > burst[1]:  # neither overlaps nor touches the burst: a new one
+                self._emit_share(rule, group, bins, keys, burst)
+                burst = None
             if burst is None:
-                burst = _Burst(None)
-            for bk, bb in dq:
-                if bb[0] and bk not in added:
-                    added.add(bk)
-                    if burst.file is None and len(bb) > 3:  # (audit states saved before bins had it)
-                        burst.file = bb[3]
-                    for m in bb[2]:
-                        burst.add(m[_MEMBER_TS] if isinstance(m, tuple) else m["ts"], m)
-                    burst.count += bb[0] - len(bb[2])  # members beyond the cap still count
-            burst.population = max(burst.population, population)
+                burst = [ws, we, (matched, population, lo, hi, ws, we)]
+                continue
+            burst[1] = we
+            pm, pp = burst[2][0], burst[2][1]
+            if matched * pp > pm * population or (matched * pp == pm * population and matched > pm):
+                burst[2] = (matched, population, lo, hi, ws, we)
         if burst is not None:
-            self._emit(rule, group, burst)
+            self._emit_share(rule, group, bins, keys, burst)
+
+    def _emit_share(
+        self, rule: Rule, group: Any, bins: dict[int, list[Any]], keys: list[int], burst: list[Any]
+    ) -> None:
+        """The finding of a share rule's burst (:meth:`_flush_bins`)."""
+        start, end, (matched, population, lo, hi, ws, we) = burst
+        b = _Burst(None)
+        b.count, b.population, b.first, b.last = matched, population, float(ws), float(we)
+        for key in keys[lo:hi]:
+            bb = bins[key]
+            if bb[0]:
+                if b.file is None and len(bb) > 3:  # (audit states saved before bins had it)
+                    b.file = bb[3]
+                room = MAX_MEMBERS - len(b.members)
+                b.members.extend(bb[2][:room])
+        # the whole burst, from its first to its last second with a match
+        i, j = bisect_left(keys, start), bisect_left(keys, end)
+        hits = [key for key in keys[i:j] if bins[key][0]]
+        bm = sum(bins[key][0] for key in hits)
+        bp = sum(bins[key][1] for key in keys[bisect_left(keys, hits[0]) : bisect_left(keys, hits[-1] + 1)])
+        b.extra = {
+            "share_pct": round(100.0 * rule.share, 2) if rule.share is not None else None,  # the limit
+            "burst_start": float(hits[0]),
+            "burst_end": float(hits[-1] + 1),
+            "burst_s": float(hits[-1] + 1 - hits[0]),
+            "burst_count": bm,
+            "burst_population": bp,
+            "burst_rate": round(bm / bp, 4),
+            "burst_rate_pct": round(100.0 * bm / bp, 1),
+        }
+        self._emit(rule, group, b)
 
     # -- end -------------------------------------------------------------------------------------------------
     def finish(self) -> None:

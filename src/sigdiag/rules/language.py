@@ -34,6 +34,7 @@ NAME`` for the names it binds.  A value written ``$name`` is the rule setting ``
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -159,6 +160,8 @@ CALL_FACTS: dict[str, tuple[Callable[[Context], Any], str]] = {
         ("anm_ts", "time of the ANM or CON"),
         ("rel_ts", "time of the first REL"),
         ("rlc_ts", "time of the RLC"),
+        ("release_end", "what ended the wait for the RLC: rlc, iam, reset, blocked, capture_end, evicted"),
+        ("release_wait_ms", "ms from the first REL to that end (the RLC, new IAM, reset, capture end)"),
         ("released_by", "calling or called: who sent the first REL"),
         ("cause", "cause value of the first REL (or UCIC/supervision: None)"),
         ("cause_location", "cause location of the first REL"),
@@ -204,6 +207,32 @@ CALL_FACTS.update(
         "duplicates": (lambda ctx: len(ctx.call.duplicate_frames), "messages seen twice (two hops)"),
     }
 )
+
+
+# -- digit collection (issue 13 point 9: the delay that incomplete-digit-collection recommends) --------------
+def _digit_gap_ms(ctx: Context) -> float | None:
+    """The longest gap (ms) between two consecutive address messages from the calling side, from the IAM
+    to the last SAM (IAM -> SAM, SAM -> SAM); None without a SAM."""
+    last: float | None = None
+    longest: float | None = None
+    for _frame, ts, type_, direction, _raw in ctx.call.timeline:
+        if direction != 0 or type_ not in ("IAM", "SAM"):
+            continue
+        if last is not None and type_ == "SAM":
+            gap = (ts - last) * 1000.0
+            longest = gap if longest is None or gap > longest else longest
+        last = ts
+    return None if longest is None else round(max(longest, 0.0), 1)
+
+
+def _digit_gap_units(ctx: Context) -> int | None:
+    """:func:`_digit_gap_ms` in units of 0.1 s, rounded up (at least 1)."""
+    gap = ctx.fact("digit_gap_ms")
+    return None if gap is None else max(math.ceil(round(gap, 1) / 100.0), 1)
+
+
+CALL_FACTS["digit_gap_ms"] = (_digit_gap_ms, "longest ms between the IAM and a SAM or two SAMs (forward)")
+CALL_FACTS["digit_gap_units"] = (_digit_gap_units, "digit_gap_ms in units of 0.1 s, rounded up")
 
 
 def _ev(name: str) -> Callable[[Context], Any]:

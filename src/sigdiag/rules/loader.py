@@ -340,7 +340,24 @@ def load_rule(
         rule.count = max(number(t["count"], "threshold.count", integer=True), 1)
         if "share" in t:
             rule.share = number(t["share"], "threshold.share")
+            if rule.share > 1:
+                raise RuleError(
+                    f"{source}:{y.line_at(['threshold', 'share'])}: threshold.share is a share of the "
+                    f"population, at most 1 (0.05 is 5 %), not {rule.share:g}"
+                )
+            if w.get("time") == "release":
+                raise RuleError(
+                    f"{source}:{y.line_at(['window', 'time'])}: window.time: a share counts its matches and "
+                    "its population by IAM time (time: start)"
+                )
             rule.time_of = "start"  # shares are counted by IAM time (see sigdiag.rules.engine)
+        else:
+            for key in ("of", "min_population"):
+                if key in t:
+                    raise RuleError(
+                        f"{source}:{y.line_at(['threshold', key])}: threshold.{key} needs threshold.share "
+                        "(the share of that population that must match)"
+                    )
         if "of" in t:
             rule.of = compiled(t["of"], "threshold.of")
         rule.min_population = number(t.get("min_population", 0), "threshold.min_population", integer=True)

@@ -8,7 +8,8 @@ files.  :func:`score` compares findings with the truth of a simulated capture:
 * windowed and circuit rules: findings against the events of the rule (``OUT.events.jsonl``): a finding
   is right when its window overlaps an event of the rule on the same point codes, an event is found
   when a finding overlaps it.  ``trunk-loss-rate`` also accepts ``congestion-burst`` events (a
-  congestion burst is a network-loss spike too).
+  congestion burst is a network-loss spike too); a share finding is also right when its window would not
+  hold the threshold without the calls of injected (per-call) faults.
 
 :func:`run_rule_tests` runs the tests of rules (``sigdiag rules test``), simulating each scenario once
 into a temporary folder.
@@ -128,10 +129,21 @@ def score(
         pcs = _pcs_of_event(e, trunk_pcs)
         return not pcs or (f.opc in pcs or f.dpc in pcs) or f.opc is None
 
-    # a finding is wrong when it overlaps no event; an event is missed when no finding overlaps it.
-    # True positives count the events found (two findings over one event are one true positive).
+    faulty = {r["iam_frame"] for r in truth if r.get("fault")}
+
+    def made_of_faults(f: Finding) -> bool:
+        """A share finding whose window would not hold the threshold without the calls of injected
+        faults (per-call faults that are network losses too, e.g. in a dense fault mix)."""
+        if rule.share is None or not f.population or not f.count:
+            return False
+        clean = f.count - sum(1 for m in f.members if m.get("iam_frame") in faulty)
+        return clean < rule.count or clean / f.population < rule.share
+
+    # a finding is wrong when it overlaps no event (and is not made of injected faults); an event is
+    # missed when no finding overlaps it.  True positives count the events found (two findings over one
+    # event are one true positive).
     for f in mine:
-        if not any(overlaps(f, e) for e in evs):
+        if not any(overlaps(f, e) for e in evs) and not made_of_faults(f):
             s.false_positives += 1
             s.extras.append((f.window_start, f.window_end, f.trunk, f.count))
     for e in own:
