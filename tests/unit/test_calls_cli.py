@@ -107,6 +107,36 @@ def test_calls_jsonl_keys_and_golden(tmp_path: Path) -> None:
     check_golden("calls_overlap.jsonl", out)
 
 
+def test_calls_are_listed_by_start_time(tmp_path: Path) -> None:
+    """A long call that starts first ends last: it still comes first, in the table and in JSON Lines."""
+    f = Flow(step=0.2)
+    f.msg("IAM", cic=40, called="0219999", calling="075500009", st=True)
+    f.msg("ACM", cic=40, fwd=False, dt=1.0)
+    f.msg("ANM", cic=40, fwd=False, dt=1.0)
+    for cic in range(1, 300):  # many short calls end while the first is still open
+        f.msg("IAM", cic=cic, called=f"0107{cic:04d}", calling="075500001", st=True, dt=0.05)
+        f.msg("REL", cic=cic, fwd=False, cause=17, location=4, dt=0.05)
+        f.msg("RLC", cic=cic, dt=0.01)
+    f.msg("REL", cic=40, fwd=True, cause=16, dt=20.0)
+    f.msg("RLC", cic=40, fwd=False, dt=0.01)
+    cap = write_capture(tmp_path / "order.pcap", f)
+    code, out, err = run("calls", str(cap), "-f", "jsonl")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 300 and rows[0]["cic"] == 40
+    starts = [r["start"] for r in rows]
+    assert starts == sorted(starts)
+    code, out, _ = run("calls", str(cap))
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:4]] == ["1", "2", "3"]  # call ids
+
+
+def test_calls_summary_on_stderr_is_plain_text(tmp_path: Path) -> None:
+    code, _, err = run("calls", str(_capture(tmp_path)))
+    assert code == 0
+    assert "ASR 25.0 %" in err  # 1 answered of 4 calls that ended (one is still open)
+    assert "None" not in err and "{" not in err and "[" not in err
+
+
 def test_calls_csv_and_parquet(tmp_path: Path) -> None:
     pd = pytest.importorskip("pandas")
     cap = _capture(tmp_path)

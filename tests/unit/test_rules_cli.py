@@ -54,10 +54,16 @@ def check_golden(name: str, text: str) -> None:
     assert text == path.read_text(encoding="utf-8")
 
 
-def jsonl(*args: str) -> list[dict[str, Any]]:
+def jsonl_rows(*args: str) -> list[dict[str, Any]]:
+    """Every JSON Lines row: the findings, then (with --number) one row of kind "call" per matching call."""
     code, out, err = run("check", *args, "--format", "jsonl", "--fail-on", "never")
     assert code == 0, err
     return [json.loads(line) for line in out.splitlines()]
+
+
+def jsonl(*args: str) -> list[dict[str, Any]]:
+    """The finding rows of the JSON Lines output."""
+    return [r for r in jsonl_rows(*args) if r.get("kind") != "call"]
 
 
 def assert_one_line_error(code: int, out: str, err: str, *needles: str) -> None:
@@ -90,13 +96,21 @@ def test_check_reference_fault_fails_on_high_findings() -> None:
     assert "REL cause 38 (Network out of order)" in words
     assert re.search(r"\b8\.6 ms after the latest SAM \(frame 21; limit 1000 ms\)", words), words
     assert "gap_ms=8.6" in words
-    assert "delay of about 0.5 s" in words
+    # the recommended delay comes from the call's own digit gap: 666.4 ms -> 7 units of 0.1 s + 2 margin
+    assert "digit-collection delay of 7 units of 0.1 s plus a margin of 2 units" in words
+    assert "the longest gap between the IAM and the last SAM of this call, 666.4 ms, rounded up" in words
+    assert "<-- REL    cause 38 (Network out of order), location TN" in first
     assert "outcome: network / incomplete-digit-collection" in first
     assert "called 0453114 (no ST), calling 01058722000" in first  # the ladder
     assert "2024-03-01 02:00:03.005 UTC" in first
     assert out.count("[HIGH] incomplete-digit-collection") == 14
     assert "before the SAM reached it (the REL crossed the SAM, frames 504, 505)" in " ".join(out.split())
-    assert re.search(r"174 calls, \d+ messages, 19 rules: \d+ findings \(high \d+\)", out), out
+    assert re.search(
+        rf"174 calls \(ASR 62\.6 %\), \d+ messages, {len(SHIPPED)} rules: \d+ findings \(high \d+\)", out
+    ), out
+    # every call of the number, after the findings
+    assert "14 calls match 0453114 (by start time):" in out
+    assert out.index("14 calls match 0453114") > out.rindex("fix: ")
     assert "by rule:" in out and "by trunk:" in out
 
 
@@ -125,7 +139,9 @@ def test_check_jsonl_keys() -> None:
     code, out, err = run("check", *REF_ARGS, "--format", "jsonl")
     assert code == 1
     rows = [json.loads(line) for line in out.splitlines()]
-    assert rows
+    calls = [r for r in rows if r.get("kind") == "call"]
+    rows = [r for r in rows if r.get("kind") != "call"]
+    assert rows and len(calls) == 14
     required = {"rule", "severity", "category", "call_id", "opc", "dpc", "cic", "iam_frame", "called",
                 "frames", "evidence", "message", "recommendation"}  # fmt: skip
     for row in rows:
@@ -144,15 +160,20 @@ def test_check_jsonl_keys() -> None:
     assert first["evidence"]["gap_ms"] == 8.6 and first["evidence"]["cause"] == 38
     assert first["frames"] == [14, 21, 22, 23] and first["outcome_detail"] == "incomplete-digit-collection"
     assert isinstance(first["opc"], int) and isinstance(first["dpc"], int)
-    assert "sigdiag: 174 calls, " in err and '"incomplete-digit-collection": 14' in err
+    assert "sigdiag: 174 calls, 14 matching 0453114, 15 findings (" in err
+    assert "incomplete-digit-collection 14" in err and "{" not in err
 
 
 def test_check_json() -> None:
     code, out, _ = run("check", *REF_ARGS, "--format", "json", "--fail-on", "never")
     assert code == 0
     doc = json.loads(out)
-    assert set(doc) == {"findings", "summary"}
-    assert doc["summary"]["calls"] == 174 and doc["summary"]["rules"] == 19
+    assert set(doc) == {"findings", "calls", "summary"}
+    assert doc["summary"]["calls"] == 174 and doc["summary"]["rules"] == len(SHIPPED)
+    assert doc["summary"]["matched_calls"] == len(doc["calls"]) == 14
+    assert {c["outcome_detail"] for c in doc["calls"]} == {"incomplete-digit-collection"}
+    starts = [c["start"] for c in doc["calls"]]
+    assert starts == sorted(starts)
     assert doc["summary"]["by_rule"]["incomplete-digit-collection"] == 14
     assert doc["summary"]["findings"] == len(doc["findings"])
     assert all(list(f) == [*FINDING_KEYS, "file"] for f in doc["findings"])
@@ -162,7 +183,7 @@ def test_check_output_file(tmp_path: Path) -> None:
     out_file = tmp_path / "findings.jsonl"
     code, out, _ = run("check", *REF_ARGS, "-f", "jsonl", "-o", str(out_file), "--fail-on", "never")
     assert code == 0 and out == ""
-    assert len(out_file.read_text().splitlines()) == len(jsonl(*REF_ARGS))
+    assert len(out_file.read_text().splitlines()) == len(jsonl_rows(*REF_ARGS))
 
 
 def test_set_changes_what_is_found() -> None:
@@ -173,10 +194,9 @@ def test_set_changes_what_is_found() -> None:
     gaps = [r["evidence"].get("gap_ms") for r in idc]
     assert all(g is None or g <= 5 for g in gaps) and sum(g is None for g in gaps) == 2
     assert all("limit 5 ms" in r["message"] for r in idc if r["evidence"].get("gap_ms") is not None)
-    rows = jsonl(*REF_ARGS, "--set", "incomplete-digit-collection.recommended_delay_s=1.5")
-    assert all(
-        "about 1.5 s" in r["recommendation"] for r in rows if r["rule"] == "incomplete-digit-collection"
-    )
+    rows = jsonl(*REF_ARGS, "--set", "incomplete-digit-collection.delay_margin_units=5")
+    idc = [r for r in rows if r["rule"] == "incomplete-digit-collection"]
+    assert idc and all("plus a margin of 5 units" in " ".join(r["recommendation"].split()) for r in idc)
 
 
 @pytest.mark.parametrize(
@@ -279,6 +299,31 @@ def test_number_filter_matches_called_or_calling() -> None:
     assert [r["cic"] for r in rows if r["rule"] == "incomplete-digit-collection"] == [605]
 
 
+def test_orphan_messages_are_listed_once() -> None:
+    """Orphan messages: one list (a line per circuit, the fix once), not a block per finding."""
+    code, out, err = run("check", "captures/realism.pcap", "--fail-on", "never")
+    assert code == 0, err
+    orphans = [r for r in jsonl("captures/realism.pcap") if r["rule"] == "orphan-message"]
+    assert len(orphans) > 10
+    assert out.count("[LOW] orphan-message") == 1
+    head = next(line for line in out.splitlines() if line.startswith("[LOW] orphan-message"))
+    assert head.endswith(f": {len(orphans)} findings, {sum(r['count'] for r in orphans)} messages")
+    listed = [line for line in out.splitlines() if line.startswith("  2024-") and "| CIC " in line]
+    assert len(listed) == len(orphans)
+    assert "| CIC 246   | 2089 -> 2061 | 1 message (CON) | trunk 2061-2089" in listed[0]
+    assert out.count("fix: If the capture started mid-call") == 1
+
+
+def test_asr_in_one_format() -> None:
+    """The same ASR, written the same way, in check, calls and stats."""
+    _, out, _ = run("check", REF, "--pc-format", "china", "--fail-on", "never")
+    assert "174 calls (ASR 62.6 %)" in out
+    _, _, err = run("calls", REF, "--pc-format", "china")
+    assert "; ASR 62.6 %;" in err
+    _, out, _ = run("stats", REF, "--pc-format", "china")
+    assert out.splitlines()[1].split()[4:6] == ["62.6", "%"]
+
+
 # -- rules list / show / validate / test ---------------------------------------------------------------------
 def test_rules_list() -> None:
     code, out, _ = run("rules", "list")
@@ -296,10 +341,10 @@ def test_rules_show() -> None:
     first = out.splitlines()[0]
     assert first.startswith("# ") and first.endswith("rules/incomplete-digit-collection.yaml")
     assert "id: incomplete-digit-collection" in out
-    assert out.rstrip().splitlines()[-1] == "# effective settings: max_gap_ms=1000, recommended_delay_s=0.5"
+    assert out.rstrip().splitlines()[-1] == "# effective settings: max_gap_ms=1000, delay_margin_units=2"
     code, out, _ = run("rules", "show", "incomplete-digit-collection", "--set",
                        "incomplete-digit-collection.max_gap_ms=250")  # fmt: skip
-    assert code == 0 and "# effective settings: max_gap_ms=250, recommended_delay_s=0.5" in out
+    assert code == 0 and "# effective settings: max_gap_ms=250, delay_margin_units=2" in out
     assert_one_line_error(*run("rules", "show", "no-such-rule"), "unknown rule 'no-such-rule'")
     assert_one_line_error(*run("rules", "show", "t35-expiry", "--set", "t35-expiry.x=1"), "no setting 'x'")
 
@@ -307,7 +352,7 @@ def test_rules_show() -> None:
 def test_rules_validate_shipped() -> None:
     code, out, err = run("rules", "validate")
     assert code == 0, err
-    assert out.strip() == "19 of 19 rule files valid"
+    assert out.strip() == f"{len(SHIPPED)} of {len(SHIPPED)} rule files valid"
 
 
 def test_rules_validate_broken_files(tmp_path: Path) -> None:

@@ -1,4 +1,9 @@
-"""Readable table layouts for call records and KPI rows (the other formats write the keys as they are)."""
+"""Readable table layouts for call records and KPI rows (the other formats write the keys as they are).
+
+One convention for every text output (``calls``, ``stats``, ``check``): delays such as the PDD in seconds
+with millisecond precision and the unit (``1.234 s``, :func:`seconds_text`), rates such as the ASR as a
+percentage with one decimal (``45.5 %``, :func:`pct_text`), cause locations by their Q.850 abbreviation
+(``38 TN``, :func:`cause_text`)."""
 
 from __future__ import annotations
 
@@ -7,7 +12,14 @@ from typing import Any
 
 from sigdiag.report import format_ts
 
-__all__ = ["call_table_columns", "stats_table_columns"]
+__all__ = [
+    "call_table_columns",
+    "cause_text",
+    "ms_text",
+    "pct_text",
+    "seconds_text",
+    "stats_table_columns",
+]
 
 Cell = Callable[[dict[str, Any]], str]
 
@@ -30,17 +42,41 @@ def _pc_formatter(pc_display: str, default_format: str) -> Callable[[int | None,
     return pc
 
 
-def _num(value: float | None, digits: int = 0) -> str:
+def seconds_text(value: float | None, digits: int = 3) -> str:
+    """Seconds with the unit: ``1.234 s``; empty for None."""
     if value is None:
         return ""
-    return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} s"
+
+
+def ms_text(value: float | None) -> str:
+    """A delay given in milliseconds (``pdd_ms``...) in the text convention: seconds, ``1.234 s``."""
+    return "" if value is None else seconds_text(value / 1000.0)
+
+
+def pct_text(value: float | None) -> str:
+    """A rate (0..1) as a percentage with one decimal: ``45.5 %``; empty for None."""
+    return "" if value is None else f"{value * 100:.1f} %"
+
+
+def cause_text(cause: int | None, location: int | None, name: bool = False) -> str:
+    """A cause value with its location's Q.850 abbreviation: ``38 TN`` (``name``: ``38 Network out of
+    order, TN``); empty for None."""
+    from sigdiag.codec.names import cause_name, location_short
+
+    if cause is None:
+        return ""
+    loc = location_short(location)
+    if name:
+        return f"{cause} {cause_name(cause)}" + (f", {loc}" if loc else "")
+    return f"{cause} {loc}" if loc else str(cause)
 
 
 def call_table_columns(
     pc_display: str = "decimal", pc_format: str = "itu", with_file: bool = False
 ) -> list[tuple[str, str, Cell]]:
-    """Columns: call, IAM frame, start (UTC), OPC -> DPC, CIC, called, calling, outcome, cause, released
-    by, phase, PDD, conversation, flags."""
+    """Columns: call, IAM frame, start (UTC), OPC -> DPC, CIC, called, calling, outcome, cause (value and
+    location), released by, phase, PDD, conversation, flags, link (every link the call was seen on)."""
     pc = _pc_formatter(pc_display, pc_format)
 
     def route(r: dict[str, Any]) -> str:
@@ -64,9 +100,7 @@ def call_table_columns(
         return text
 
     def cause(r: dict[str, Any]) -> str:
-        if r["cause"] is None:
-            return ""
-        return f"{r['cause']} (loc {r['cause_location']})"
+        return cause_text(r["cause"], r["cause_location"])
 
     cols: list[tuple[str, str, Cell]] = []
     if with_file:
@@ -83,19 +117,16 @@ def call_table_columns(
         ("cause", "<", cause),
         ("by", "<", lambda r: r["released_by"] or ""),
         ("phase", "<", lambda r: r["phase"]),
-        ("pdd ms", ">", lambda r: _num(r["pdd_ms"])),
-        ("conv s", ">", lambda r: _num(r["conversation_s"], 1)),
+        ("pdd", ">", lambda r: ms_text(r["pdd_ms"])),
+        ("conv", ">", lambda r: seconds_text(r["conversation_s"], 1)),
         ("flags", "<", lambda r: ",".join(r["flags"])),
+        ("link", "<", lambda r: " + ".join(r.get("links") or [r.get("link") or ""])),
     ]
     return cols
 
 
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{value * 100:.1f}%"
-
-
 def stats_table_columns() -> list[tuple[str, str, Cell]]:
-    """Columns of the KPI table (rates as percentages)."""
+    """Columns of the KPI table (rates as percentages, delays in seconds)."""
 
     def causes(r: dict[str, Any]) -> str:
         return " ".join(f"{c}x{n}" for c, n in r["top_causes"])
@@ -105,17 +136,17 @@ def stats_table_columns() -> list[tuple[str, str, Cell]]:
         ("seizures", ">", lambda r: str(r["seizures"])),
         ("open", ">", lambda r: str(r["open"])),
         ("answered", ">", lambda r: str(r["answered"])),
-        ("asr", ">", lambda r: _pct(r["asr"])),
-        ("ner", ">", lambda r: _pct(r["ner"])),
-        ("conn", ">", lambda r: _pct(r["connection_rate"])),
-        ("net loss", ">", lambda r: _pct(r["network_loss_rate"])),
+        ("asr", ">", lambda r: pct_text(r["asr"])),
+        ("ner", ">", lambda r: pct_text(r["ner"])),
+        ("conn", ">", lambda r: pct_text(r["connection_rate"])),
+        ("net loss", ">", lambda r: pct_text(r["network_loss_rate"])),
         ("subscr", ">", lambda r: str(r["subscriber_failures"])),
         ("caller", ">", lambda r: str(r["caller_failures"])),
         ("network", ">", lambda r: str(r["network_loss"])),
-        ("effective", ">", lambda r: _pct(r["effective_rate"])),
-        ("conv s", ">", lambda r: _num(r["avg_conversation_s"], 1)),
-        ("pdd ms", ">", lambda r: _num(r["pdd_mean_ms"])),
-        ("pdd p95", ">", lambda r: _num(r["pdd_p95_ms"])),
+        ("effective", ">", lambda r: pct_text(r["effective_rate"])),
+        ("conv", ">", lambda r: seconds_text(r["avg_conversation_s"], 1)),
+        ("pdd", ">", lambda r: ms_text(r["pdd_mean_ms"])),
+        ("pdd p95", ">", lambda r: ms_text(r["pdd_p95_ms"])),
         ("repeats", ">", lambda r: str(r["repeat_attempts"])),
         ("top causes", "<", causes),
     ]

@@ -5,12 +5,14 @@ from __future__ import annotations
 __all__ = [
     "CALLING_PARTYS_CATEGORY",
     "CAUSE_LOCATION",
+    "CAUSE_LOCATION_SHORT",
     "CAUSE_VALUE",
     "EVENT_INDICATOR",
     "NATURE_OF_ADDRESS",
     "NUMBERING_PLAN",
     "TRANSMISSION_MEDIUM",
     "cause_name",
+    "location_short",
 ]
 
 #: Q.850 cause values.
@@ -98,6 +100,18 @@ CAUSE_LOCATION: dict[int, str] = {
     5: "private network serving the remote user (RPN)",
     7: "international network (INTL)",
     10: "network beyond interworking point (BI)",
+}
+
+#: Q.850 location abbreviations (what an engineer reads in a trace: "TN", "RLN"...).
+CAUSE_LOCATION_SHORT: dict[int, str] = {
+    0: "U",
+    1: "LPN",
+    2: "LN",
+    3: "TN",
+    4: "RLN",
+    5: "RPN",
+    7: "INTL",
+    10: "BI",
 }
 
 CAUSE_CODING_STANDARD: dict[int, str] = {
@@ -307,3 +321,11 @@ def cause_name(value: int | None) -> str | None:
     if value is None:
         return None
     return CAUSE_VALUE.get(value, f"cause {value}")
+
+
+def location_short(value: int | None) -> str | None:
+    """The Q.850 abbreviation of a cause location (``3`` -> ``"TN"``); ``"loc N"`` for a spare or
+    reserved value; None for None."""
+    if value is None:
+        return None
+    return CAUSE_LOCATION_SHORT.get(value, f"loc {value}")

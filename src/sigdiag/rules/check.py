@@ -5,14 +5,22 @@ when the call ends, bursts when they end), then read :meth:`CheckRun.summary`.  
 gives the findings as a pandas DataFrame.  The filters (``number``, ``cic``, ``opc``, ``dpc``, ``since``,
 ``until``) select findings, not input: every call is still evaluated, so windowed rules see the whole
 traffic; a windowed finding is kept when one of its calls passes.
+
+With ``number``, the run also answers for every call of that number, findings or not:
+:meth:`CheckRun.matched_calls` lists each call whose called or calling number contains it (and that
+passes the other filters), by start time, with its refined outcome, cause, PDD, duration, compact ladder
+and the rules that found something about it (:data:`MATCH_KEYS`); when no call matches,
+:meth:`CheckRun.closest_numbers` names the numbers seen that come closest.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
+import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +31,57 @@ from sigdiag.rules.loader import SEVERITIES, RuleSet, load_rules, parse_assignme
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CheckRun", "FindingFilter", "check", "findings_frame", "outcome_refiner"]
+__all__ = [
+    "MATCH_KEYS",
+    "CheckRun",
+    "FindingFilter",
+    "NearestNumbers",
+    "OutcomeRefiner",
+    "check",
+    "compact_ladder",
+    "findings_frame",
+    "matched_call",
+    "outcome_refiner",
+]
+
+#: Keys of a matched call (:meth:`CheckRun.matched_calls`; the JSON ``calls`` list, the jsonl rows of
+#: kind ``call``), in output order.
+MATCH_KEYS: tuple[str, ...] = (
+    "call_id",
+    "file",
+    "iam_frame",
+    "start",
+    "end",
+    "protocol",
+    "opc",
+    "dpc",
+    "cic",
+    "calling",
+    "called",
+    "outcome",
+    "outcome_detail",
+    "base_outcome",
+    "outcome_by",
+    "cause",
+    "cause_name",
+    "cause_location",
+    "cause_location_name",
+    "released_by",
+    "phase",
+    "end_reason",
+    "pdd_ms",
+    "duration_s",
+    "conversation_s",
+    "findings",
+    "ladder",
+    "frames",
+)
+
+#: a link is judged (low confidence or not) once this many of its messages are decoded
+LOW_CONFIDENCE_MIN_MESSAGES = 20
+
+#: matched calls kept per run (the earliest by start time; ``summary.matched_calls`` counts them all)
+MAX_MATCHED = 10_000
 
 
 class FindingFilter:
@@ -62,6 +120,25 @@ class FindingFilter:
         if self.opc is not None and self.opc not in pcs:
             return False
         return not (self.dpc is not None and self.dpc not in pcs)
+
+    @property
+    def lists_calls(self) -> bool:
+        """Whether the run lists the matching calls (``number`` is given)."""
+        return self.number is not None
+
+    def call_ok(self, call: Any) -> bool:
+        """Whether a call passes the number, CIC, point-code and time filters (its IAM time)."""
+        number = self.number
+        if number is not None and number not in call.called and number not in (call.calling or ""):
+            return False
+        if self.cic is not None and self.cic != call.cic:
+            return False
+        pcs = (call.opc, call.dpc)
+        if (self.opc is not None and self.opc not in pcs) or (self.dpc is not None and self.dpc not in pcs):
+            return False
+        if self.since is not None and call.start < self.since:
+            return False
+        return not (self.until is not None and call.start > self.until)
 
     def __call__(self, f: Finding) -> bool:
         if SEVERITIES.index(f.severity) < self.level:
@@ -137,7 +214,19 @@ class CheckRun:
         self.by_severity: Counter[str] = Counter()
         self.outcomes: Counter[str] = Counter()
         self.calls = 0
+        self.low_confidence = 0  # findings marked low confidence (a link of theirs decodes badly)
         self._done = False
+        # check --number: the matching calls (a max-heap on start keeps the earliest MAX_MATCHED), the
+        # rules that found something about each call, and the numbers seen (for "no call matches")
+        self.matched = 0
+        self._matched: list[tuple[float, int, dict[str, Any]]] = []
+        self._found: dict[tuple[str | None, int], list[str]] = {}
+        self._nearest = NearestNumbers(flt.number) if flt.lists_calls else None
+        # with the engine in another process the calls reach this one unrefined: the matching ones are
+        # refined here (a copy) by the rules' outcome overrides, as the engine refines them there
+        self._local_refiner = (
+            OutcomeRefiner(rules, trunks, pc) if flt.lists_calls and self.workers == 2 else None
+        )
 
     def __iter__(self) -> Iterator[Finding]:
         with fewer_collections():
@@ -155,6 +244,8 @@ class CheckRun:
             for call in reader:
                 self.calls += 1
                 self.outcomes[call.outcome] += 1
+                if self._nearest is not None:
+                    self._look(call, path)
                 if engine.findings:
                     yield from self._emit(engine.take(), keep)
             if engine.findings:
@@ -174,8 +265,12 @@ class CheckRun:
             for path, reader in self.readers:
                 batch.append((FILE, str(path)))
                 correlator = reader.correlator
+                if self._local_refiner is not None:
+                    self._local_refiner.clock = lambda c=correlator: c.now
                 for call in reader:
                     self.calls += 1
+                    if self._nearest is not None:
+                        self._look(call, path)
                     batch.append((CALL, call, correlator.now if call.end_reason == "open" else None))
                     if len(batch) >= BATCH:
                         proc.send(batch[:])
@@ -192,28 +287,92 @@ class CheckRun:
             proc.close()
         self._done = True
 
+    def _look(self, call: Any, path: Path) -> None:
+        """check --number: remember the call's numbers; keep the call when it matches."""
+        nearest = self._nearest
+        assert nearest is not None
+        nearest.add(call.called)
+        nearest.add(call.calling)
+        if not self.filter.call_ok(call):
+            return
+        if self._local_refiner is not None:
+            call = copy.copy(call)  # the engine process refines the original
+            self._local_refiner(call)
+        self.matched += 1
+        item = (-call.start, -self.matched, matched_call(call, str(path)))
+        if len(self._matched) < MAX_MATCHED:
+            heapq.heappush(self._matched, item)
+        else:
+            heapq.heappushpop(self._matched, item)
+
+    def _low_links(self, findings: list[Finding]) -> set[str]:
+        """The links of the files read so far whose messages are too often anomalous to trust (at least
+        :data:`LOW_CONFIDENCE_MIN_MESSAGES` messages, more than ``low_confidence_share`` of them anomalous);
+        only the files whose names the findings carry are looked at."""
+        files = {f.file for f in findings}
+        low: set[str] = set()
+        for path, reader in self.readers:
+            if str(path) not in files:
+                continue
+            for link in reader.reader.links:
+                if link.low_confidence and link.messages >= LOW_CONFIDENCE_MIN_MESSAGES:
+                    low.add(link.link)
+        return low
+
     def _emit(self, findings: list[Finding], keep: FindingFilter) -> Iterator[Finding]:
+        lists_calls = self.filter.lists_calls
+        low = self._low_links(findings) if findings else set()
         for f in findings:
+            if low and ((f.link is not None and f.link in low) or any(x in low for x in f.links or ())):
+                f.confidence = "low"
             if keep(f):
+                if f.confidence == "low":
+                    self.low_confidence += 1
                 self.by_rule[f.rule] += 1
                 self.by_trunk[f.trunk or "-"] += 1
                 self.by_severity[f.severity] += 1
+                if lists_calls:
+                    ids = [f.call_id] if f.call_id is not None else f.calls or []
+                    for cid in ids:
+                        rules = self._found.setdefault((f.file, cid), [])
+                        if f.rule not in rules:
+                            rules.append(f.rule)
                 yield f
 
+    def matched_calls(self) -> list[dict[str, Any]]:
+        """check --number: the calls that match the filters, findings or not, by start time
+        (:data:`MATCH_KEYS`; at most :data:`MAX_MATCHED`, the earliest), once the findings have been
+        read.  ``findings`` lists the rules of the (kept) findings about each call."""
+        out = []
+        for _, _, row in sorted(self._matched, reverse=True):
+            out.append({**row, "findings": list(self._found.get((row["file"], row["call_id"]), ()))})
+        return out
+
+    def closest_numbers(self, n: int = 5) -> list[str]:
+        """check --number: the numbers seen (called or calling) closest to the number asked for."""
+        return self._nearest.closest(n) if self._nearest is not None else []
+
     def summary(self) -> dict[str, Any]:
-        """Counts once the findings have been read: calls, messages, outcomes, findings per rule, per
-        trunk and per severity."""
+        """Counts once the findings have been read: calls, messages, outcomes, the number asked for and
+        how many calls match it (None without ``number``; ``closest_numbers`` when none does), findings
+        per rule, per trunk and per severity."""
         messages = sum(r.correlator.messages for _, r in self.readers)
+        lists_calls = self.filter.lists_calls
         return {
             "files": [str(p) for p, _ in self.readers],
             "calls": self.calls,
             "messages": messages,
             "outcomes": dict(sorted(self.outcomes.items())),
+            "number": self.filter.number,
+            "matched_calls": self.matched if lists_calls else None,
+            "closest_numbers": self.closest_numbers() if lists_calls and not self.matched else [],
             "findings": sum(self.by_rule.values()),
             "by_rule": dict(self.by_rule.most_common()),
             "by_trunk": dict(self.by_trunk.most_common()),
             "by_severity": {s: self.by_severity[s] for s in reversed(SEVERITIES) if self.by_severity[s]},
             "rules": len(self.rules),
+            "links": [{"file": str(p), **link.as_dict()} for p, r in self.readers for link in r.reader.links],
+            "low_confidence_findings": self.low_confidence,
         }
 
     def worst(self) -> str | None:
@@ -319,15 +478,145 @@ def findings_frame(
     return pd.DataFrame([f.as_dict() for f in check(paths, **options)], columns=list(FINDING_KEYS))
 
 
-def outcome_refiner(rules: RuleSet | None = None) -> Callable[[Any], None]:
+class OutcomeRefiner:
     """A refiner for :mod:`sigdiag.calls.pipeline`: applies the outcome overrides of the call rules that
-    have one (shipped rules by default: ``incomplete-digit-collection``, ``t35-expiry``) and nothing
-    else, so ``calls``, ``stats`` and ``audit`` show the refined outcome."""
-    engine = Engine(rules if rules is not None else load_rules()).outcome_only()
-    findings = engine.findings
+    have one (and nothing else), as ``check``'s engine does.  ``clock`` (a function giving the input's
+    latest time) is the capture end for calls still open, as in ``check``."""
 
-    def refine(call: Any) -> None:
+    def __init__(self, rules: RuleSet | None = None, trunks: Any = None, pc: Any = str) -> None:
+        self.engine = Engine(rules if rules is not None else load_rules(), trunks, pc=pc).outcome_only()
+
+    @property
+    def clock(self) -> Any:
+        return self.engine.clock
+
+    @clock.setter
+    def clock(self, value: Any) -> None:
+        self.engine.clock = value
+
+    def __call__(self, call: Any) -> None:
+        engine = self.engine
         engine.refine(call)
-        findings.clear()
+        engine.findings.clear()
 
-    return refine
+
+def outcome_refiner(rules: RuleSet | None = None, trunks: Any = None) -> OutcomeRefiner:
+    """The :class:`OutcomeRefiner` of ``rules`` (shipped rules by default: ``incomplete-digit-collection``,
+    ``t35-expiry``...), so ``calls``, ``stats`` and ``audit`` show the refined outcome."""
+    return OutcomeRefiner(rules, trunks)
+
+
+# -- check --number ----------------------------------------------------------------------------------------
+def compact_ladder(call: Any) -> str:
+    """The call's messages on one line, with the milliseconds since the IAM: ``IAM> 0.0, SAM> 666.4,
+    <REL 675.0, RLC> 697.1 ms`` (``X>`` from the calling side, ``<X`` from the called side, ``?X``
+    direction unknown)."""
+    t0 = call.start
+    steps = []
+    for _frame, ts, type_, direction, _raw in call.timeline:
+        name = f"{type_}>" if direction == 0 else f"<{type_}" if direction == 1 else f"?{type_}"
+        steps.append(f"{name} {(ts - t0) * 1000.0:.1f}")
+    return ", ".join(steps) + " ms"
+
+
+def matched_call(call: Any, file: str | None = None) -> dict[str, Any]:
+    """A call as ``check --number`` lists it (:data:`MATCH_KEYS`; ``findings`` empty until the run
+    fills it)."""
+    from sigdiag.codec.names import cause_name, location_short
+
+    end = call.end_ts if call.end_ts is not None else call.last_ts
+    return {
+        "call_id": call.call_id,
+        "file": file,
+        "iam_frame": call.iam.frame,
+        "start": call.start,
+        "end": call.end_ts,
+        "protocol": call.protocol,
+        "opc": call.opc,
+        "dpc": call.dpc,
+        "cic": call.cic,
+        "calling": call.calling,
+        "called": call.called,
+        "outcome": call.outcome,
+        "outcome_detail": call.outcome_detail,
+        "base_outcome": call.base_outcome,
+        "outcome_by": call.outcome_by,
+        "cause": call.cause,
+        "cause_name": cause_name(call.cause),
+        "cause_location": call.cause_location,
+        "cause_location_name": location_short(call.cause_location),
+        "released_by": call.released_by,
+        "phase": call.phase,
+        "end_reason": call.end_reason,
+        "pdd_ms": call.pdd_ms,
+        "duration_s": round(end - call.start, 6) if end is not None else None,
+        "conversation_s": call.conversation_s,
+        "findings": [],
+        "ladder": compact_ladder(call),
+        "frames": [t[0] for t in call.timeline],
+    }
+
+
+class NearestNumbers:
+    """The numbers seen that come closest to ``number`` (for "no call matches N"): fewest digit edits
+    that make ``number`` occur in them (:func:`_distance`), then the longest common prefix.  Memory is
+    bounded: beyond ``cap`` distinct numbers, only the half that share the longest prefix with ``number``
+    (then the closest length) stay."""
+
+    def __init__(self, number: str | None, cap: int = 100_000) -> None:
+        self.number = number or ""
+        self.cap = cap
+        self.seen: set[str] = set()
+
+    def add(self, value: str | None) -> None:
+        if value and value not in self.seen:
+            self.seen.add(value)
+            if len(self.seen) > self.cap:
+                self._prune()
+
+    def _prune(self) -> None:
+        n = self.number
+        ranked = sorted(self.seen, key=lambda v: (-_common_prefix(v, n), abs(len(v) - len(n)), v))
+        self.seen = set(ranked[: self.cap // 2])
+
+    def closest(self, k: int = 5) -> list[str]:
+        n = self.number
+        best: list[tuple[int, int, str]] = []  # the k best so far, as a max-heap on (distance, -prefix)
+        for v in self.seen:
+            limit = -best[0][0] if len(best) == k else None
+            d = _distance(n, v, limit)
+            if d is None:
+                continue
+            item = (-d, _common_prefix(v, n), v)
+            if len(best) < k:
+                heapq.heappush(best, item)
+            elif item > best[0]:
+                heapq.heapreplace(best, item)
+        return [v for _, _, v in sorted(best, key=lambda x: (-x[0], -x[1], x[2]))]
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _distance(a: str, b: str, limit: int | None = None) -> int | None:
+    """The fewest edits (insert, delete, change a digit) that make ``a`` occur in ``b`` (the ``--number``
+    match is "contains": a Levenshtein distance of ``a`` to the closest part of ``b``); None when it is
+    certainly above ``limit``."""
+    if limit is not None and len(a) - len(b) > limit:
+        return None
+    prev = [0] * (len(b) + 1)  # ``a`` may start anywhere in ``b``
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        if limit is not None and min(cur) > limit:
+            return None
+        prev = cur
+    d = min(prev)  # ... and end anywhere
+    return None if limit is not None and d > limit else d

@@ -14,7 +14,7 @@ from typing import IO, Annotated, Any
 
 import typer
 
-__all__ = ["check_command", "rules_app"]
+__all__ = ["check_command", "outcome_refiner_for", "rules_app"]
 
 
 class CheckFormat(StrEnum):
@@ -112,6 +112,21 @@ def _load(rules: list[Path] | None, overrides: dict[str, dict[str, Any]]) -> Any
         raise fail(str(exc)) from None
 
 
+def outcome_refiner_for(
+    rules: list[Path] | None,
+    set_: list[str] | None,
+    number_plan: Path | None,
+    config: Path | None,
+    trunks: Any = None,
+) -> Any:
+    """The outcome refiner of ``sigdiag calls``/``stats`` from the same rule options as ``check``
+    (``--rules``, ``--set RULE.SETTING=VALUE``, ``--number-plan``, the config file's ``rules:`` section),
+    so a call's outcome is the same in all three.  Errors are one line and exit code 2."""
+    from sigdiag.rules.check import outcome_refiner
+
+    return outcome_refiner(_load(rules, _overrides(config, set_, number_plan)), trunks)
+
+
 def check_command(
     files: Annotated[
         list[Path], typer.Argument(help="Capture files (pcap, pcapng, optionally gzip-compressed).")
@@ -119,7 +134,9 @@ def check_command(
     number: Annotated[
         str | None,
         typer.Option(
-            "--number", help="Only findings about calls whose called or calling number contains this."
+            "--number",
+            help="Only findings about calls whose called or calling number contains this; every such "
+            "call is listed too (time, numbers, outcome, cause, PDD, duration, ladder), findings or not.",
         ),
     ] = None,
     cic: Annotated[int | None, typer.Option("--cic", help="Only findings on this CIC.")] = None,
@@ -181,8 +198,11 @@ def check_command(
 
     Runs every shipped rule (plus --rules folders) over the calls of the captures.  For each finding:
     the rule and severity, what happened, the evidence (frames, times, gaps, causes), the call's message
-    ladder, its outcome and the recommended fix; then a summary per rule and per trunk.  Exit code 0
-    without findings at or above --fail-on (default high), 1 with, 2 for usage or input errors.
+    ladder, its outcome and the recommended fix (orphan messages: one list); with --number, every call of
+    that number (or the closest numbers seen when none matches); then a summary per rule and per trunk.
+    JSON has "findings", "calls" (with --number) and "summary"; JSON Lines has one row per finding, then
+    one row per matching call with "kind": "call".  Exit code 0 without findings at or above --fail-on
+    (default high), 1 with, 2 for usage or input errors.
     """
     from sigdiag.calls.stats import load_trunks
     from sigdiag.capture import CaptureError
@@ -232,16 +252,14 @@ def check_command(
     except (CaptureError, EngineProcessError) as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
+        if output is None:  # standard output closed (a pager quit): sigdiag.cli.main ends quietly
+            raise
         raise fail(f"cannot write {output}: {exc.strerror}") from None
     from sigdiag.cli import _report_anomalies
 
     _report_anomalies([(p, r.reader) for p, r in run.readers], 0)
     if format != CheckFormat.table:
-        typer.echo(
-            f"sigdiag: {summary['calls']} calls, {summary['findings']} findings "
-            + json.dumps(summary["by_rule"]),
-            err=True,
-        )
+        typer.echo(_summary_line(summary), err=True)
     worst = run.worst()
     if (
         fail_on != FailOn.never
@@ -260,25 +278,51 @@ def _output(path: Path | None) -> Iterator[IO[str]]:
             yield out
 
 
+def _summary_line(summary: dict[str, Any]) -> str:
+    """The one-line summary on standard error (JSON formats): calls, matching calls, findings per rule."""
+    n = summary["findings"]
+    line = f"sigdiag: {summary['calls']} calls"
+    if summary.get("matched_calls") is not None:
+        line += f", {summary['matched_calls']} matching {summary['number']}"
+    line += f", {n} finding{'s' if n != 1 else ''}"
+    if summary["by_rule"]:
+        line += " (" + ", ".join(f"{rid} {count}" for rid, count in summary["by_rule"].items()) + ")"
+    return line
+
+
 def _write_findings(
     run: Any, out: IO[str], format: CheckFormat, pc: Any, titles: dict[str, Any]
 ) -> dict[str, Any]:
-    """Stream the findings in the chosen format, then the summary; returns the summary."""
-    from sigdiag.rules.report import format_finding, format_summary
+    """Stream the findings in the chosen format, then the matching calls (--number), then the summary;
+    returns the summary."""
+    from sigdiag.rules.report import LISTED_RULES, FindingList, format_calls, format_finding, format_summary
 
     collected: list[dict[str, Any]] = []
+    listed: dict[str, FindingList] = {}
     for f in run:
         if format == CheckFormat.table:
-            out.write("\n".join(format_finding(f, pc)) + "\n\n")
+            if f.rule in LISTED_RULES:
+                listed.setdefault(f.rule, FindingList(pc)).add(f)
+            else:
+                out.write("\n".join(format_finding(f, pc)) + "\n\n")
         elif format == CheckFormat.jsonl:
             out.write(json.dumps({**f.as_dict(), "file": f.file}, ensure_ascii=False) + "\n")
         else:
             collected.append({**f.as_dict(), "file": f.file})
     summary: dict[str, Any] = run.summary()
+    calls = run.matched_calls() if summary.get("matched_calls") is not None else []
     if format == CheckFormat.json:
-        json.dump({"findings": collected, "summary": summary}, out, ensure_ascii=False, indent=1)
+        doc = {"findings": collected, "calls": calls, "summary": summary}
+        json.dump(doc, out, ensure_ascii=False, indent=1)
         out.write("\n")
-    elif format == CheckFormat.table:
+    elif format == CheckFormat.jsonl:
+        for c in calls:
+            out.write(json.dumps({"kind": "call", **c}, ensure_ascii=False) + "\n")
+    else:
+        for fl in listed.values():
+            out.write("\n".join(fl.lines()) + "\n\n")
+        if summary.get("matched_calls") is not None:
+            out.write("\n".join(format_calls(summary, calls, pc)) + "\n\n")
         out.write("\n".join(format_summary(summary, titles)) + "\n")
     return summary
 
