@@ -34,6 +34,26 @@ def test_duckdb_reads_the_hive_partitioned_tables(tmp_path: Path) -> None:
         ).fetchall()
     )
     assert sum(by_rule.values()) == findings and by_rule["incomplete-digit-collection"] == 3
+    # times are UTC timestamps with a time zone, causes nullable small integers, frames name their files
+    types = dict(
+        (name, typ)
+        for name, typ, *_ in duckdb.sql(
+            f"DESCRIBE SELECT * FROM read_parquet('{calls_glob}', hive_partitioning = true)"
+        ).fetchall()
+    )
+    assert types["start"] == types["rel_ts"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["cause"] == types["cause_location"] == "SMALLINT"
+    assert types["frames"] == "BIGINT[]" and types["frame_files"] == "VARCHAR[]"
+    (nulls, busy, same), *_ = duckdb.sql(
+        f"SELECT count(*) FILTER (WHERE cause IS NULL), count(*) FILTER (WHERE cause = 17), "
+        f"bool_and(len(frames) = len(frame_files)) "
+        f"FROM read_parquet('{calls_glob}', hive_partitioning = true)"
+    ).fetchall()
+    assert nulls > 0 and busy > 0 and same
+    (first,), *_ = duckdb.sql(
+        f"SELECT min(start) AT TIME ZONE 'UTC' FROM read_parquet('{calls_glob}', hive_partitioning = true)"
+    ).fetchall()
+    assert str(first).startswith("2024-03-01 01:")
     # a part staged but never committed (a crash between writing it and the commit) is not read
     part = next((tmp_path / "calls").rglob("*.parquet"))
     staged = tmp_path / "_staging" / "calls" / part.parent.name

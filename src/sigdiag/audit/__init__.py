@@ -40,11 +40,22 @@ were — goes on, and drops the old tail in the same commit as the next file: a 
 one run and finished in the next is counted once, as finished.
 
 **Reruns.**  Files whose content hash is already in the point's state are skipped (a hash is reused while
-the file's size and mtime are unchanged).  A file that is not a capture, or that breaks mid-way, is
-reported and skipped; the point goes on from the state before it.  The output folder records the
+the file's size and mtime are unchanged).  A file that cannot be opened, is not a capture, or breaks
+mid-way is reported and skipped; the point goes on from the state before it.  The output folder records the
 settings that shape results (``_state/run.json``); a rerun with other settings is refused.  One lock per
 output folder (one audit at a time) and one per capture point (a worker left over from a killed run
 finishes its point before anyone else touches it).
+
+**Provenance.**  Every message read gets a frame number that knows its file
+(:class:`sigdiag.audit.tables.FileFrame`, an int), so each stored call names the file of each of its
+frames (``frame_files``), whichever file it was read in and whenever it joined its call.  Decoding
+anomalies and damaged files are rows of the ``anomalies`` table, committed with their file (a skipped
+file's rows in a commit of their own, once per content; ``state["bad"]``).
+
+**Workers die with the audit.**  Each process of the local pool arms ``prctl(PR_SET_PDEATHSIG,
+SIGKILL)`` (a thread watching ``os.getppid()`` where that is not available) in its initializer
+(:func:`sigdiag.audit.worker.die_with_parent`): killing the audit process kills its workers as a crash
+would, and the next run recovers.
 
 **Memory.**  A worker holds one point's correlator (the calls open at one time), the windows of the rules
 and at most :data:`sigdiag.audit.worker.CHUNK_ROWS` rows before it writes a part: it does not grow with

@@ -187,13 +187,19 @@ def run_command(
         )
     except AuditError as exc:
         raise fail(str(exc)) from None
+    from sigdiag.audit.runner import damage_text
+
     for path, why in result.bad:
         typer.echo(f"sigdiag: warning: {path}: skipped: {why}", err=True)
-    _print(result.rows, format.value)
+    for path, info in result.damaged_now:
+        d = {"file": path, "status": "audited", "error": None, "not_stored": 0, **info}
+        typer.echo(f"sigdiag: warning: {damage_text(d)}", err=True)
+    _print(result.rows, format.value, result.damaged, result.out)
     typer.echo(
         f"sigdiag: audit: {result.total('files')} files audited, {result.total('skipped')} already done, "
-        f"{len(result.bad)} bad; {result.total('messages')} messages, {result.total('calls')} calls; "
-        f"{len(result.points)} capture points; {result.seconds:.1f} s; results in {result.out}",
+        f"{len(result.bad)} bad, {len(result.damaged_now)} with anomalies; {result.total('messages')} "
+        f"messages, {result.total('calls')} calls; {len(result.points)} capture points; "
+        f"{result.seconds:.1f} s; results in {result.out}",
         err=True,
     )
 
@@ -212,7 +218,7 @@ def report_command(
     ] = None,
 ) -> None:
     """Print the audit summary again from the stored results, without decoding anything."""
-    from sigdiag.audit.runner import AuditError, report
+    from sigdiag.audit.runner import AuditError, damage_text, damaged_files, report
 
     bucket_s = _bucket(bucket) if bucket is not None else None
     th = _thresholds(thresholds)
@@ -222,7 +228,11 @@ def report_command(
         rows = report(out_dir, bucket_s, th)
     except AuditError as exc:
         raise fail(str(exc)) from None
-    _print(rows, format.value)
+    damaged = damaged_files(out_dir)
+    _print(rows, format.value, damaged, out_dir)
+    if format.value != "table":  # the table has them on standard output
+        for d in damaged:
+            typer.echo(f"sigdiag: warning: {damage_text(d)}", err=True)
 
 
 # -- output ------------------------------------------------------------------------------------------------
@@ -236,20 +246,32 @@ _TABLE = [
     ("ner", "NER"),
     ("network_loss", "net loss"),
     ("network_loss_rate", "loss rate"),
-    ("pdd_mean_ms", "PDD ms"),
+    ("pdd_mean_ms", "PDD mean"),
     ("findings_total", "findings"),
 ]
+#: Rates shown as percentages and delays in seconds with the unit, as in every text output.
+_RATES = frozenset(("asr", "ner", "network_loss_rate"))
+_DELAYS_MS = frozenset(("pdd_mean_ms",))
 
 
-def _cell(v: Any) -> str:
+def _cell(v: Any, key: str = "") -> str:
+    from sigdiag.calls.report import ms_text, pct_text
+
     if v is None:
         return "-"
+    if key in _RATES:
+        return pct_text(v)
+    if key in _DELAYS_MS:
+        return ms_text(v)
     if isinstance(v, float):
         return f"{v:g}"
     return str(v)
 
 
-def _print(rows: list[dict[str, Any]], fmt: str) -> None:
+def _print(
+    rows: list[dict[str, Any]], fmt: str, damaged: list[dict[str, Any]] | None = None, out_dir: Any = None
+) -> None:
+    from sigdiag.audit.runner import damage_text
     from sigdiag.audit.summary import SUMMARY_KEYS, alert_text, iter_alerts
 
     out = sys.stdout
@@ -275,7 +297,7 @@ def _print(rows: list[dict[str, Any]], fmt: str) -> None:
     for r in rows:
         top = ", ".join(f"{k} {v}" for k, v in list(r["findings"].items())[:3])
         table.append(
-            [_cell(r[k]) for k, _ in _TABLE] + [str(len(r["alerts"])) if r["alerts"] else "-", top or "-"]
+            [_cell(r[k], k) for k, _ in _TABLE] + [str(len(r["alerts"])) if r["alerts"] else "-", top or "-"]
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(cells))]
     numeric = {i for i, (k, _) in enumerate(_TABLE) if k not in ("trunk", "bucket")}
@@ -289,6 +311,12 @@ def _print(rows: list[dict[str, Any]], fmt: str) -> None:
             out.write(f"  {a['trunk']} {a['bucket']}: {a['kind']}: {alert_text(a)}\n")
     elif not rows:
         out.write("no calls\n")
+    if damaged:
+        where = f" (rows in {Path(out_dir) / 'anomalies'})" if out_dir is not None else ""
+        n = len(damaged)
+        out.write(f"\n{n} file{'s' if n > 1 else ''} with anomalies{where}:\n")
+        for d in damaged:
+            out.write(f"  {damage_text(d)}\n")
 
 
 from sigdiag.calls.cli import OutcomesOpt, SetOpt  # noqa: E402

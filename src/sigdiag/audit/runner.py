@@ -17,9 +17,13 @@ from sigdiag.audit.discover import find_captures, group_points, point_id
 from sigdiag.audit.store import STATE_DIR, atomic_write, committed_parts, recover_all
 from sigdiag.audit.worker import PointTask, process_point
 
-__all__ = ["ENGINES", "AuditError", "AuditResult", "Progress", "report", "run_audit"]
+__all__ = ["ENGINES", "AuditError", "AuditResult", "Progress", "damaged_files", "report", "run_audit"]
 
 ENGINES = ("local", "dask")
+
+#: Version of the stored tables' layout (2: times as UTC timestamps, cause as int16, ``frame_files``,
+#: the ``anomalies`` table).  An output folder of another version is not added to.
+TABLES_VERSION = 2
 
 
 class AuditError(Exception):
@@ -34,6 +38,8 @@ class AuditResult:
     points: list[dict[str, Any]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    #: Every file with stored anomaly rows, this run's and earlier runs' (:func:`damaged_files`).
+    damaged: list[dict[str, Any]] = field(default_factory=list)
 
     def total(self, key: str) -> int:
         return sum(int(p.get(key, 0)) for p in self.points)
@@ -41,6 +47,11 @@ class AuditResult:
     @property
     def bad(self) -> list[tuple[str, str]]:
         return [(str(b[0]), str(b[1])) for p in self.points for b in p.get("bad", [])]
+
+    @property
+    def damaged_now(self) -> list[tuple[str, dict[str, Any]]]:
+        """Files audited in this run whose decoding reported anomalies: ``(path, summary)``."""
+        return [(str(d[0]), dict(d[1])) for p in self.points for d in p.get("damaged", [])]
 
     @property
     def max_rss_kb(self) -> int:
@@ -154,9 +165,10 @@ def validate_options(options: dict[str, Any]) -> None:
 _queue: Any = None
 
 
-def _init_worker(queue: Any) -> None:
+def _init_worker(queue: Any, parent: int) -> None:
     from sigdiag.audit import worker
 
+    worker.die_with_parent(parent)  # no worker goes on alone when the audit process is killed
     worker.set_progress(queue.put)
 
 
@@ -169,7 +181,7 @@ def _run_local(tasks: list[PointTask], workers: int, on_file: Callable[[dict[str
     q = ctx.Queue()
     results: list[Any] = []
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(q,)
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(q, os.getpid())
     ) as ex:
         pending = {ex.submit(process_point, t) for t in tasks}
         while pending:
@@ -271,12 +283,17 @@ def run_audit(
     try:
         fp = _fingerprint(opts)
         run = read_run(outp)
+        if run is not None and int(run.get("version", 1)) != TABLES_VERSION:
+            raise AuditError(
+                f"{outp} holds results stored by another version of sigdiag (tables version "
+                f"{run.get('version', 1)}, this one writes {TABLES_VERSION}); use another --out"
+            )
         if run is not None and run.get("fingerprint") != fp:
             raise AuditError(
                 f"{outp} holds results made with other settings (decoding, trunks, rules...); "
                 "use another --out or the same settings"
             )
-        meta = {"fingerprint": fp, "bucket_s": bucket_s, "options": opts, "version": 1}
+        meta = {"fingerprint": fp, "bucket_s": bucket_s, "options": opts, "version": TABLES_VERSION}
         if thresholds is not None:
             meta["thresholds"] = thresholds.as_dict()
         atomic_write(outp / STATE_DIR / "run.json", json.dumps(meta, indent=1, sort_keys=True).encode())
@@ -305,6 +322,7 @@ def run_audit(
         bar.finish()
         result = AuditResult(outp, sorted(results, key=lambda r: r["point"]))
         result.rows = summary_rows(outp, bucket_s, thresholds, opts)
+        result.damaged = damaged_files(outp)
         result.seconds = time.perf_counter() - t0
         return result
     finally:
@@ -369,3 +387,63 @@ def report(
     return summary_rows(
         outp, bucket_s or int(run.get("bucket_s", 3600)), thresholds, run.get("options") or {}
     )
+
+
+def damaged_files(out: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Per file with stored anomaly rows (the ``anomalies`` table), sorted by file: ``file``, ``point``,
+    ``status`` (``audited`` or ``skipped``), ``error`` (why a skipped file was skipped: ``name: detail``,
+    else None), ``anomalies`` (decoding anomalies stored), ``not_stored`` (counted beyond those),
+    ``names`` (count per anomaly name) and ``frames`` (the first five frame numbers with an anomaly)."""
+    from sigdiag.audit.summary import read_rows
+
+    files: dict[tuple[str, str], dict[str, Any]] = {}
+    columns = ["point", "file", "file_status", "scope", "frame", "name", "detail"]
+    for r in read_rows(committed_parts(Path(out), "anomalies"), columns):
+        key = (r["file"], r["file_status"])
+        d = files.get(key)
+        if d is None:
+            d = files[key] = {
+                "file": r["file"],
+                "point": r["point"],
+                "status": r["file_status"],
+                "error": None,
+                "anomalies": 0,
+                "not_stored": 0,
+                "names": {},
+                "frames": [],
+            }
+        if r["scope"] == "file":
+            if r["name"] == "file.anomalies_not_stored":
+                d["not_stored"] += int(str(r["detail"]).split(" ", 1)[0])
+            else:
+                d["error"] = f"{r['name']}: {r['detail']}"
+            continue
+        d["anomalies"] += 1
+        d["names"][r["name"]] = d["names"].get(r["name"], 0) + 1
+        if r["frame"] is not None:
+            d["frames"].append(int(r["frame"]))
+    out_rows = []
+    for key in sorted(files):
+        d = files[key]
+        d["frames"] = sorted(set(d["frames"]))[:5]
+        d["names"] = dict(sorted(d["names"].items(), key=lambda kv: (-kv[1], kv[0])))
+        out_rows.append(d)
+    return out_rows
+
+
+def damage_text(d: dict[str, Any]) -> str:
+    """One line on a damaged file: ``FILE: skipped: file.not_a_capture: ...`` or ``FILE: 3 anomalies:
+    pcap.truncated_record x1, ... (frames 12, 40)``."""
+    parts = []
+    if d["error"]:
+        parts.append(f"skipped: {d['error']}" if d["status"] == "skipped" else d["error"])
+    n = d["anomalies"] + d["not_stored"]
+    if n:
+        names = ", ".join(f"{k} x{v}" for k, v in list(d["names"].items())[:4])
+        if len(d["names"]) > 4:
+            names += ", ..."
+        frames = d["frames"]
+        where = f" (frame{'s' if len(frames) > 1 else ''} {', '.join(map(str, frames))})" if frames else ""
+        state = "" if d["status"] == "audited" or d["error"] else " (file skipped)"
+        parts.append(f"{n} anomal{'y' if n == 1 else 'ies'}: {names}{where}{state}")
+    return f"{d['file']}: " + "; ".join(parts)

@@ -4,6 +4,7 @@ Layout of ``OUT``::
 
     calls/day=YYYY-MM-DD/part-<point>-<seq>-<chunk>.parquet     call records (hive-partitioned by UTC day)
     findings/day=YYYY-MM-DD/part-<point>-<seq>-<chunk>.parquet  findings
+    anomalies/day=YYYY-MM-DD/part-<point>-<seq>-<chunk>.parquet anomalies and damaged files
     _state/run.json                                             the run's settings (fingerprint, bucket...)
     _state/<point>.json                                         one capture point's committed state
     _state/<point>-<seq>.snap                                   its correlator + engine after file <seq>
@@ -33,7 +34,7 @@ __all__ = [
 STATE_DIR = "_state"
 #: Uncommitted part files, outside the table folders (``_staging/<table>/day=<day>/<part>``).
 STAGING_DIR = "_staging"
-TABLES = ("calls", "findings")
+TABLES = ("calls", "findings", "anomalies")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -142,7 +143,8 @@ def recover_all(out: Path) -> list[dict[str, Any]]:
 
 
 def committed_parts(out: Path, table: str) -> list[Path]:
-    """The committed part files of one table (``calls`` or ``findings``), over every capture point."""
+    """The committed part files of one table (``calls``, ``findings`` or ``anomalies``), over every
+    capture point."""
     parts: list[Path] = []
     for p in state_files(out):
         st = json.loads(p.read_text(encoding="utf-8"))

@@ -41,6 +41,7 @@ __all__ = [
     "bucket_label",
     "load_thresholds",
     "parse_bucket",
+    "read_rows",
     "summarize",
 ]
 
@@ -129,15 +130,21 @@ def _nan_to_none(v: Any) -> Any:
     return v
 
 
-def _read(parts: list[Path], columns: list[str]) -> Iterator[dict[str, Any]]:
-    """Rows of the part files, a batch at a time (memory bounded by a batch, not the table)."""
+def read_rows(parts: list[Path], columns: list[str]) -> Iterator[dict[str, Any]]:
+    """Rows of the part files, a batch at a time (memory bounded by a batch, not the table); times as
+    epoch seconds."""
     if not parts:
         return
     import pyarrow.dataset as ds
 
+    from sigdiag.report.parquet import float_seconds
+
     dataset = ds.dataset([str(p) for p in parts], format="parquet")
     for batch in dataset.to_batches(columns=columns, batch_size=65536):
-        yield from batch.to_pylist()
+        yield from float_seconds(batch).to_pylist()
+
+
+_read = read_rows
 
 
 def summarize(
@@ -350,12 +357,22 @@ def alerts(rows: list[dict[str, Any]], t: Thresholds) -> list[dict[str, Any]]:
     return out
 
 
+_METRIC_NAMES = {"asr": "ASR", "network_loss_rate": "network-loss rate"}
+
+
 def alert_text(a: dict[str, Any]) -> str:
-    """One line for an alert."""
+    """One line for an alert, rates as percentages with one decimal as in every text output
+    (``ASR 52.9 % below limit 55.0 %``)."""
+    from sigdiag.calls.report import pct_text
+
+    name = _METRIC_NAMES.get(a["metric"], a["metric"])
     if a["kind"] == "threshold":
         rel = "above" if a["metric"] == "network_loss_rate" else "below"
-        return f"{a['metric']} {a['value']} {rel} limit {a['limit']}"
-    return f"{a['metric']} {a['value']} vs baseline {a['baseline_mean']} ± {a['baseline_stdev']} (z {a['z']})"
+        return f"{name} {pct_text(a['value'])} {rel} limit {pct_text(a['limit'])}"
+    return (
+        f"{name} {pct_text(a['value'])} vs baseline {pct_text(a['baseline_mean'])} "
+        f"± {pct_text(a['baseline_stdev'])} (z {a['z']})"
+    )
 
 
 def iter_alerts(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:

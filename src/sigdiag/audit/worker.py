@@ -24,10 +24,13 @@ from typing import Any
 
 from sigdiag.audit.store import STAGING_DIR, STATE_DIR, atomic_write, recover, save_state
 
-__all__ = ["CHUNK_ROWS", "PointTask", "file_hash", "process_point"]
+__all__ = ["CHUNK_ROWS", "MAX_ANOMALY_ROWS", "PointTask", "die_with_parent", "file_hash", "process_point"]
 
 #: Rows buffered before a part file is written (bounds a worker's memory whatever the file size).
 CHUNK_ROWS = 20_000
+
+#: Anomaly rows stored per file and kind (frame-level, message-level); the rest are counted in one row.
+MAX_ANOMALY_ROWS = 10_000
 
 #: Attributes of the correlator and the engine that are configuration (taken from the fresh objects on
 #: restore), besides those that cannot be pickled (compiled tables and closures).
@@ -295,12 +298,137 @@ def _hash_cached(path: str, known: dict[str, Any]) -> tuple[str, int]:
     return file_hash(path), st.st_size
 
 
+def _reason(path: str, exc: BaseException) -> str:
+    """The error's text without the file name it starts with (the row names the file)."""
+    text = str(exc)
+    return text[len(path) + 2 :] if text.startswith(path + ": ") else text
+
+
+class _FileAnomalies:
+    """The anomaly rows of one file: frame-level ones (the reader's) and message-level ones (each decoded
+    message's), at most :data:`MAX_ANOMALY_ROWS` of each kind, the rest counted."""
+
+    def __init__(self, point: str, path: str) -> None:
+        self.point = point
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        self.messages = 0  # message-level anomalies seen
+        self.not_stored = 0
+
+    def message(self, m: Any) -> None:
+        from sigdiag.audit.tables import anomaly_row
+
+        for a in m.anomalies:
+            self.messages += 1
+            if self.messages > MAX_ANOMALY_ROWS:
+                self.not_stored += 1
+                continue
+            self.rows.append(
+                anomaly_row(self.point, self.path, "", "message", a.name, a.detail, a.frame, m.ts)
+            )
+
+    def finish(self, reader: Any, status: str, error: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+        """Every row, marked ``status``; ``error``: (name, detail) of a file-level row first."""
+        from sigdiag.audit.tables import anomaly_row
+
+        rows: list[dict[str, Any]] = []
+        if error is not None:
+            rows.append(anomaly_row(self.point, self.path, status, "file", *error))
+        if reader is not None:
+            kept = list(reader.anomalies)
+            rows += [
+                anomaly_row(self.point, self.path, status, "frame", a.name, a.detail, a.frame) for a in kept
+            ]
+            self.not_stored += reader.anomaly_count - len(kept)
+        for r in self.rows:
+            r["file_status"] = status
+        rows += self.rows
+        if self.not_stored:
+            rows.append(
+                anomaly_row(
+                    self.point,
+                    self.path,
+                    status,
+                    "file",
+                    "file.anomalies_not_stored",
+                    f"{self.not_stored} more anomalies of this file were counted but not stored "
+                    f"(at most {MAX_ANOMALY_ROWS} frame and {MAX_ANOMALY_ROWS} message anomalies per file)",
+                )
+            )
+        return rows
+
+
+def _summary_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a run reports of one file's anomaly rows: how many, by name, the first frames."""
+    names: dict[str, int] = {}
+    frames: list[int] = []
+    for r in rows:
+        if r["name"] == "file.anomalies_not_stored":
+            continue
+        names[r["name"]] = names.get(r["name"], 0) + 1
+        if r["frame"] is not None and len(frames) < 5:
+            frames.append(int(r["frame"]))
+    return {"anomalies": sum(names.values()), "names": names, "frames": frames}
+
+
+def _commit_bad(
+    out: Path,
+    state: dict[str, Any],
+    task: PointTask,
+    path: str,
+    digest: str | None,
+    error: tuple[str, str],
+    rows: list[dict[str, Any]],
+    day: str = "unknown",
+) -> bool:
+    """Store the anomaly rows of a file that was skipped (unreadable, not a capture, broken mid-way) in a
+    commit of their own, once per content: ``state["bad"][path]`` remembers the hash and the error.  A new
+    content replaces the old rows; a file that is audited later drops them (:func:`_forget_bad`).  Returns
+    whether anything was written."""
+    prev = state.setdefault("bad", {}).get(path)
+    if prev is not None and prev.get("hash") == digest and prev.get("error") == list(error):
+        return False
+    seq = int(state["seq"]) + 1
+    parts = _Parts(out, task.pid, seq)
+    for r in rows:
+        parts.add("anomalies", day, r)
+    parts.flush()
+    old = set(prev.get("parts", [])) if prev else set()
+    new = [f for _, f in parts.written]
+    state["parts"] = [p for p in state["parts"] if p not in old] + new
+    state["pending"] = [list(x) for x in parts.written]
+    state["bad"][path] = {"hash": digest, "error": list(error), "parts": new}
+    state["seq"] = seq
+    save_state(out, state)  # the commit point
+    recover(out, task.pid)  # renames the parts (and saves the state without them as pending)
+    state["pending"] = []
+    return True
+
+
+def _commit_forget(out: Path, state: dict[str, Any], task: PointTask, path: str) -> None:
+    """A formerly skipped file now holds content already audited (under another name): drop its rows."""
+    gone = set(_forget_bad(state, path))
+    state["parts"] = [p for p in state["parts"] if p not in gone]
+    state["pending"] = []
+    save_state(out, state)  # the commit point
+    recover(out, task.pid)  # deletes the parts no longer listed
+
+
+def _forget_bad(state: dict[str, Any], path: str) -> list[str]:
+    """Drop a formerly skipped file's record (it is audited now); the parts to drop with it."""
+    prev = (state.get("bad") or {}).pop(path, None)
+    return list(prev.get("parts", [])) if prev else []
+
+
 def process_point(task: PointTask) -> dict[str, Any]:
     """Audit the files of one capture point that are not done yet; commit after each file.
 
-    Returns counters: ``files`` processed, ``skipped`` (already done), ``bad`` (``[(path, reason)]``),
-    ``messages``, ``calls``, ``findings``, ``seconds``, ``max_rss_kb`` of this process.
+    Returns counters: ``files`` processed, ``skipped`` (already done), ``bad`` (``[(path, reason)]``:
+    files skipped as unreadable, not a capture or broken mid-way), ``damaged`` (``[(path, summary)]``:
+    files audited in this run whose decoding reported anomalies), ``messages``, ``calls``, ``findings``,
+    ``anomalies`` (rows stored), ``seconds``, ``max_rss_kb`` of this process.
     """
+    from sigdiag.audit.tables import frames_of
     from sigdiag.capture import CaptureError
     from sigdiag.decode import read_messages
 
@@ -312,6 +440,7 @@ def process_point(task: PointTask) -> dict[str, Any]:
             "pid": task.pid,
             "point": task.name,
             "files": [],
+            "bad": {},
             "parts": [],
             "pending": [],
             "tail": [],
@@ -319,6 +448,7 @@ def process_point(task: PointTask) -> dict[str, Any]:
             "snapshot": None,
             "seq": 0,
         }
+        state.setdefault("bad", {})
         done = {f["hash"] for f in state["files"]}
         known = {f["path"]: f for f in state["files"]}
         result: dict[str, Any] = {
@@ -326,27 +456,52 @@ def process_point(task: PointTask) -> dict[str, Any]:
             "files": 0,
             "skipped": 0,
             "bad": [],
+            "damaged": [],
             "messages": 0,
             "calls": 0,
             "findings": 0,
+            "anomalies": 0,
             "bytes": 0,
         }
+
+        def bad(
+            path: str,
+            digest: str | None,
+            error: tuple[str, str],
+            rows: list[dict[str, Any]],
+            day: str = "unknown",
+        ) -> None:
+            result["bad"].append((path, f"{error[0]}: {error[1]}"))
+            if _commit_bad(out, state, task, path, digest, error, rows, day):
+                result["anomalies"] += len(rows)
+
         todo: list[tuple[float, str, str, int]] = []
         for path in task.files:
             try:
                 digest, size = _hash_cached(path, known)
             except OSError as exc:
-                result["bad"].append((path, f"cannot read: {exc.strerror}"))
+                error = ("file.unreadable", f"cannot read: {exc.strerror}")
+                bad(path, None, error, _FileAnomalies(task.name, path).finish(None, "skipped", error))
                 _report({"kind": "file", "bytes": 0, "messages": 0})
                 continue
             if digest in done or any(d == digest for _, _, d, _ in todo):
+                if path in state["bad"]:
+                    _commit_forget(out, state, task, path)
                 result["skipped"] += 1
                 _report({"kind": "file", "bytes": size, "messages": 0, "skipped": True})
+                continue
+            prev = state["bad"].get(path)
+            if prev is not None and prev.get("hash") == digest and prev["error"][0] == "file.not_a_capture":
+                # the same content was not a capture before: the same error again, already stored (a
+                # file that broke mid-way, a read error, is tried again)
+                result["bad"].append((path, ": ".join(prev["error"])))
+                _report({"kind": "file", "bytes": size, "messages": 0})
                 continue
             try:
                 first = _first_ts(path)
             except CaptureError as exc:
-                result["bad"].append((path, str(exc)))
+                error = ("file.not_a_capture", _reason(path, exc))
+                bad(path, digest, error, _FileAnomalies(task.name, path).finish(None, "skipped", error))
                 _report({"kind": "file", "bytes": size, "messages": 0})
                 continue
             todo.append((first, path, digest, size))
@@ -356,16 +511,22 @@ def process_point(task: PointTask) -> dict[str, Any]:
         pipe: _Pipeline | None = None
         if todo or not state["tail_done"]:
             pipe = _Pipeline(task.options, snap)
-        for _first, path, digest, size in todo:
+        for first, path, digest, size in todo:
             assert pipe is not None
             seq = int(state["seq"]) + 1
             parts = _Parts(out, task.pid, seq)
             m0 = pipe.correlator.messages
             pipe.engine.file = path
+            frame_of = frames_of(path)  # every frame of this file knows its file (calls' frame_files)
+            damage = _FileAnomalies(task.name, path)
+            reader = None
             try:
                 reader = read_messages(path, settings=pipe.decode_settings)
                 batch: list[Any] = []
                 for m in reader:
+                    m.frame = frame_of(m.frame)
+                    if m.anomalies:
+                        damage.message(m)
                     batch.append(m)
                     if len(batch) == 64:
                         pipe.feed(batch)
@@ -376,18 +537,24 @@ def process_point(task: PointTask) -> dict[str, Any]:
                     pipe.feed(batch)
                 result["calls"] += _emit_calls(pipe, parts, task.name, path)
                 n_msgs = pipe.correlator.messages - m0
+                rows = damage.finish(reader, "audited")
+                for r in rows:
+                    parts.add("anomalies", _day(first), r)
                 parts.flush()
             except CaptureError as exc:
                 # the file broke mid-way: forget what it did, go on from the state before it
                 parts.discard()
-                result["bad"].append((path, str(exc)))
+                error = ("file.broken", _reason(path, exc))
+                bad(path, digest, error, damage.finish(reader, "skipped", error), _day(first))
                 pipe = _Pipeline(task.options, snap)
                 _report({"kind": "file", "bytes": size, "messages": 0})
                 continue
+            assert reader is not None
             snap = pipe.snapshot()
             snap_rel = f"{STATE_DIR}/{task.pid}-{seq:05d}.snap"
             atomic_write(out / snap_rel, snap)
             old_tail = list(state["tail"])
+            dropped = set(old_tail) | set(_forget_bad(state, path))
             st = os.stat(path)
             state["files"].append(
                 {
@@ -397,9 +564,10 @@ def process_point(task: PointTask) -> dict[str, Any]:
                     "mtime_ns": st.st_mtime_ns,
                     "messages": n_msgs,
                     "anomalies": reader.anomaly_count,
+                    "message_anomalies": damage.messages,
                 }
             )
-            state["parts"] = [p for p in state["parts"] if p not in old_tail] + [f for _, f in parts.written]
+            state["parts"] = [p for p in state["parts"] if p not in dropped] + [f for _, f in parts.written]
             state["pending"] = [list(x) for x in parts.written]
             state["tail"] = []
             state["tail_done"] = False
@@ -411,7 +579,10 @@ def process_point(task: PointTask) -> dict[str, Any]:
             result["files"] += 1
             result["messages"] += n_msgs
             result["findings"] += parts.findings
+            result["anomalies"] += len(rows)
             result["bytes"] += size
+            if rows:
+                result["damaged"].append((path, _summary_of(rows)))
             _report({"kind": "file", "bytes": size, "messages": n_msgs})
         if not state["tail_done"] and pipe is not None:
             # provisional end of the point: calls still open and bursts still running are written as a
@@ -446,3 +617,46 @@ def _finding(f: Any, point: str, file: str) -> dict[str, Any]:
     from sigdiag.audit.tables import finding_row
 
     return finding_row(f, point, file)
+
+
+# -- the worker process's life -------------------------------------------------------------------------------
+#: prctl(2) option: the signal this process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _watch_parent(parent: int, interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent:
+            os._exit(1)  # the audit is gone: stop as a crash would (the next run recovers)
+
+
+def die_with_parent(parent: int, interval: float = 0.5) -> str:
+    """Make this worker process end when the audit process ``parent`` ends, however it ends (SIGKILL
+    included), so that no worker goes on alone.  On Linux the kernel sends SIGKILL to this process when
+    its parent dies (``prctl(PR_SET_PDEATHSIG)``); elsewhere, or if that fails, a daemon thread checks
+    ``os.getppid()`` every ``interval`` seconds and exits.  A worker killed so leaves what a crash leaves,
+    which the next run recovers.  Returns how: ``"prctl"`` or ``"watchdog"``.
+    """
+    import signal
+    import sys
+
+    how = "watchdog"
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0:
+                how = "prctl"
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    if how == "watchdog":
+        import threading
+
+        threading.Thread(
+            target=_watch_parent, args=(parent, interval), name="sigdiag-parent-watch", daemon=True
+        ).start()
+    return how

@@ -70,9 +70,11 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[str], columns: Sequence[st
 def write_parquet(
     rows: Iterable[dict[str, Any]], path: str, columns: Sequence[str], batch: int = 50_000
 ) -> int:
-    """Write rows to a Parquet file; nested values (dicts, lists) are stored as JSON text."""
-    import pyarrow as pa
+    """Write rows to a Parquet file; nested values (dicts, lists) are stored as JSON text; times, causes
+    and integers typed as :mod:`sigdiag.report.parquet` says."""
     import pyarrow.parquet as pq
+
+    from sigdiag.report.parquet import arrow_table, with_pandas_metadata
 
     writer = None
     n = 0
@@ -82,9 +84,9 @@ def write_parquet(
     def flush() -> None:
         nonlocal writer, schema
         cols = {c: [_parquet_value(r.get(c)) for r in chunk] for c in columns}
-        table = pa.table(cols) if schema is None else pa.table(cols, schema=schema)
+        table = arrow_table(cols, schema)
         if writer is None:
-            schema = _widen(table.schema)
+            schema = with_pandas_metadata(_widen(table.schema))
             table = table.cast(schema)
             writer = pq.ParquetWriter(path, schema)
         writer.write_table(table)
