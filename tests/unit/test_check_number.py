@@ -270,6 +270,36 @@ def _same_outcomes(*args: str) -> dict[int, str]:
     return calls
 
 
+def _audit_outcomes(out: Path, path: str, *options: str) -> dict[int, str]:
+    """The outcome of every call an audit of ``path`` (alone, one worker) stores, by IAM frame."""
+    import pandas as pd
+
+    code, _, err = run("audit", "run", path, "--out", str(out), "--point", "file", "-j", "1", *options)
+    assert code == 0, err
+    df = pd.read_parquet(out / "calls")
+    return dict(zip(df["iam_frame"].astype(int), df["outcome"], strict=True))
+
+
+def _calls_by_frame(*args: str) -> dict[int, str]:
+    code, out, err = run("calls", *args, "-f", "jsonl")
+    assert code == 0, err
+    return {r["iam_frame"]: r["outcome"] for r in map(json.loads, out.splitlines())}
+
+
+def test_one_outcome_in_the_audit_too(cap: Path, plan: Path, tmp_path: Path) -> None:
+    """audit takes --number-plan and rule --set as check does: its stored outcomes are those of calls."""
+    for i, options in enumerate(
+        (
+            [],
+            ["--number-plan", str(plan)],
+            ["--set", "unallocated-valid-prefix.valid_prefixes=0471"],
+        )
+    ):
+        stored = _audit_outcomes(tmp_path / f"audit{i}", str(cap), *options)
+        assert stored == _calls_by_frame(str(cap), *options)
+    assert "network" in stored.values()
+
+
 def test_one_outcome_with_a_number_plan(cap: Path, plan: Path) -> None:
     without = _same_outcomes(str(cap))
     with_plan = _same_outcomes(str(cap), "--number-plan", str(plan))

@@ -135,6 +135,15 @@ def run_command(
         typer.Option("--rules", help="Extra rule folder (repeatable).", show_default=False),
     ] = None,
     set_: SetOpt = None,
+    number_plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--number-plan",
+            help="YAML with 'valid_prefixes:' (called-number prefixes the network routes): a call released "
+            "with cause 1 to such a prefix is a network loss, as in check, calls and stats.",
+            show_default=False,
+        ),
+    ] = None,
     outcomes: OutcomesOpt = None,
     pc_format: PcFormatOpt = None,
     variant: VariantOpt = None,
@@ -166,9 +175,17 @@ def run_command(
         "mtp2_fcs": mtp2_fcs.value if mtp2_fcs else None,
         "m3ua_version": m3ua_version.value if m3ua_version else None,
     }
+    from sigdiag.rules.cli import rule_overrides
+
+    # --set: correlation settings NAME=VALUE, and rule settings RULE.SETTING=VALUE (a dot in the name);
+    # with --number-plan and the config file's rules: section, the rules are set as check sets them
+    call_set = [a for a in set_ or [] if "." not in a.partition("=")[0]]
+    rule_set = [a for a in set_ or [] if "." in a.partition("=")[0]]
+    rule_settings = rule_overrides(config, rule_set, number_plan)
     options: dict[str, Any] = {
         "decode": decode,
-        "set": list(set_ or []),
+        "set": call_set,
+        "rule_settings": rule_settings,
         "trunks": str(trunks) if trunks else None,
         "outcomes": str(outcomes) if outcomes else None,
         "rule_dirs": [str(r) for r in rules or []],

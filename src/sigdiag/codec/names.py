@@ -104,7 +104,7 @@ CAUSE_LOCATION: dict[int, str] = {
 
 #: Q.850 location abbreviations (what an engineer reads in a trace: "TN", "RLN"...).
 CAUSE_LOCATION_SHORT: dict[int, str] = {
-    0: "U",
+    0: "user",
     1: "LPN",
     2: "LN",
     3: "TN",

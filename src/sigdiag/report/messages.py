@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sigdiag.codec.names import cause_name
+from sigdiag.codec.names import cause_name, location_short
 from sigdiag.model import MESSAGE_KEYS
 from sigdiag.report import format_ts
 from sigdiag.settings import DecodeSettings
@@ -50,7 +50,7 @@ def message_table_columns(settings: DecodeSettings, with_file: bool = False) -> 
     def cause(r: dict[str, Any]) -> str:
         if r["cause"] is None:
             return ""
-        return f"{r['cause']} {cause_name(r['cause'])} (loc {r['cause_location']})"
+        return f"{r['cause']} {cause_name(r['cause'])} ({location_short(r['cause_location'])})"
 
     def anomalies(r: dict[str, Any]) -> str:
         return ",".join(a["name"] for a in r["anomalies"])

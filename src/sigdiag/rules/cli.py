@@ -75,11 +75,11 @@ def _pc(value: str | None, name: str, pc_format: str) -> int | None:
         raise fail(f"{name}: {exc}") from None
 
 
-def _overrides(
+def rule_overrides(
     config: Path | None, set_: list[str] | None, number_plan: Path | None
 ) -> dict[str, dict[str, Any]]:
     """Rule settings from the config file's ``rules:`` section, the number plan, then ``--set``."""
-    from sigdiag.rules.loader import RuleError, parse_assignments
+    from sigdiag.rules.loader import RuleError, number_plan_settings, parse_assignments
     from sigdiag.settings import ConfigError, read_yaml_mapping
 
     out: dict[str, dict[str, Any]] = {}
@@ -91,11 +91,8 @@ def _overrides(
             for rid, values in section.items():
                 out.setdefault(str(rid), {}).update(values)
         if number_plan is not None:
-            plan = read_yaml_mapping(number_plan)
-            prefixes = plan.get("valid_prefixes")
-            if not isinstance(prefixes, list) or not all(isinstance(p, str | int) for p in prefixes):
-                raise fail(f"{number_plan}: expected 'valid_prefixes:' with a list of called-number prefixes")
-            out.setdefault("unallocated-valid-prefix", {})["valid_prefixes"] = [str(p) for p in prefixes]
+            for rid, values in number_plan_settings(number_plan).items():
+                out.setdefault(rid, {}).update(values)
         for rid, values in parse_assignments(set_).items():
             out.setdefault(rid, {}).update(values)
     except (RuleError, ConfigError) as exc:
@@ -124,7 +121,7 @@ def outcome_refiner_for(
     so a call's outcome is the same in all three.  Errors are one line and exit code 2."""
     from sigdiag.rules.check import outcome_refiner
 
-    return outcome_refiner(_load(rules, _overrides(config, set_, number_plan)), trunks)
+    return outcome_refiner(_load(rules, rule_overrides(config, set_, number_plan)), trunks)
 
 
 def check_command(
@@ -212,7 +209,7 @@ def check_command(
     from sigdiag.settings import ConfigError
 
     dsettings = _settings(config, pc_format, variant, pc_display, mtp2_fcs, m3ua_version)
-    ruleset = _load(rules, _overrides(config, set_, number_plan))
+    ruleset = _load(rules, rule_overrides(config, set_, number_plan))
     tmap = None
     if trunks is not None:
         try:
@@ -350,7 +347,7 @@ def rules_show(
     set_: RuleSetOpt = None,
 ) -> None:
     """Print a rule file and its effective settings."""
-    rs = _load(rules, _overrides(None, set_, None))
+    rs = _load(rules, rule_overrides(None, set_, None))
     if rule_id not in rs.rules:
         raise fail(f"unknown rule {rule_id!r}; see sigdiag rules list")
     r = rs[rule_id]

@@ -40,6 +40,7 @@ __all__ = [
     "RuleSet",
     "load_rule",
     "load_rules",
+    "number_plan_settings",
     "parse_assignments",
     "shipped_rules_dir",
 ]
@@ -238,6 +239,20 @@ def _coerce_setting(rule: str, name: str, default: Any, value: Any) -> Any:
                 raise RuleError(f"{where} must be a list of integers, not {value!r}") from None
         return [str(x) for x in items]
     return str(value)
+
+
+def number_plan_settings(path: str | PathLike[str]) -> dict[str, dict[str, Any]]:
+    """The rule settings a number plan file gives (``valid_prefixes:``, a list of called-number
+    prefixes that the network routes): ``{"unallocated-valid-prefix": {"valid_prefixes": [...]}}``, so
+    that ``check``, ``calls``, ``stats`` and ``audit`` refine the same calls the same way.  Raises
+    :class:`RuleError` naming the file."""
+    from sigdiag.settings import read_yaml_mapping
+
+    plan = read_yaml_mapping(path)
+    prefixes = plan.get("valid_prefixes")
+    if not isinstance(prefixes, list) or not all(isinstance(p, str | int) for p in prefixes):
+        raise RuleError(f"{path}: expected 'valid_prefixes:' with a list of called-number prefixes")
+    return {"unallocated-valid-prefix": {"valid_prefixes": [str(p) for p in prefixes]}}
 
 
 def parse_assignments(assignments: Iterable[str] | None) -> dict[str, dict[str, Any]]:
