@@ -74,6 +74,89 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+# -- option values checked where they enter (one-line errors naming the option and what it takes) -----
+
+#: The characters of a dialled number as ISUP carries it: digits, the hex digits A-F (code 11 and 12
+#: are B and C) and ``*``/``#`` for B/C.
+NUMBER_CHARACTERS = frozenset("0123456789abcdefABCDEF*#")
+#: The widest CIC: BICC's 32-bit call instance code (ISUP: ITU 12 bits 0-4095, ANSI 14 bits 0-16383).
+CIC_MAX = 0xFFFFFFFF
+ISUP_CIC_MAX = 0x3FFF
+
+NUMBER_HELP = (
+    " Digits 0-9, * and # (read as B and C, code 11 and 12), and the other hex digits A-F that ISUP"
+    " carries alongside digits."
+)
+CIC_HELP = (
+    " 0-4294967295: ISUP CICs are 0-4095 (ITU, 12 bits) or 0-16383 (ANSI, 14 bits); BICC call instance"
+    " codes have 32 bits (the protocol is known only from the traffic, so the widest is accepted)."
+)
+
+PC_HELP = (
+    " Decimal, hex (0x...) or structured (3-8-3 ITU, 8-8-8 ANSI/China, 7-4-5 Japan) within the"
+    " point-code format (--pc-format; auto: up to 24 bits)."
+)
+
+
+def check_number(value: str | None, option: str = "--number") -> str | None:
+    """A dialled-number filter as the decoder shows digits (upper-case hex, ``*`` as B, ``#`` as C);
+    :func:`fail` naming the option otherwise."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        raise fail(f"{option} needs digits (0-9, A-F, * or #), not an empty string")
+    bad = sorted({c for c in text if c not in NUMBER_CHARACTERS})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad[:5])
+        raise fail(f"{option} takes dialled digits only (0-9, A-F, * and #), not {shown} in {value!r}")
+    if text.isalpha():  # "abc", "face": a word, not a number (A-F come with digits, * or #)
+        raise fail(
+            f"{option} {value!r} has no digit: a number has digits 0-9, * or #; the hex digits A-F "
+            "that ISUP carries come with them (e.g. 0B12)"
+        )
+    return text.upper().replace("*", "B").replace("#", "C")
+
+
+def check_cic(value: int | None, option: str = "--cic") -> int | None:
+    """A CIC filter: 0-4294967295 (BICC's 32 bits; a warning above ISUP's 16383)."""
+    if value is None:
+        return None
+    if not 0 <= value <= CIC_MAX:
+        raise fail(
+            f"{option} must be a circuit identification code from 0 to {CIC_MAX} (ITU ISUP 0-4095, "
+            f"ANSI ISUP 0-16383, BICC 32 bits), not {value}"
+        )
+    if value > ISUP_CIC_MAX:
+        typer.echo(
+            f"sigdiag: warning: {option} {value} is above {ISUP_CIC_MAX}, the largest ISUP CIC "
+            "(ITU 0-4095, ANSI 0-16383): only BICC call instance codes can match",
+            err=True,
+        )
+    return value
+
+
+def check_pc(value: str | None, option: str, pc_format: str) -> int | None:
+    """A point-code filter in ``pc_format`` (``auto``: up to 24 bits); :func:`fail` naming the option
+    and the allowed values otherwise."""
+    if value is None:
+        return None
+    from sigdiag.carrier.mtp import PC_BITS, parse_pc
+
+    try:
+        return parse_pc(value, pc_format)
+    except ValueError as exc:
+        if pc_format in PC_BITS:
+            bits = PC_BITS[pc_format]
+            shape = {"itu": "3-8-3", "japan": "7-4-5"}.get(pc_format, "8-8-8")
+            allowed = f"0-{(1 << bits) - 1} or {shape} for the {pc_format} format"
+        else:
+            allowed = f"0-{(1 << 24) - 1} (up to 24 bits), 3-8-3 (ITU) or 8-8-8 (ANSI, China)"
+        raise fail(
+            f"{option}: {exc}; a point code is decimal, hex (0x...) or structured: {allowed}"
+        ) from None
+
+
 # Shared decoding options (every command that reads captures takes them).
 PcFormatOpt = Annotated[
     PcFormat | None,
@@ -151,11 +234,12 @@ def decode(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")
     ] = None,
-    cic: Annotated[int | None, typer.Option("--cic", help="Only messages on this CIC.")] = None,
+    cic: Annotated[int | None, typer.Option("--cic", help="Only messages on this CIC." + CIC_HELP)] = None,
     number: Annotated[
         str | None,
         typer.Option(
-            "--number", help="Only calls whose called (IAM + SAM digits) or calling number contains this."
+            "--number",
+            help="Only calls whose called (IAM + SAM digits) or calling number contains this." + NUMBER_HELP,
         ),
     ] = None,
     type: Annotated[
@@ -179,6 +263,8 @@ def decode(
     from sigdiag.report import write_rows
     from sigdiag.report.messages import MESSAGE_COLUMNS, message_table_columns
 
+    number = check_number(number)
+    cic = check_cic(cic)
     settings = _settings(config, pc_format, variant, pc_display, mtp2_fcs, m3ua_version)
     if format is OutputFormat.parquet and output is None:
         raise fail("--format parquet needs --output PATH")

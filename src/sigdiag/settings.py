@@ -18,6 +18,12 @@ YAML config file (``--config``)::
 
 ``pc_format: auto`` (the default) decides each link's point-code format from its traffic
 (:mod:`sigdiag.carrier.pcdetect`); an explicit format, global or per link, always wins.
+
+This module also holds the one bounded YAML loader of every file sigdiag reads (this config file, rules,
+trunk maps, number plans, outcome tables, alert thresholds, simulator scenarios): :func:`load_yaml`,
+:func:`compose_yaml` and :func:`read_yaml_mapping`, safe tags only, with the limits of
+:class:`YamlLimits` (file size, nesting depth, alias expansion; ``SIGDIAG_YAML_MAX_*``).  Every problem
+is one :class:`ConfigError` line naming the file and the line.
 """
 
 from __future__ import annotations
@@ -34,9 +40,16 @@ __all__ = [
     "ConfigError",
     "DecodeSettings",
     "LinkOverride",
+    "YamlLimits",
+    "compose_yaml",
+    "construct_yaml",
     "load_settings",
+    "load_yaml",
+    "load_yaml_file",
+    "read_config_text",
     "read_yaml_mapping",
     "variant_for",
+    "yaml_loader_class",
 ]
 
 #: The point-code formats of an MTP3 routing label.
@@ -135,24 +148,355 @@ def _check(name: str, value: object, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
 
 
-def read_yaml_mapping(path: str | PathLike[str]) -> dict[str, Any]:
-    """The top-level mapping of a YAML settings file; :class:`ConfigError` naming the file (and line)."""
+#: The environment variables that change the limits of :class:`YamlLimits` (whole numbers).
+YAML_LIMIT_VARIABLES = {
+    "max_bytes": "SIGDIAG_YAML_MAX_BYTES",
+    "max_depth": "SIGDIAG_YAML_MAX_DEPTH",
+    "max_alias_nodes": "SIGDIAG_YAML_MAX_ALIAS_NODES",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class YamlLimits:
+    """Bounds on every YAML file sigdiag reads (rules, trunk maps, number plans, config, outcomes,
+    thresholds, scenarios), so that a hostile or broken file is a clear error and not a hang, a
+    memory blow-up or a ``RecursionError``.
+
+    * ``max_bytes``: the file's size (10 MB by default);
+    * ``max_depth``: how deeply mappings and lists may nest, counting what aliases bring in (100);
+    * ``max_alias_nodes``: the nodes that aliases (``*name``) may add in all, each alias counting the
+      whole of what it stands for (100,000): a "billion laughs" file stops at once.
+
+    The defaults can be changed with the environment variables of :data:`YAML_LIMIT_VARIABLES`
+    (:meth:`from_env`)."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    max_depth: int = 100
+    max_alias_nodes: int = 100_000
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_depth", "max_alias_nodes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"YAML limit {name} must be a whole number of at least 1, not {value!r}")
+
+    @classmethod
+    def from_env(cls) -> YamlLimits:
+        """The defaults, with the ``SIGDIAG_YAML_MAX_*`` environment variables applied."""
+        import os
+
+        given: dict[str, int] = {}
+        for name, var in YAML_LIMIT_VARIABLES.items():
+            text = os.environ.get(var)
+            if text is None or not text.strip():
+                continue
+            try:
+                given[name] = int(text.strip())
+            except ValueError:
+                raise ConfigError(f"{var} must be a whole number, not {text!r}") from None
+            if given[name] < 1:
+                raise ConfigError(f"{var} must be at least 1, not {text!r}")
+        return cls(**given)
+
+
+class _YamlLimitError(Exception):
+    """A YAML file goes past one of :class:`YamlLimits` (raised inside the loader)."""
+
+    def __init__(self, message: str, mark: Any) -> None:
+        super().__init__(message)
+        self.problem = message
+        self.problem_mark = mark
+
+
+_LOADERS: dict[str, Any] = {}
+
+
+def yaml_loader_class() -> Any:
+    """The bounded safe YAML loader (a :class:`yaml.SafeLoader`): only the standard YAML tags (no Python
+    objects), nesting at most ``max_depth`` deep and aliases expanding to at most ``max_alias_nodes``
+    nodes, counted while the file is composed (before anything is built).  Subclass it to add
+    constructors; its ``limits`` attribute is set per load by :func:`load_yaml`."""
+    cls = _LOADERS.get("bounded")
+    if cls is not None:
+        return cls
     import yaml
 
-    path = Path(path)
+    class BoundedSafeLoader(yaml.SafeLoader):
+        limits: YamlLimits = YamlLimits()
+
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            self._depth = 0
+            self._expanded = 0
+            self._open: set[str] = set()
+            self._measured: dict[int, tuple[int, int]] = {}
+
+        def _measure(self, root: Any) -> tuple[int, int]:
+            """(nodes, depth) of ``root`` with everything its aliases stand for; iterative, memoised."""
+            memo = self._measured
+            stack: list[tuple[Any, bool]] = [(root, False)]
+            while stack:
+                node, done = stack.pop()
+                if id(node) in memo:
+                    continue
+                if isinstance(node, yaml.ScalarNode):
+                    memo[id(node)] = (1, 1)
+                    continue
+                if isinstance(node, yaml.MappingNode):
+                    children = [c for pair in node.value for c in pair]
+                else:
+                    children = list(node.value)
+                if done:
+                    size, depth = 1, 1
+                    for c in children:
+                        cs, cd = memo.get(id(c), (1, 1))
+                        size += cs
+                        depth = max(depth, cd + 1)
+                    memo[id(node)] = (size, depth)
+                else:
+                    stack.append((node, True))
+                    stack.extend((c, False) for c in children if id(c) not in memo)
+            return memo[id(root)]
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            limits = self.limits
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                if event.anchor in self._open:
+                    raise _YamlLimitError(
+                        f"alias *{event.anchor} refers to a node that contains it (a loop)", event.start_mark
+                    )
+                target = self.anchors.get(event.anchor)
+                if target is not None:
+                    size, depth = self._measure(target)
+                    self._expanded += size
+                    if self._expanded > limits.max_alias_nodes:
+                        raise _YamlLimitError(
+                            f"aliases expand to more than {limits.max_alias_nodes} nodes "
+                            f"(limit {YAML_LIMIT_VARIABLES['max_alias_nodes']})",
+                            event.start_mark,
+                        )
+                    if self._depth + depth > limits.max_depth:
+                        raise _YamlLimitError(
+                            f"alias *{event.anchor} nests deeper than {limits.max_depth} levels "
+                            f"(limit {YAML_LIMIT_VARIABLES['max_depth']})",
+                            event.start_mark,
+                        )
+                return super().compose_node(parent, index)
+            event = self.peek_event()
+            self._depth += 1
+            if self._depth > limits.max_depth:
+                raise _YamlLimitError(
+                    f"nested deeper than {limits.max_depth} levels "
+                    f"(limit {YAML_LIMIT_VARIABLES['max_depth']})",
+                    event.start_mark,
+                )
+            # the anchor of a mapping or list being composed: an alias to it inside it is a loop
+            anchor: str | None = None
+            if not isinstance(event, yaml.ScalarEvent):
+                anchor = getattr(event, "anchor", None)
+            if anchor is not None:
+                self._open.add(anchor)
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+                if anchor is not None:
+                    self._open.discard(anchor)
+            if node is not None and node.tag not in self.yaml_constructors:  # !!python/object, !foo
+                tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+                raise _YamlLimitError(
+                    f"tag {tag} is not allowed (plain YAML only: no Python objects or other local tags)",
+                    node.start_mark,
+                )
+            return node
+
+        def construct_object(self, node: Any, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep=deep)
+            except (ValueError, TypeError, OverflowError) as exc:  # int('1' * 5000), 2026-13-45, ...
+                if type(exc).__module__ != "builtins":  # a subclass's constructor said what is wrong
+                    raise
+                problem = str(exc)
+                if "integer string conversion" in problem:
+                    problem = "an integer of more than 4300 digits"
+                raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
+    _LOADERS["bounded"] = BoundedSafeLoader
+    return BoundedSafeLoader
+
+
+def read_config_text(
+    path: str | PathLike[str],
+    what: str = "file",
+    limits: YamlLimits | None = None,
+    error: type[ConfigError] = ConfigError,
+) -> str:
+    """The UTF-8 text of a configuration file, at most ``limits.max_bytes`` long; ``error`` (a
+    :class:`ConfigError`) naming the file otherwise."""
+    limits = limits or YamlLimits.from_env()
+    p = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            import os
+            import stat
+
+            st = os.fstat(f.fileno())
+            size = st.st_size if stat.S_ISREG(st.st_mode) else limits.max_bytes
+            raw = f.read(min(size, limits.max_bytes) + 1)  # a FIFO or a growing file: at most the limit
+            if len(raw) <= limits.max_bytes and len(raw) == size + 1:
+                raw += f.read(limits.max_bytes + 1 - len(raw))  # it grew while we read
+    except IsADirectoryError:
+        raise error(f"{p}: cannot read {what}: is a folder") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise error(f"{p}: cannot read {what}: {exc.strerror or exc}") from None
+    if len(raw) > limits.max_bytes:
+        raise error(
+            f"{p}: {what} larger than {limits.max_bytes} bytes (limit {YAML_LIMIT_VARIABLES['max_bytes']})"
+        )
     try:
-        data = yaml.safe_load(text) or {}
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise error(f"{p}:{line}: not a UTF-8 text file (byte {exc.start})") from None
+
+
+def _yaml_error(exc: BaseException, text: str, source: str, error: type[ConfigError]) -> ConfigError:
+    """A one-line error for a YAML problem: the file, the line and what is wrong."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line: int | None = mark.line + 1 if mark is not None else None
+    position = getattr(exc, "position", None)  # yaml.reader.ReaderError: a character offset
+    if line is None and isinstance(position, int):
+        line = text.count("\n", 0, position) + 1
+    where = f":{line}" if line is not None else ""
+    if isinstance(exc, _YamlLimitError):
+        return error(f"{source}{where}: {exc.problem}")
+    problem = getattr(exc, "problem", None) or str(exc)
+    import yaml
+
+    kind = "bad value" if isinstance(exc, yaml.constructor.ConstructorError) else "not valid YAML"
+    character = getattr(exc, "character", None)
+    if isinstance(character, int) and getattr(exc, "reason", None):  # yaml.reader.ReaderError
+        problem = f"unacceptable character #x{character:04x}: {exc.reason}"  # type: ignore[attr-defined]
+    problem = " ".join(str(problem).split())
+    if len(problem) > 200:
+        problem = problem[:200] + "..."
+    return error(f"{source}{where}: {kind}: {problem}")
+
+
+def _bounded(text: str, source: str, limits: YamlLimits | None, error: type[ConfigError], loader: Any) -> Any:
+    """A bounded loader over ``text`` (its reader checks the characters at once)."""
+    import yaml
+
+    limits = limits or YamlLimits.from_env()
+    if len(text) > limits.max_bytes:
+        raise error(
+            f"{source}: larger than {limits.max_bytes} bytes (limit {YAML_LIMIT_VARIABLES['max_bytes']})"
+        )
+    base = yaml_loader_class()
+    cls = loader or base
+    if not issubclass(cls, base):
+        raise TypeError("the loader must subclass sigdiag.settings.yaml_loader_class()")
+    try:
+        instance = cls(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise _yaml_error(exc, text, source, error) from None
+    instance.limits = limits
+    return instance
+
+
+def compose_yaml(
+    text: str,
+    source: str,
+    limits: YamlLimits | None = None,
+    error: type[ConfigError] = ConfigError,
+) -> Any:
+    """The node tree of one YAML document (None when empty), composed with the limits of
+    :class:`YamlLimits`; ``error`` naming ``source`` and the line otherwise.  Use
+    :func:`construct_yaml` to build values from its nodes."""
+    import yaml
+
+    loader = _bounded(text, source, limits, error, None)
+    try:
+        return loader.get_single_node()
+    except (yaml.YAMLError, _YamlLimitError, RecursionError) as exc:
+        raise _yaml_error(exc, text, source, error) from None
+    finally:
+        loader.dispose()
+
+
+def construct_yaml(node: Any, source: str, error: type[ConfigError] = ConfigError) -> Any:
+    """The value of a node of :func:`compose_yaml` (safe tags only); ``error`` naming the line."""
+    import yaml
+
+    loader = yaml_loader_class()("")
+    try:
+        return loader.construct_document(node)
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise _yaml_error(exc, "", source, error) from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml(
+    text: str,
+    source: str,
+    limits: YamlLimits | None = None,
+    error: type[ConfigError] = ConfigError,
+    loader: Any = None,
+) -> Any:
+    """The value of one YAML document (None when empty) read with the limits of :class:`YamlLimits`
+    and safe tags only; ``loader`` may be a subclass of :func:`yaml_loader_class` with more
+    constructors.  Every problem is one ``error`` naming ``source`` and the line."""
+    import yaml
+
+    instance = _bounded(text, source, limits, error, loader)
+    try:
+        return instance.get_single_data()
+    except (yaml.YAMLError, _YamlLimitError, RecursionError) as exc:
+        raise _yaml_error(exc, text, source, error) from None
+    finally:
+        instance.dispose()
+
+
+def load_yaml_file(
+    path: str | PathLike[str],
+    what: str = "file",
+    limits: YamlLimits | None = None,
+    error: type[ConfigError] = ConfigError,
+    loader: Any = None,
+) -> Any:
+    """:func:`read_config_text` then :func:`load_yaml`."""
+    limits = limits or YamlLimits.from_env()
+    text = read_config_text(path, what, limits, error)
+    return load_yaml(text, str(path), limits, error, loader)
+
+
+def read_yaml_mapping(
+    path: str | PathLike[str], what: str = "settings", error: type[ConfigError] = ConfigError
+) -> dict[str, Any]:
+    """The top-level mapping of a YAML settings file, read with the limits of :class:`YamlLimits`;
+    ``error`` (a :class:`ConfigError`) naming the file and line otherwise.  An empty file is an error:
+    a settings file says something."""
+    data = load_yaml_file(path, f"{what} file", error=error)
+    if data is None:
+        raise error(f"{path}:1: the file is empty; expected a mapping of {what}")
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+        raise error(f"{path}:1: expected a mapping of {what} at the top level, not {_kind(data)}")
     return data
+
+
+def _kind(value: object) -> str:
+    """How a YAML value reads to a user: a list, a string, a number ..."""
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    return f"a {type(value).__name__} value"
 
 
 #: Top-level sections of a config file that belong to later stages (read by their own loaders).
@@ -163,7 +507,10 @@ def load_settings(path: str | PathLike[str], base: DecodeSettings | None = None)
     """Read a YAML config file (format in this module's docstring) over ``base``."""
     data = {k: v for k, v in read_yaml_mapping(path).items() if k not in OTHER_SECTIONS}
     links = []
-    for i, item in enumerate(data.pop("links", None) or []):
+    given = data.pop("links", None) or []
+    if not isinstance(given, list):
+        raise ConfigError(f"{path}: links must be a list of {{match: PATTERN, pc_format: ...}}")
+    for i, item in enumerate(given):
         if not isinstance(item, dict) or "match" not in item:
             raise ConfigError(f"{path}: links[{i}] needs a 'match' pattern")
         unknown = set(item) - {"match", "pc_format", "variant"}

@@ -220,10 +220,15 @@ def test_no_rlc_at_capture_end_before_t1(tmp_path: Path) -> None:
     r = run_flow(
         tmp_path,
         [*answered(), *other_circuit(32.0)],
-        settings={NOT_ACK: {"t1_ms": 1500}, AT_END: {"t1_ms": 1500}},
+        settings={NOT_ACK: {"t1_ms": 1500}},
         name="b.pcap",
     )
     assert r.rules() == {NOT_ACK: 1}
+    # and with T1 = 10 s the info rule follows: still nothing claimed, still the info finding
+    r = run_flow(
+        tmp_path, [*answered(), *other_circuit(32.0)], settings={NOT_ACK: {"t1_ms": 10000}}, name="c.pcap"
+    )
+    assert r.rules() == {AT_END: 1} and "before T1 (10000 ms)" in r.of(AT_END)[0].message
 
 
 def test_repeated_rel_at_capture_end_is_found_not_info(tmp_path: Path) -> None:
@@ -323,3 +328,9 @@ def test_both_release_rules_share_t1() -> None:
 
     rules = load_rules()
     assert rules[NOT_ACK].settings["t1_ms"] == rules[AT_END].settings["t1_ms"] == 4000
+    # one T1: setting it on release-not-acknowledged moves both (settings_from); the info rule's own
+    # setting, when given, wins
+    rules = load_rules(settings={NOT_ACK: {"t1_ms": 9000}})
+    assert rules[NOT_ACK].settings["t1_ms"] == rules[AT_END].settings["t1_ms"] == 9000
+    rules = load_rules(settings={NOT_ACK: {"t1_ms": 9000}, AT_END: {"t1_ms": 5000}})
+    assert (rules[NOT_ACK].settings["t1_ms"], rules[AT_END].settings["t1_ms"]) == (9000, 5000)

@@ -278,3 +278,54 @@ def test_calls_on_every_shared_capture() -> None:
         assert code == 0, err
         rows = [json.loads(line) for line in out.splitlines()]
         assert [(r["iam_frame"], r["outcome"]) for r in rows] == calls, name
+
+
+# -- issue 14: values checked where they enter -------------------------------------------------------------
+@pytest.mark.parametrize("command", ["calls", "stats"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--number", "abc"], "--number 'abc' has no digit"),
+        (["--number", ""], "--number needs digits (0-9, A-F, * or #), not an empty string"),
+        (["--number", "+861058722000"], "--number takes dialled digits only (0-9, A-F, * and #), not '+'"),
+        (["--cic", "4294967296"], "--cic must be a circuit identification code from 0 to 4294967295"),
+        (["--cic", "-5"], "not -5"),
+        (
+            ["--set", "t7_s=-1"],
+            "calls setting t7_s must be a number above 0, at most 86400 (seconds), not -1.0",
+        ),
+        (["--set", "t7_s=0"], "calls setting t7_s must be a number above 0"),
+        (["--set", "duplicate_window_ms=nan"], "must be a number from 0 to 3600000 (milliseconds), not nan"),
+        (["--set", "repeat_window_s=soon"], "calls setting repeat_window_s must be a number above 0"),
+        (
+            ["--set", "prefix_digits=0"],
+            "calls setting prefix_digits must be a whole number from 1 to 32, not 0",
+        ),
+        (["--set", "max_open_calls=2.5"], "calls setting max_open_calls must be a whole number"),
+    ],
+)
+def test_bad_values_name_the_option_and_its_range(
+    tmp_path: Path, command: str, args: list[str], message: str
+) -> None:
+    code, _, err = run(command, str(_capture(tmp_path)), *args)
+    assert code == 2 and err.startswith("sigdiag: error: ") and len(err.strip().splitlines()) == 1, err
+    assert message in err, err
+
+
+def test_zero_tolerance_windows_are_allowed(tmp_path: Path) -> None:
+    """A window of tolerance may be 0 (exact times only); what defines an event may not."""
+    cap = str(_capture(tmp_path))
+    for setting in ("duplicate_window_ms=0", "reorder_window_ms=0", "linger_ms=0", "effective_s=0"):
+        assert run("calls", cap, "--set", setting)[0] == 0, setting
+
+
+def test_number_with_star_hash_and_hex_digits(tmp_path: Path) -> None:
+    f = Flow(step=0.2)
+    f.msg("IAM", cic=5, called="0B12C", calling="075500001", st=True)
+    f.msg("REL", cic=5, fwd=False, cause=16, dt=1.0)
+    f.msg("RLC", cic=5, dt=0.01)
+    cap = str(write_capture(tmp_path / "hex.pcap", f))
+    for number in ("*12#", "0b12c", "B12C"):
+        code, out, err = run("calls", cap, "-f", "jsonl", "--number", number)
+        assert code == 0 and len(out.splitlines()) == 1, (number, err)
+    assert run("calls", cap, "-f", "jsonl", "--number", "*13")[1] == ""

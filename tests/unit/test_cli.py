@@ -209,3 +209,37 @@ def test_shared_capture_golden() -> None:
     assert apt["information"].startswith(
         "018283020283839c88048d8505858502058080058385010107828304081e81832020763d"
     )
+
+
+# -- issue 14: --number and --cic checked where they enter ------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--number", "abc"], "--number 'abc' has no digit"),
+        (["--number", ""], "--number needs digits (0-9, A-F, * or #), not an empty string"),
+        (["--number", "  "], "--number needs digits"),
+        (["--number", "0453 114"], "--number takes dialled digits only (0-9, A-F, * and #), not ' '"),
+        (
+            ["--cic", "4294967296"],
+            "--cic must be a circuit identification code from 0 to 4294967295 (ITU ISUP",
+        ),
+        (["--cic", "-1"], "not -1"),
+        (["--cic", "12x"], "Invalid value for '--cic'"),
+    ],
+)
+def test_decode_bad_filters_are_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    code, out, err = run("decode", str(_overlap_call(tmp_path)), *args)
+    assert code == 2 and out == "" and message in err, err
+
+
+def test_decode_cic_in_bicc_range_warns_and_number_is_normalised(tmp_path: Path) -> None:
+    cap = str(_overlap_call(tmp_path))
+    code, out, err = run("decode", cap, "--cic", "99999999")
+    assert code == 0 and "--cic 99999999 is above 16383, the largest ISUP CIC" in err
+    assert out.splitlines()[1:] == []  # the header only
+    code, out, err = run("decode", cap, "--cic", "4095", "--number", "0453114")
+    assert code == 0 and "warning: --cic" not in err
+    assert (
+        run("decode", cap, "-f", "jsonl", "--number", "0453114")[1]
+        == run("decode", cap, "-f", "jsonl", "--number", " 0453114 ")[1]
+    )

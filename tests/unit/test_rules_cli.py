@@ -400,3 +400,132 @@ def test_rules_test_t35_expiry(tmp_path: Path) -> None:
 
 def test_rules_test_unknown_rule() -> None:
     assert_one_line_error(*run("rules", "test", "no-such-rule"), "unknown rule id(s): no-such-rule")
+
+
+# -- issue 14: values checked where they enter, quick rules ------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (
+            ["--set", "release-not-acknowledged.t1_ms=-1"],
+            [
+                "setting release-not-acknowledged.t1_ms must be a duration (a timer or a window) "
+                "above 0, not -1"
+            ],
+        ),
+        (
+            ["--set", "congestion-burst.min_share=1.5"],
+            ["congestion-burst.min_share must be a share from 0 to 1"],
+        ),
+        (
+            ["--set", "congestion-burst.min_count=0"],
+            ["congestion-burst.min_count must be a count: a whole number"],
+        ),
+        (["--number", "abc"], ["--number 'abc' has no digit"]),
+        (["--number", ""], ["--number needs digits (0-9, A-F, * or #), not an empty string"]),
+        (["--number", "0453-114"], ["--number takes dialled digits only (0-9, A-F, * and #), not '-'"]),
+        (["--cic", "4294967296"], ["--cic must be a circuit identification code from 0 to 4294967295"]),
+        (["--cic", "-1"], ["--cic must be a circuit identification code", "not -1"]),
+        (["--opc", "99999999"], ["--opc: point code '99999999' does not fit", "0-16777215 (up to 24 bits)"]),
+        (["--dpc", "banana"], ["--dpc: not a point code: 'banana'"]),
+    ],
+)
+def test_bad_values_name_the_option_and_the_allowed_range(args: list[str], needles: list[str]) -> None:
+    assert_one_line_error(*run("check", *REF_ARGS[:1], *args), *needles)
+
+
+def test_point_codes_must_fit_the_explicit_format() -> None:
+    code, out, err = run("check", REF, "--pc-format", "itu", "--opc", "16384")
+    assert_one_line_error(code, out, err, "--opc:", "14 bits", "0-16383 or 3-8-3 for the itu format")
+    assert run("check", REF, "--pc-format", "itu", "--opc", "16383", "--fail-on", "never")[0] == 0
+
+
+def test_a_cic_above_isup_range_warns_that_only_bicc_can_match() -> None:
+    code, _, err = run("check", REF, "--pc-format", "china", "--cic", "99999999", "--fail-on", "never")
+    assert code == 0
+    assert "warning: --cic 99999999 is above 16383, the largest ISUP CIC" in err
+
+
+def test_number_accepts_star_hash_and_hex_digits() -> None:
+    # * and # are the digits B and C as the decoder shows them; lower case is upper case
+    code, out, err = run(
+        "check", REF, "--pc-format", "china", "--number", "*0b#", "--format", "json", "--fail-on", "never"
+    )
+    assert code == 0, err
+    assert json.loads(out)["summary"]["number"] == "B0BC"
+
+
+def test_a_quick_rule_without_tests_and_any_file_name_runs_with_a_warning(tmp_path: Path) -> None:
+    folder = tmp_path / "incident"
+    quick = (
+        GOOD.split("tests:")[0]
+        .replace("id: demo", "id: cause-38-now")
+        .replace("    - field: sam_count\n      ge: $limit\n", "    - field: released_by\n      eq: called\n")
+        .replace("causes: [34, 42]", "causes: [38]")
+    )
+    path = write_rule(folder, quick, "try.yaml")
+    code, out, err = run(
+        "check", *REF_ARGS, "--rules", str(folder), "--format", "jsonl", "--fail-on", "never"
+    )
+    assert code == 0, err
+    assert [r for r in map(json.loads, out.splitlines()) if r.get("rule") == "cause-38-now"]
+    assert f"sigdiag: warning: {path}: rule cause-38-now: the file name does not match the id" in err
+    assert f"sigdiag: warning: {path}: rule cause-38-now: no tests: a quick rule" in err
+    # its settings are set by id, whatever the file is called
+    code, out, err = run(
+        "check",
+        *REF_ARGS,
+        "--rules",
+        str(folder),
+        "--set",
+        "cause-38-now.causes=16",
+        "--format",
+        "jsonl",
+        "--fail-on",
+        "never",
+    )
+    assert code == 0 and not [r for r in map(json.loads, out.splitlines()) if r.get("rule") == "cause-38-now"]
+    # rules validate: a warning; --strict: the shipped rules' requirements
+    code, out, err = run("rules", "validate", str(path))
+    assert code == 0 and "no tests: a quick rule" in err and out.strip() == "1 of 1 rule files valid"
+    code, out, err = run("rules", "validate", "--strict", str(path))
+    assert code == 2 and "'tests' is a required property" in err and out.strip() == "0 of 1 rule files valid"
+
+
+def test_a_duplicate_id_names_both_files(tmp_path: Path) -> None:
+    quick = GOOD.split("tests:")[0]
+    first = write_rule(tmp_path / "a", quick, "one.yaml")
+    second = write_rule(tmp_path / "b", quick, "two.yaml")
+    code, out, err = run("check", *REF_ARGS, "--rules", str(tmp_path / "a"), "--rules", str(tmp_path / "b"))
+    assert_one_line_error(code, out, err, f"{second}: rule id 'demo' is already defined in {first}")
+    shipped_id = write_rule(tmp_path / "c", quick.replace("id: demo", "id: t7-expiry"), "mine.yaml")
+    code, out, err = run("check", *REF_ARGS, "--rules", str(tmp_path / "c"))
+    assert_one_line_error(
+        code, out, err, f"{shipped_id}: rule id 't7-expiry' is already defined in", "t7-expiry.yaml"
+    )
+
+
+def test_the_shipped_rules_pass_validate_strict() -> None:
+    code, out, err = run("rules", "validate", "--strict")
+    assert code == 0 and err == "", err
+    assert out.strip() == f"{len(SHIPPED)} of {len(SHIPPED)} rule files valid"
+    code, out, err = run("rules", "validate", "--strict", "rules")
+    assert code == 0 and err == "", err
+
+
+def test_rules_test_runs_a_quick_rules_one_test_whatever_its_file_is_called(tmp_path: Path) -> None:
+    quick = (
+        GOOD.split("tests:")[0]
+        .replace("id: demo", "id: cause-38-now")
+        .replace("    - field: sam_count\n      ge: $limit\n", "    - field: released_by\n      eq: called\n")
+        .replace("causes: [34, 42]", "causes: [38]")
+    )
+    capture = ROOT / REF
+    quick += f"tests:\n  - {{name: ref, capture: '{capture}', pc_format: china, "
+    quick += "expect: {min_findings: 14}}\n"
+    folder = tmp_path / "incident"
+    path = write_rule(folder, quick, "try.yaml")
+    code, out, err = run("rules", "test", "cause-38-now", "--rules", str(folder))
+    assert code == 0, out + err
+    assert re.search(r"^ok\s+cause-38-now\s+positive\s+ref\b", out, re.M), out
+    assert f"{path}: rule cause-38-now: one test: a quick rule" in err

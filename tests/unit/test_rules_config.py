@@ -72,3 +72,33 @@ def test_number_plan_file(tmp_path: Path) -> None:
     plan.write_text("prefixes: 0471\n")
     code, _, err = _findings(str(capture), "--number-plan", str(plan))
     assert code == 2 and "valid_prefixes" in err
+
+
+def test_config_file_rule_settings_are_checked_against_their_ranges(tmp_path: Path) -> None:
+    """The ranges of ``--set`` hold for the config file's ``rules:`` section too (issue 14)."""
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text("pc_format: china\nrules:\n  trunk-loss-rate: {max_loss_rate: 5}\n")
+    r = runner.invoke(app, ["check", REF, "--config", str(cfg)])
+    assert r.exit_code == 2
+    assert r.stderr.strip() == (
+        "sigdiag: error: setting trunk-loss-rate.max_loss_rate must be a share from 0 to 1 (0.05 is 5 %), "
+        "not 5.0"
+    )
+    cfg.write_text("pc_format: china\nrules:\n  trunk-loss-rate: {max_loss_rate: 0.5}\n")
+    assert runner.invoke(app, ["check", REF, "--config", str(cfg), "--fail-on", "never"]).exit_code == 0
+
+
+def test_number_plan_file_errors_name_the_file(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    for text, needle in [
+        ("", f"{plan}:1: the file is empty; expected a mapping of number plan settings"),
+        ("- 0453\n", f"{plan}:1: expected a mapping of number plan settings at the top level, not a list"),
+        (
+            "valid_prefixes: 0453\n",
+            f"{plan}: expected 'valid_prefixes:' with a list of called-number prefixes",
+        ),
+        ("valid_prefixes: [*a]\n", f"{plan}:1: not valid YAML: found undefined alias 'a'"),
+    ]:
+        plan.write_text(text)
+        r = runner.invoke(app, ["check", REF, "--number-plan", str(plan)])
+        assert r.exit_code == 2 and r.stderr.strip() == f"sigdiag: error: {needle}", r.stderr

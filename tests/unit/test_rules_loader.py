@@ -96,9 +96,9 @@ def write(folder: Path, text: str, name: str = "demo.yaml") -> Path:
     return path
 
 
-def error_of(path: Path, overrides: dict[str, Any] | None = None) -> str:
+def error_of(path: Path, overrides: dict[str, Any] | None = None, strict: bool = True) -> str:
     with pytest.raises(RuleError) as info:
-        load_rule(path, overrides)
+        load_rule(path, overrides, strict=strict)
     message = str(info.value)
     assert "\n" not in message, message
     return message
@@ -309,7 +309,7 @@ def test_window_and_threshold_go_together(tmp_path: Path) -> None:
         (
             "window: {seconds: -1, group_by: trunk}\nthreshold: {count: 2}\n",
             "window:",
-            "window.seconds must be a non-negative number",
+            "window.seconds must be a number above 0, not -1",
         ),
         (
             "window: {seconds: $nope, group_by: trunk}\nthreshold: {count: 2}\n",
@@ -319,12 +319,12 @@ def test_window_and_threshold_go_together(tmp_path: Path) -> None:
         (
             "window: {seconds: $label, group_by: trunk}\nthreshold: {count: 2}\n",
             "window:",
-            "window.seconds must be a non-negative number",
+            "window.seconds must be a number above 0, not 'text' (setting label)",
         ),
         (
             "window: {seconds: 5, group_by: trunk}\nthreshold: {count: $enabled}\n",
             "threshold:",
-            "threshold.count must be a non-negative number",
+            "threshold.count must be a whole number of at least 1, not True (setting enabled)",
         ),
         (
             "window: {seconds: 5, group_by: trunk}\nthreshold: {count: 2, share: $nope}\n",
@@ -417,7 +417,8 @@ def test_outcome_is_read(tmp_path: Path) -> None:
         ("just text\n", ":1: a rule file must be a mapping"),
         ("id: demo\n{[a, b]: 1}\n", "not valid YAML"),
         ("id: demo\nx: {[a, b]: 1}\n", ":2: a key must be a plain value"),
-        ("id: demo\nx: !!python/name:os.system ''\n", ":2: bad value"),
+        ("id: demo\nx: !!python/name:os.system ''\n", ":2: tag !!python/name:os.system is not allowed"),
+        ("id: demo\nx: 2026-13-45\n", ":2: bad value: month must be in 1..12"),
     ],
 )
 def test_malformed_files(tmp_path: Path, content: str, message: str) -> None:
@@ -429,7 +430,7 @@ def test_malformed_files(tmp_path: Path, content: str, message: str) -> None:
 def test_unreadable_files(tmp_path: Path) -> None:
     path = tmp_path / "demo.yaml"
     path.write_bytes(b"\xff\xfe\x00\x01id: demo")
-    assert error_of(path) == f"{path}: not a UTF-8 text file"
+    assert error_of(path) == f"{path}:1: not a UTF-8 text file (byte 0)"
     missing = tmp_path / "missing.yaml"
     assert error_of(missing).startswith(f"{missing}: cannot read rule file")
 
@@ -583,3 +584,181 @@ def test_load_rules_with_settings(tmp_path: Path) -> None:
         load_rules(settings={"t35-expiry": {"colour": "red"}})
     with pytest.raises(RuleError, match="must be a number"):
         load_rules(settings={"t35-expiry": {"t35_min_ms": "soon"}})
+
+
+# -- quick rules (issue 14, point 6) -------------------------------------------------------------------------
+def test_a_quick_rule_needs_no_tests_nor_a_matching_file_name(tmp_path: Path) -> None:
+    text = GOOD.split("tests:")[0]
+    path = write(tmp_path, text, "my-idea.yaml")
+    assert "top level: 'tests' is a required property" in error_of(path)  # strict: as a shipped rule
+    named = write(tmp_path / "named", GOOD, "my-idea.yaml")
+    assert "id 'demo' must match the file name (my-idea.yaml)" in error_of(named)
+    r = load_rule(path, strict=False)
+    assert r.id == "demo" and r.tests == []
+    assert r.warnings == [
+        "the file name does not match the id 'demo'",
+        "no tests: a quick rule, not checked by sigdiag rules test "
+        "(sigdiag rules validate --strict requires two)",
+    ]
+    one = load_rule(write(tmp_path / "one", GOOD.split("  - name: neg")[0]), strict=False)
+    assert one.warnings == [
+        "one test: a quick rule, not checked by sigdiag rules test "
+        "(sigdiag rules validate --strict requires two)"
+    ]
+    assert load_rule(write(tmp_path / "full", GOOD), strict=False).warnings == []
+    # what a rule says is still checked
+    err = error_of(write(tmp_path / "bad", text.replace("severity: high", "severity: urgent")), strict=False)
+    assert ":5: severity" in err
+
+
+def test_load_rules_takes_quick_rules_from_folders_and_settings_by_id(tmp_path: Path) -> None:
+    write(tmp_path, GOOD.split("tests:")[0], "whatever.yaml")
+    rs = load_rules([tmp_path], settings={"demo": {"limit": "7"}})
+    assert rs["demo"].settings["limit"] == 7 and rs["demo"].warnings
+    assert all(not r.warnings for r in rs if r.id != "demo")  # the shipped rules are strict and clean
+    with pytest.raises(RuleError, match="'tests' is a required property"):
+        load_rules([tmp_path], strict=True)
+
+
+def test_duplicate_ids_name_both_files_whatever_they_are_called(tmp_path: Path) -> None:
+    a = write(tmp_path / "a", GOOD.split("tests:")[0], "first.yaml")
+    b = write(tmp_path / "b", GOOD.split("tests:")[0], "second.yaml")
+    with pytest.raises(RuleError) as info:
+        load_rules([tmp_path / "a", tmp_path / "b"], shipped=False)
+    assert str(info.value) == f"{b}: rule id 'demo' is already defined in {a}"
+    write(tmp_path / "c", GOOD.split("tests:")[0].replace("id: demo", "id: t7-expiry"), "mine.yaml")
+    with pytest.raises(
+        RuleError, match=r"mine\.yaml: rule id 't7-expiry' is already defined in .*t7-expiry\.yaml"
+    ):
+        load_rules([tmp_path / "c"])
+
+
+def test_the_shipped_rules_pass_strict_validation() -> None:
+    for path in rule_files(shipped_rules_dir()):
+        r = load_rule(path, strict=True)
+        assert r.warnings == [] and len(r.tests) >= 2 and r.id == path.stem
+
+
+# -- setting ranges (issue 14, point 2) ----------------------------------------------------------------------
+RANGED = GOOD.replace(
+    "  label: text\n",
+    "  label: text\n  t1_ms: 4000\n  window_s: 60\n  max_loss_rate: 0.05\n  min_share: 0.1\n"
+    "  min_count: 5\n  subscriber_max_length: 8\n  delay_margin_units: 2\n",
+)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("t1_ms", "-1", "setting demo.t1_ms must be a duration (a timer or a window) above 0, not -1"),
+        ("t1_ms", "0", "above 0, not 0"),
+        ("window_s", "-0.5", "setting demo.window_s must be a duration"),
+        (
+            "max_loss_rate",
+            "1.5",
+            "setting demo.max_loss_rate must be a share from 0 to 1 (0.05 is 5 %), not 1.5",
+        ),
+        ("min_share", "-0.1", "must be a share from 0 to 1"),
+        ("min_count", "0", "setting demo.min_count must be a count: a whole number of at least 1, not 0"),
+        ("min_count", "2.5", "a whole number of at least 1, not 2.5"),
+        ("subscriber_max_length", "0", "a count"),
+        (
+            "delay_margin_units",
+            "-1",
+            "setting demo.delay_margin_units must be a whole number of units, 0 or more",
+        ),
+    ],
+)
+def test_setting_overrides_are_checked_against_the_range_of_their_name(
+    tmp_path: Path, setting: str, value: str, message: str
+) -> None:
+    path = write(tmp_path, RANGED)
+    assert load_rule(path).settings["t1_ms"] == 4000
+    err = error_of(path, {setting: value})
+    assert message in err, err
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("t1_ms", "0.5"),
+        ("max_loss_rate", "0"),
+        ("max_loss_rate", "1"),
+        ("min_count", "1"),
+        ("delay_margin_units", "0"),
+    ],
+)
+def test_setting_overrides_at_the_edges_of_their_range(tmp_path: Path, setting: str, value: str) -> None:
+    assert load_rule(write(tmp_path, RANGED), {setting: value}).settings[setting] == float(value)
+
+
+@pytest.mark.parametrize(
+    ("default", "message"),
+    [
+        ("  t1_ms: -5\n", "settings.t1_ms: must be a duration (a timer or a window) above 0, not -5"),
+        ("  max_loss_rate: 5\n", "settings.max_loss_rate: must be a share from 0 to 1"),
+        (
+            "  min_attempts: 0\n",
+            "settings.min_attempts: must be a count: a whole number of at least 1, not 0",
+        ),
+        ("  t1_ms: soon\n", "settings.t1_ms: must be a duration"),
+    ],
+)
+def test_a_rule_files_own_defaults_are_checked(tmp_path: Path, default: str, message: str) -> None:
+    text = GOOD.replace("  label: text\n", "  label: text\n" + default)
+    path = write(tmp_path, text)
+    err = error_of(path)
+    assert err.startswith(f"{path}:{line_of(text, default.strip())}: ") and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        (
+            "window: {seconds: 0, group_by: trunk}\nthreshold: {count: 2}\n",
+            "window.seconds must be a number above 0, not 0",
+        ),
+        ("window: {seconds: $w, group_by: trunk}\nthreshold: {count: 2}\n", "not -3 (setting w)"),
+        (
+            "window: {seconds: 5, group_by: trunk}\nthreshold: {count: 0}\n",
+            "threshold.count must be a whole number of at least 1, not 0",
+        ),
+    ],
+)
+def test_window_and_threshold_values_are_checked(tmp_path: Path, block: str, message: str) -> None:
+    text = GOOD.replace("  label: text\n", "  label: text\n  w: -3\n").replace(
+        "scope: call\n", "scope: call\n" + block
+    )
+    err = error_of(write(tmp_path, text))
+    assert message in err, err
+
+
+def test_the_nesting_of_a_rule_is_bounded(tmp_path: Path) -> None:
+    """3,000 nested ``any``: a clear error naming the file and line, not a RecursionError."""
+    cond = '{"any": [' * 3000 + '{"field": "outcome", "eq": "network"}' + "]}" * 3000
+    text = GOOD.split("match:")[0] + f"match: {cond}\n" + "message:" + GOOD.split("message:")[1]
+    path = write(tmp_path, text)
+    err = error_of(path)
+    assert (
+        err
+        == f"{path}:{line_of(text, 'match:')}: nested deeper than 100 levels (limit SIGDIAG_YAML_MAX_DEPTH)"
+    )
+    # 40 levels of any (80 of YAML) are fine
+    cond = '{"any": [' * 40 + '{"field": "outcome", "eq": "network"}' + "]}" * 40
+    text = GOOD.split("match:")[0] + f"match: {cond}\n" + "message:" + GOOD.split("message:")[1]
+    assert load_rule(write(tmp_path / "ok", text)).id == "demo"
+
+
+def test_settings_from_follows_another_rule_and_names_a_bad_source(tmp_path: Path) -> None:
+    """``settings_from``: the settings both rules have follow the other rule's effective values (its
+    --set too), the rule's own setting wins; a source that is not another loaded rule is an error."""
+    text = GOOD.replace("settings:\n", "settings_from: release-not-acknowledged\nsettings:\n  t1_ms: 4000\n", 1)
+    folder = tmp_path / "rules"
+    write(folder, text)
+    rules = load_rules([folder], {"release-not-acknowledged": {"t1_ms": 7000}})
+    assert rules["demo"].settings["t1_ms"] == 7000 and rules["demo"].settings["limit"] == 3
+    rules = load_rules([folder], {"release-not-acknowledged": {"t1_ms": 7000}, "demo": {"t1_ms": 5000}})
+    assert rules["demo"].settings["t1_ms"] == 5000
+    write(folder, text.replace("settings_from: release-not-acknowledged", "settings_from: no-such-rule"))
+    with pytest.raises(RuleError, match="settings_from 'no-such-rule' must name another loaded rule"):
+        load_rules([folder])

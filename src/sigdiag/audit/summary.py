@@ -219,10 +219,19 @@ class Thresholds:
 
 
 def _number(value: Any, where: str, key: str, allow_none: bool = True) -> float | None:
+    """A threshold value: rates (``network_loss_rate``, ``asr``) from 0 to 1, the others 0 or more."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{where}: {key} must be a number, not {value!r}")
+    rate = key.rsplit(".", 1)[-1] in _LIMIT_KEYS
+    allowed = "from 0 to 1" if rate else "of 0 or more"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (rate and value > 1)
+    ):
+        raise ConfigError(f"{where}: {key} must be a number {allowed}, not {value!r}")
     return float(value)
 
 
@@ -235,7 +244,8 @@ def thresholds_from(data: Any, where: str = "thresholds") -> Thresholds:
     unknown = set(data) - {"network_loss_rate", "asr", "baseline", "trunks"}
     if unknown:
         raise ConfigError(
-            f"{where}: unknown keys {sorted(unknown)}; expected network_loss_rate, asr, baseline, trunks"
+            f"{where}: unknown keys {sorted(unknown, key=str)}; "
+            "expected network_loss_rate, asr, baseline, trunks"
         )
     t = Thresholds()
     for k in _LIMIT_KEYS:
@@ -247,7 +257,7 @@ def thresholds_from(data: Any, where: str = "thresholds") -> Thresholds:
     unknown = set(base) - set(_BASELINE_KEYS)
     if unknown:
         raise ConfigError(
-            f"{where}: unknown baseline keys {sorted(unknown)}; expected {', '.join(_BASELINE_KEYS)}"
+            f"{where}: unknown baseline keys {sorted(unknown, key=str)}; expected {', '.join(_BASELINE_KEYS)}"
         )
     if "z" in base:
         t.z = _number(base["z"], where, "baseline.z")
@@ -287,18 +297,13 @@ def load_thresholds(path: str | PathLike[str] | None) -> Thresholds:
     """
     if path is None:
         return Thresholds()
-    import yaml
+    from sigdiag.settings import load_yaml_file
 
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read thresholds: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    return thresholds_from(data, str(p))
+    # bounded: size, nesting depth and alias expansion (sigdiag.settings.YamlLimits)
+    data = load_yaml_file(path, "thresholds")
+    if data is None:
+        raise ConfigError(f"{path}:1: the file is empty; expected a mapping of alert thresholds")
+    return thresholds_from(data, str(path))
 
 
 def _baseline(values: list[float], i: int) -> tuple[float, float] | None:

@@ -175,9 +175,9 @@ def _summary(readers: list[tuple[Path, Any]], per_file: list[dict[str, int]]) ->
         parts.append(f"{c.messages} messages, {c.duplicates} duplicates, {c.orphan_count} orphans")
         if c.circuit_event_count:
             parts.append(f"{c.circuit_event_count} circuit events")
-        if c.evictions:
-            parts.append(f"{c.evictions} calls evicted (open-call cap {c.cap})")
         typer.echo(f"sigdiag: {path}: " + "; ".join(parts), err=True)
+        for warning in c.bound_warnings():  # what the memory bounds dropped (docs/calls.md)
+            typer.echo(f"sigdiag: warning: {path}: {warning}", err=True)
         for o in c.orphans[:5]:
             cic = "-" if o.cic is None else o.cic
             route = "" if o.opc is None and o.dpc is None else f" {_pc_text(o.opc)} -> {_pc_text(o.dpc)}"
@@ -243,11 +243,23 @@ OutcomesOpt = Annotated[
         "--outcomes", help="Outcome classification file [default: rules/outcomes.yaml].", show_default=False
     ),
 ]
-CicOpt = Annotated[int | None, typer.Option("--cic", help="Only calls on this CIC.")]
+# (the texts of sigdiag.cli.CIC_HELP and NUMBER_HELP: this module may be imported before sigdiag.cli)
+CicOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--cic",
+        help="Only calls on this CIC. 0-4294967295: ISUP CICs are 0-4095 (ITU, 12 bits) or 0-16383 "
+        "(ANSI, 14 bits); BICC call instance codes have 32 bits (the protocol is known only from the "
+        "traffic, so the widest is accepted).",
+    ),
+]
 NumberOpt = Annotated[
     str | None,
     typer.Option(
-        "--number", help="Only calls whose called (IAM + SAM digits) or calling number contains this."
+        "--number",
+        help="Only calls whose called (IAM + SAM digits) or calling number contains this. Digits 0-9, "
+        "* and # (read as B and C, code 11 and 12), and the other hex digits A-F that ISUP carries "
+        "alongside digits.",
     ),
 ]
 
@@ -289,6 +301,8 @@ def calls_command(
     from sigdiag.calls.pipeline import REFINERS, CallFilter, CallReader
     from sigdiag.calls.report import call_table_columns
 
+    number = check_number(number)
+    cic = check_cic(cic)
     dsettings = _settings(config, pc_format, variant, pc_display, mtp2_fcs, m3ua_version)
     if format == "parquet" and output is None:
         raise fail("--format parquet needs --output PATH")
@@ -376,6 +390,8 @@ def stats_command(
     from sigdiag.capture import CaptureError
     from sigdiag.settings import ConfigError
 
+    number = check_number(number)
+    cic = check_cic(cic)
     dsettings = _settings(config, pc_format, variant, pc_display, mtp2_fcs, m3ua_version)
     if format == "parquet" and output is None:
         raise fail("--format parquet needs --output PATH")
@@ -418,5 +434,7 @@ from sigdiag.cli import (  # noqa: E402
     PcFormatOpt,
     VariantOpt,
     _settings,
+    check_cic,
+    check_number,
     fail,
 )

@@ -172,12 +172,14 @@ _CACHE: dict[tuple[str, int, int], OutcomeTable] = {}
 
 def load_outcomes(path: str | PathLike[str] | None = None) -> OutcomeTable:
     """Load and check an outcomes file (the default one when ``path`` is None)."""
+    from sigdiag.settings import read_config_text
+
     p = Path(path) if path is not None else default_outcomes_path()
     try:
         st = p.stat()
-        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise OutcomesError(f"{p}: cannot read outcomes file: {exc.strerror}") from None
+    text = read_config_text(p, "outcomes file", error=OutcomesError)
     key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
     table = _CACHE.get(key)
     if table is None:
@@ -188,14 +190,12 @@ def load_outcomes(path: str | PathLike[str] | None = None) -> OutcomeTable:
 def parse_outcomes(text: str, source: str = "<string>") -> OutcomeTable:
     """Parse the text of an outcomes file; errors name ``source`` and the line."""
     import yaml
-    from yaml.constructor import SafeConstructor
 
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise OutcomesError(f"{source}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    from sigdiag.settings import compose_yaml, yaml_loader_class
+
+    # bounded: size, nesting depth and alias expansion (sigdiag.settings.YamlLimits)
+    root = compose_yaml(text, source, error=OutcomesError)
+    constructor = yaml_loader_class()("")
     if root is None or not isinstance(root, yaml.MappingNode):
         raise OutcomesError(f"{source}:1: expected a mapping with 'version', 'cause_details' and 'classes'")
 
@@ -204,9 +204,10 @@ def parse_outcomes(text: str, source: str = "<string>") -> OutcomeTable:
 
     def value(node: Any) -> Any:
         try:
-            return SafeConstructor().construct_object(node, deep=True)
+            return constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            raise err(node, f"bad value: {exc}") from None
+            problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+            raise err(node, f"bad value: {problem}") from None
 
     top: dict[str, Any] = {}
     for knode, vnode in root.value:

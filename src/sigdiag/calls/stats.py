@@ -112,30 +112,26 @@ def load_trunks(path: str | PathLike[str]) -> TrunkMap:
     import yaml
 
     from sigdiag.carrier.mtp import parse_pc
+    from sigdiag.settings import compose_yaml, construct_yaml, read_config_text
 
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read trunk map: {exc.strerror}") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    # bounded: size, nesting depth and alias expansion (sigdiag.settings.YamlLimits)
+    text = read_config_text(p, "trunk map")
+    root = compose_yaml(text, str(p))
+    data = construct_yaml(root, str(p)) if root is not None else None
     if not isinstance(data, dict) or not isinstance(data.get("trunks"), list):
         raise ConfigError(f"{p}:1: expected a mapping with a 'trunks' list")
     unknown = set(data) - {"trunks", "pc_format"}
     if unknown:
-        raise ConfigError(f"{p}:1: unknown keys {sorted(unknown)}; expected trunks, pc_format")
-    pc_format = str(data.get("pc_format", "itu"))
+        raise ConfigError(f"{p}:1: unknown keys {sorted(unknown, key=str)}; expected trunks, pc_format")
     lines: list[int] = []
-    assert root is not None
+    assert isinstance(root, yaml.MappingNode)
     for knode, vnode in root.value:
-        if knode.value == "trunks" and hasattr(vnode, "value") and isinstance(vnode.value, list):
+        if knode.value == "trunks" and isinstance(vnode, yaml.SequenceNode):
             lines = [n.start_mark.line + 1 for n in vnode.value]
+    pc_format = str(data.get("pc_format", "itu"))
+    if pc_format not in ("auto", "itu", "ansi", "china", "japan"):
+        raise ConfigError(f"{p}:1: pc_format must be one of auto, itu, ansi, china, japan, not {pc_format!r}")
     out: list[tuple[str, int, int, list[tuple[int, int]] | None]] = []
     for i, item in enumerate(data["trunks"]):
         where = f"{p}:{lines[i] if i < len(lines) else 1}"
@@ -143,7 +139,9 @@ def load_trunks(path: str | PathLike[str]) -> TrunkMap:
             raise ConfigError(f"{where}: each trunk must be a mapping with name, opc, dpc (and cic)")
         unknown = set(item) - {"name", "opc", "dpc", "cic"}
         if unknown:
-            raise ConfigError(f"{where}: unknown trunk keys {sorted(unknown)}; expected name, opc, dpc, cic")
+            raise ConfigError(
+                f"{where}: unknown trunk keys {sorted(unknown, key=str)}; expected name, opc, dpc, cic"
+            )
         for k in ("name", "opc", "dpc"):
             if k not in item:
                 raise ConfigError(f"{where}: trunk without {k!r}")
@@ -179,8 +177,11 @@ def _cic_ranges(value: Any, where: str) -> list[tuple[int, int]] | None:
                 hi = int(hi_s) if sep else lo
         except ValueError:
             raise ConfigError(f'{where}: bad CIC range {item!r} (use e.g. "1-31,64-95")') from None
-        if lo < 0 or hi < lo:
-            raise ConfigError(f"{where}: bad CIC range {item!r}")
+        if lo < 0 or hi < lo or hi > 0xFFFFFFFF:
+            raise ConfigError(
+                f"{where}: bad CIC range {item!r} "
+                "(CICs are 0-4294967295: ITU 0-4095, ANSI 0-16383, BICC 32 bits)"
+            )
         out.append((lo, hi))
     return out
 

@@ -65,14 +65,9 @@ def _time(value: str | None, name: str) -> float | None:
 
 
 def _pc(value: str | None, name: str, pc_format: str) -> int | None:
-    if value is None:
-        return None
-    from sigdiag.carrier.mtp import parse_pc
+    from sigdiag.cli import check_pc
 
-    try:
-        return parse_pc(value, pc_format)
-    except ValueError as exc:
-        raise fail(f"{name}: {exc}") from None
+    return check_pc(value, name, pc_format)
 
 
 def rule_overrides(
@@ -101,12 +96,18 @@ def rule_overrides(
 
 
 def _load(rules: list[Path] | None, overrides: dict[str, dict[str, Any]]) -> Any:
+    """The shipped rules and the ``--rules`` folders' quick rules (a warning for each rule without
+    tests or whose file name is not its id)."""
     from sigdiag.rules.loader import RuleError, load_rules
 
     try:
-        return load_rules(rules or [], overrides)
+        ruleset = load_rules(rules or [], overrides)
     except RuleError as exc:
         raise fail(str(exc)) from None
+    for r in ruleset:
+        for warning in r.warnings:
+            typer.echo(f"sigdiag: warning: {r.source}: rule {r.id}: {warning}", err=True)
+    return ruleset
 
 
 def outcome_refiner_for(
@@ -133,12 +134,19 @@ def check_command(
         typer.Option(
             "--number",
             help="Only findings about calls whose called or calling number contains this; every such "
-            "call is listed too (time, numbers, outcome, cause, PDD, duration, ladder), findings or not.",
+            "call is listed too (time, numbers, outcome, cause, PDD, duration, ladder), findings or not."
+            + NUMBER_HELP,
         ),
     ] = None,
-    cic: Annotated[int | None, typer.Option("--cic", help="Only findings on this CIC.")] = None,
-    opc: Annotated[str | None, typer.Option("--opc", help="Only findings involving this point code.")] = None,
-    dpc: Annotated[str | None, typer.Option("--dpc", help="Only findings involving this point code.")] = None,
+    cic: Annotated[int | None, typer.Option("--cic", help="Only findings on this CIC." + CIC_HELP)] = None,
+    opc: Annotated[
+        str | None,
+        typer.Option("--opc", help="Only findings involving this point code." + PC_HELP),
+    ] = None,
+    dpc: Annotated[
+        str | None,
+        typer.Option("--dpc", help="Only findings involving this point code." + PC_HELP),
+    ] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="Only findings from this time (ISO 8601 or epoch).")
     ] = None,
@@ -208,6 +216,8 @@ def check_command(
     from sigdiag.rules.parallel import EngineProcessError
     from sigdiag.settings import ConfigError
 
+    number = check_number(number)
+    cic = check_cic(cic)
     dsettings = _settings(config, pc_format, variant, pc_display, mtp2_fcs, m3ua_version)
     ruleset = _load(rules, rule_overrides(config, set_, number_plan))
     tmap = None
@@ -255,6 +265,8 @@ def check_command(
     from sigdiag.cli import _report_anomalies
 
     _report_anomalies([(p, r.reader) for p, r in run.readers], 0)
+    for warning in summary["memory_bounds"]:  # what the memory bounds dropped (docs/calls.md, rules.md)
+        typer.echo(f"sigdiag: warning: {warning}", err=True)
     if format != CheckFormat.table:
         typer.echo(_summary_line(summary), err=True)
     worst = run.worst()
@@ -363,11 +375,20 @@ def rules_validate(
         list[Path] | None,
         typer.Argument(help="Rule files or folders [default: the shipped rules].", show_default=False),
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Require what a shipped rule needs: at least two tests and a file name that matches the "
+            "id (always so for the shipped rules).  Without it a quick rule only gets a warning.",
+        ),
+    ] = False,
 ) -> None:
     """Check rule files against the schema and compile their conditions; name every error's file and line."""
     from sigdiag.rules.loader import RuleError, load_rule, rule_files, shipped_rules_dir
 
     files: list[Path] = []
+    shipped = shipped_rules_dir().resolve()
     try:
         for p in paths or [shipped_rules_dir()]:
             files.extend(rule_files(p) if p.is_dir() else [p])
@@ -377,11 +398,13 @@ def rules_validate(
     seen: dict[str, Path] = {}
     for f in files:
         try:
-            r = load_rule(f)
+            r = load_rule(f, strict=strict or f.resolve().parent == shipped)
         except RuleError as exc:
             typer.echo(f"sigdiag: error: {exc}", err=True)
             errors += 1
             continue
+        for warning in r.warnings:
+            typer.echo(f"sigdiag: warning: {f}: rule {r.id}: {warning}", err=True)
         if r.id in seen:
             typer.echo(f"sigdiag: error: {f}: rule id {r.id!r} is already defined in {seen[r.id]}", err=True)
             errors += 1
@@ -423,6 +446,9 @@ def rules_test(
 
 # The shared option types and helpers of ``sigdiag decode``.
 from sigdiag.cli import (  # noqa: E402
+    CIC_HELP,
+    NUMBER_HELP,
+    PC_HELP,
     ConfigOpt,
     M3uaOpt,
     Mtp2FcsOpt,
@@ -430,5 +456,7 @@ from sigdiag.cli import (  # noqa: E402
     PcFormatOpt,
     VariantOpt,
     _settings,
+    check_cic,
+    check_number,
     fail,
 )

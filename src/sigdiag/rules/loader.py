@@ -5,7 +5,13 @@ One rule per YAML file (``*.yaml`` in a rules folder; ``outcomes.yaml``, the out
 table of :mod:`sigdiag.calls.outcomes`, lives in the shipped folder too and is not a rule).  The shipped
 rules are the repository's ``rules/`` folder, installed as the package data ``sigdiag.shipped_rules``;
 ``SIGDIAG_RULES`` (a folder) replaces them.  Users add folders with ``--rules DIR``; a rule id may appear
-once only.
+once only.  The shipped rules are strict (at least two tests, a file name equal to the id); a user's rule
+is a quick rule that needs neither (:attr:`Rule.warnings` says what it lacks).  Files are read with the
+bounded YAML loader of :mod:`sigdiag.settings`.
+
+Setting names carry their ranges (``schema.json``, ``settings.patternProperties``): ``*_ms``/``*_s``
+above 0, ``*_share``/``*_rate`` from 0 to 1, ``min_*``/``*_count``/``*_length`` whole numbers of at least
+1, ``*_units`` whole numbers of 0 or more; defaults and overrides are both checked.
 
 Settings: each rule has ``settings`` with defaults; ``--set RULE.SETTING=VALUE`` (or ``rules:`` in a
 config file: ``{RULE: {SETTING: VALUE}}``) overrides them, typed as the default is.  Values written
@@ -42,6 +48,7 @@ __all__ = [
     "load_rules",
     "number_plan_settings",
     "parse_assignments",
+    "setting_range",
     "shipped_rules_dir",
 ]
 
@@ -79,6 +86,53 @@ def _schema() -> dict[str, Any]:
 
 
 @cache
+def _lenient_schema() -> dict[str, Any]:
+    """The schema of a quick rule: ``tests`` may be missing or have one entry."""
+    import copy
+
+    schema = copy.deepcopy(_schema())
+    schema["required"] = [k for k in schema["required"] if k != "tests"]
+    schema["properties"]["tests"].pop("minItems", None)
+    return schema
+
+
+@cache
+def _validator(strict: bool) -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(_schema() if strict else _lenient_schema())
+
+
+@cache
+def _setting_ranges() -> list[tuple[Any, dict[str, Any]]]:
+    """(compiled name pattern, JSON Schema) of the setting naming convention (``settings`` in
+    ``schema.json``, ``patternProperties``): ``*_ms``/``*_s`` durations above 0, ``*_share``/``*_rate``
+    from 0 to 1, ``min_*`` and ``*_count``/``*_length`` counts of at least 1, ``*_units`` 0 or more."""
+    import re
+
+    props = _schema()["properties"]["settings"].get("patternProperties", {})
+    return [(re.compile(pattern), sub) for pattern, sub in props.items()]
+
+
+def setting_range(name: str) -> str | None:
+    """The allowed values of the rule setting ``name`` by its name (``"a duration above 0 ..."``), or
+    None when its name carries no range."""
+    for pattern, sub in _setting_ranges():
+        if pattern.search(name):
+            return str(sub.get("description", ""))
+    return None
+
+
+def _check_setting_range(rule: str, name: str, value: Any) -> None:
+    """A setting's value against the range its name gives (see :func:`setting_range`)."""
+    import jsonschema
+
+    for pattern, sub in _setting_ranges():
+        if pattern.search(name) and not jsonschema.Draft202012Validator(sub).is_valid(value):
+            raise RuleError(f"setting {rule}.{name} must be {sub.get('description')}, not {value!r}")
+
+
+@cache
 def _message_types() -> frozenset[str]:
     from sigdiag.codec.messages import ALL_ABBRS
 
@@ -112,6 +166,8 @@ class Rule:
     tests: list[dict[str, Any]] = field(default_factory=list)
     source: str = ""
     spec: dict[str, Any] = field(default_factory=dict)
+    #: What a quick rule (loaded without ``strict``) lacks: tests, a file name that matches the id.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def level(self) -> int:
@@ -136,19 +192,14 @@ class _Yaml:
     """YAML loaded with the node of every mapping and list kept, for error lines."""
 
     def __init__(self, text: str, source: str) -> None:
-        import yaml
-        from yaml.constructor import SafeConstructor
+        from sigdiag.settings import compose_yaml, yaml_loader_class
 
         self.source = source
         self.nodes: dict[int, Any] = {}
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark is not None else ""
-            raise RuleError(f"{source}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        # bounded: size, nesting depth and alias expansion (sigdiag.settings.YamlLimits)
+        root = compose_yaml(text, source, error=RuleError)
         self.root_node = root
-        self._constructor = SafeConstructor()
+        self._constructor = yaml_loader_class()("")
         self.data = self._build(root) if root is not None else None
 
     def _build(self, node: Any) -> Any:
@@ -177,7 +228,7 @@ class _Yaml:
 
         try:
             return self._constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, RecursionError) as exc:
             raise RuleError(
                 f"{self.source}:{node.start_mark.line + 1}: bad value: {getattr(exc, 'problem', None) or exc}"
             ) from None
@@ -248,7 +299,7 @@ def number_plan_settings(path: str | PathLike[str]) -> dict[str, dict[str, Any]]
     :class:`RuleError` naming the file."""
     from sigdiag.settings import read_yaml_mapping
 
-    plan = read_yaml_mapping(path)
+    plan = read_yaml_mapping(path, "number plan settings", RuleError)
     prefixes = plan.get("valid_prefixes")
     if not isinstance(prefixes, list) or not all(isinstance(p, str | int) for p in prefixes):
         raise RuleError(f"{path}: expected 'valid_prefixes:' with a list of called-number prefixes")
@@ -271,25 +322,30 @@ def load_rule(
     path: str | PathLike[str],
     overrides: Mapping[str, Any] | None = None,
     text: str | None = None,
+    strict: bool = False,
+    by_id: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Rule:
-    """Read, validate and compile one rule file; ``overrides`` are setting values for this rule."""
-    import jsonschema
+    """Read, validate and compile one rule file; ``overrides`` are setting values for this rule (or
+    ``by_id``: the setting values of every rule, this rule's taken by its id).
 
+    ``strict`` (the shipped rules, ``sigdiag rules validate --strict``): the rule needs at least two
+    tests and a file name that matches its id.  Without it (a user's quick rule, ``check --rules``)
+    neither is required and :attr:`Rule.warnings` says what is missing."""
     p = Path(path)
     source = str(p)
     if text is None:
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RuleError(f"{source}: cannot read rule file: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise RuleError(f"{source}: not a UTF-8 text file") from None
+        from sigdiag.settings import read_config_text
+
+        text = read_config_text(p, "rule file", error=RuleError)
     y = _Yaml(text, source)
     data = y.data
     if not isinstance(data, dict):
         raise RuleError(f"{source}:1: a rule file must be a mapping (id, title, severity, ...)")
-    validator = jsonschema.Draft202012Validator(_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.message)))
+    try:
+        found = list(_validator(strict).iter_errors(data))
+    except RecursionError:  # not with the YAML depth limit; kept as a guard
+        raise RuleError(f"{source}:1: the rule nests too deeply") from None
+    errors = sorted(found, key=lambda e: (len(e.absolute_path), str(e.message)))
     if errors:
         e = max(errors, key=lambda e: len(e.absolute_path))
         where = ".".join(str(s) for s in e.absolute_path) or "top level"
@@ -298,11 +354,28 @@ def load_rule(
             # point at the first unexpected key, not at the start of its mapping
             allowed = e.schema.get("properties", {}) if isinstance(e.schema, dict) else {}
             at += [k for k in e.instance if k not in allowed][:1]
-        raise RuleError(f"{source}:{y.line_at(at)}: {where}: {e.message}")
+        message = e.message
+        described = e.schema.get("description") if isinstance(e.schema, dict) else None
+        if described and at[:1] == ["settings"]:
+            message = f"must be {described}, not {e.instance!r}"
+        raise RuleError(f"{source}:{y.line_at(at)}: {where}: {message}")
     rid = data["id"]
+    warnings: list[str] = []
     if p.name.endswith(".yaml") and p.stem != rid:
-        raise RuleError(f"{source}:{y.line_at(['id'])}: id {rid!r} must match the file name ({p.stem}.yaml)")
+        if strict:
+            raise RuleError(
+                f"{source}:{y.line_at(['id'])}: id {rid!r} must match the file name ({p.stem}.yaml)"
+            )
+        warnings.append(f"the file name does not match the id {rid!r}")
+    if not strict and len(data.get("tests") or []) < 2:
+        n = len(data.get("tests") or [])
+        warnings.append(
+            f"{'no tests' if n == 0 else 'one test'}: a quick rule, not checked by sigdiag rules test "
+            "(sigdiag rules validate --strict requires two)"
+        )
 
+    if overrides is None and by_id is not None:
+        overrides = by_id.get(rid)
     defaults = dict(data.get("settings") or {})
     settings = dict(defaults)
     for name, value in (overrides or {}).items():
@@ -310,6 +383,7 @@ def load_rule(
             known = ", ".join(sorted(defaults)) or "none"
             raise RuleError(f"rule {rid} has no setting {name!r} (settings: {known})")
         settings[name] = _coerce_setting(rid, name, defaults[name], value)
+        _check_setting_range(rid, name, settings[name])
 
     facts = EVENT_FACTS if data["scope"] == "circuit" else CALL_FACTS
 
@@ -321,13 +395,23 @@ def load_rule(
             line = node.start_mark.line + 1 if node is not None else y.line_at([key])
             raise RuleError(f"{source}:{line}: {key}: {exc}") from None
 
-    def number(value: Any, key: str, integer: bool = False) -> Any:
+    def number(value: Any, key: str, integer: bool = False, low: float = 0, above: bool = False) -> Any:
+        """A window or threshold value (or the setting ``$name`` it refers to): at least ``low``,
+        above it when ``above``; a whole number when ``integer``."""
+        named = ""
         if isinstance(value, str) and value.startswith("$"):
             if value[1:] not in settings:
                 raise RuleError(f"{source}:{y.line_at(key.split('.'))}: {key}: {value!r} names no setting")
+            named = f" (setting {value[1:]})"
             value = settings[value[1:]]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise RuleError(f"{source}:{y.line_at(key.split('.'))}: {key} must be a non-negative number")
+        ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+        ok = ok and (value > low if above else value >= low) and (not integer or value == int(value))
+        if not ok:
+            kind = "a whole number" if integer else "a number"
+            bound = f"above {low:g}" if above else f"of at least {low:g}"
+            raise RuleError(
+                f"{source}:{y.line_at(key.split('.'))}: {key} must be {kind} {bound}, not {value!r}{named}"
+            )
         return int(value) if integer else float(value)
 
     rule = Rule(
@@ -346,13 +430,14 @@ def load_rule(
         tests=list(data.get("tests") or []),
         source=source,
         spec=data,
+        warnings=warnings,
     )
     if "window" in data:
         w, t = data["window"], data["threshold"]
-        rule.window_s = number(w["seconds"], "window.seconds")
+        rule.window_s = number(w["seconds"], "window.seconds", above=True)
         rule.group_by = w["group_by"]
         rule.time_of = w.get("time", "release")
-        rule.count = max(number(t["count"], "threshold.count", integer=True), 1)
+        rule.count = number(t["count"], "threshold.count", integer=True, low=1)
         if "share" in t:
             rule.share = number(t["share"], "threshold.share")
             if rule.share > 1:
@@ -426,21 +511,56 @@ def load_rules(
     folders: Iterable[str | PathLike[str]] = (),
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     shipped: bool = True,
+    strict: bool = False,
 ) -> RuleSet:
     """The shipped rules (unless ``shipped`` is false) and the rules of ``folders``, validated and
-    compiled with the setting overrides ``{rule: {setting: value}}``."""
-    paths: list[Path] = []
+    compiled with the setting overrides ``{rule: {setting: value}}``.
+
+    The shipped rules are always loaded strictly (tests, file names that match the ids); the rules of
+    ``folders`` only with ``strict``: else they are quick rules (see :func:`load_rule`).  A rule id
+    may appear once only, whatever its file is called."""
+    paths: list[tuple[Path, bool]] = []
     if shipped:
-        paths.extend(rule_files(shipped_rules_dir()))
+        paths.extend((p, True) for p in rule_files(shipped_rules_dir()))
     for f in folders:
-        paths.extend(rule_files(Path(f)))
+        paths.extend((p, strict) for p in rule_files(Path(f)))
     overrides = dict(settings or {})
     rules = []
-    for p in paths:
-        r = load_rule(p, overrides.get(p.stem))
+    seen: dict[str, str] = {}
+    for p, strict_here in paths:
+        r = load_rule(p, strict=strict_here, by_id=overrides)
+        if r.id in seen:
+            raise RuleError(f"{r.source}: rule id {r.id!r} is already defined in {seen[r.id]}")
+        seen[r.id] = r.source
         rules.append(r)
-    ids = {r.id for r in rules}
-    unknown = sorted(set(overrides) - ids)
+    unknown = sorted(set(overrides) - set(seen))
     if unknown:
         raise RuleError(f"settings given for unknown rule(s): {', '.join(unknown)}")
-    return RuleSet(rules)
+    return RuleSet(_follow_settings(rules, paths, overrides))
+
+
+def _follow_settings(
+    rules: list[Rule], paths: list[tuple[Path, bool]], overrides: dict[str, Any]
+) -> list[Rule]:
+    """Rules with ``settings_from: OTHER`` take OTHER's effective value of every setting both have (one
+    timer for two rules: a ``--set`` on OTHER moves both), unless the rule's own setting is set; loaded
+    again with those values, so that they are checked and compiled as any setting."""
+    by_id = {r.id: r for r in rules}
+    out = []
+    for r, (path, strict_here) in zip(rules, paths, strict=True):
+        source = r.spec.get("settings_from")
+        if source is None:
+            out.append(r)
+            continue
+        other = by_id.get(source)
+        if other is None or other is r or other.spec.get("settings_from") is not None:
+            raise RuleError(
+                f"{r.source}: settings_from {source!r} must name another loaded rule that has no settings_from"
+            )
+        own = dict(overrides.get(r.id) or {})
+        taken = {k: v for k, v in other.settings.items() if k in r.settings and k not in own}
+        if all(r.settings[k] == v for k, v in taken.items()):
+            out.append(r)
+            continue
+        out.append(load_rule(path, strict=strict_here, by_id={**overrides, r.id: {**taken, **own}}))
+    return out

@@ -443,7 +443,10 @@ class _LList(list[Any]):
 def _yaml_load(text: str, source: str) -> Any:
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    from sigdiag.settings import ConfigError, load_yaml, yaml_loader_class
+
+    # bounded (size, nesting depth, alias expansion: sigdiag.settings.YamlLimits), safe tags only
+    class Loader(yaml_loader_class()):  # type: ignore[misc]
         pass
 
     def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _LMap:
@@ -478,12 +481,9 @@ def _yaml_load(text: str, source: str) -> Any:
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, sequence)
     try:
-        return yaml.load(text, Loader=Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"{source}{where}: not valid YAML: {problem}") from None
+        return load_yaml(text, source, loader=Loader)
+    except ConfigError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 class _Ctx:
@@ -1258,16 +1258,16 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and check a scenario file; :class:`ScenarioError` names the file, the line and the problem."""
+    from sigdiag.settings import ConfigError, read_config_text
+
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{p}: not a UTF-8 text file") from None
+        text = read_config_text(p, "scenario")
+    except ConfigError as exc:
+        raise ScenarioError(str(exc)) from None
     data = _yaml_load(text, str(p))
     if data is None:
-        data = {}
+        raise ScenarioError(f"{p}:1: the file is empty; expected a scenario mapping (docs/scenario.md)")
     return parse_scenario(data, str(p))
 
 
