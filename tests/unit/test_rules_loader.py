@@ -752,7 +752,8 @@ def test_the_nesting_of_a_rule_is_bounded(tmp_path: Path) -> None:
 def test_settings_from_follows_another_rule_and_names_a_bad_source(tmp_path: Path) -> None:
     """``settings_from``: the settings both rules have follow the other rule's effective values (its
     --set too), the rule's own setting wins; a source that is not another loaded rule is an error."""
-    text = GOOD.replace("settings:\n", "settings_from: release-not-acknowledged\nsettings:\n  t1_ms: 4000\n", 1)
+    follow = "settings_from: release-not-acknowledged\nsettings:\n  t1_ms: 4000\n"
+    text = GOOD.replace("settings:\n", follow, 1)
     folder = tmp_path / "rules"
     write(folder, text)
     rules = load_rules([folder], {"release-not-acknowledged": {"t1_ms": 7000}})

@@ -555,7 +555,8 @@ def _follow_settings(
         other = by_id.get(source)
         if other is None or other is r or other.spec.get("settings_from") is not None:
             raise RuleError(
-                f"{r.source}: settings_from {source!r} must name another loaded rule that has no settings_from"
+                f"{r.source}: settings_from {source!r} must name another loaded rule that has no "
+                "settings_from"
             )
         own = dict(overrides.get(r.id) or {})
         taken = {k: v for k, v in other.settings.items() if k in r.settings and k not in own}
