@@ -55,7 +55,27 @@ file's rows in a commit of their own, once per content; ``state["bad"]``).
 **Workers die with the audit.**  Each process of the local pool arms ``prctl(PR_SET_PDEATHSIG,
 SIGKILL)`` (a thread watching ``os.getppid()`` where that is not available) in its initializer
 (:func:`sigdiag.audit.worker.die_with_parent`): killing the audit process kills its workers as a crash
-would, and the next run recovers.
+would, and the next run recovers.  The workers of the LocalCluster that ``engine="dask"`` starts end the
+same way (Dask's nanny holds a pipe that each worker process watches; tested).
+
+**Stopping cleanly.**  SIGINT and SIGTERM in the audit process (:class:`~sigdiag.audit.runner._Stop`)
+stop handing out points and ask the running ones to stop (the local pool: a shared event; Dask:
+:func:`~sigdiag.audit.worker.request_stop` run on every worker).  A worker stops at its next safe place
+(:func:`~sigdiag.audit.worker.stop_requested`, checked between files and every 64 messages, never inside
+a commit): the file being read is dropped (its staged parts deleted, read again by the next run), every
+file committed stays.  A second signal kills the workers at once (what a crash leaves).  The worker
+processes take SIGINT and SIGTERM the same way (a Ctrl-C reaches the whole process group); a worker that
+alone gets one stops the audit too.  :class:`~sigdiag.audit.runner.AuditInterrupted` carries the signal
+(the command line exits with 128 + its number).
+
+**Faults of the output folder.**  A write that fails (a full disk, a read-only file system) raises
+:class:`~sigdiag.audit.store.StoreError` naming the file: it happens before its commit point, the staged
+parts are deleted, and the other workers are stopped; the stored results are as at the last commit.  Each
+part's size and rows are recorded in the state at its commit (``info``); a part found not whole
+(:func:`~sigdiag.audit.store.check_part`: missing, cut short, no Parquet footer) makes its worker audit the
+point again from its first file (a part's rows depend on the correlator's state before its file, kept only
+for the last one) in one commit that drops the old parts; when files of the point are gone, the damaged
+parts are dropped and the rows lost are named.  Summaries leave out damaged parts with a warning.
 
 **Memory.**  A worker holds one point's correlator (the calls open at one time), the windows of the rules
 and at most :data:`sigdiag.audit.worker.CHUNK_ROWS` rows before it writes a part: it does not grow with

@@ -160,9 +160,11 @@ def run_command(
 
     Files of one capture point are read in time order through one correlator, so calls spanning a
     rotation boundary are stitched.  A rerun skips files already done (by content hash) and resumes an
-    interrupted run.  Corrupt files are reported on standard error and skipped.  Details: docs/audit.md.
+    interrupted run.  Corrupt files are reported on standard error and skipped.  SIGINT (Ctrl-C) or SIGTERM
+    stops it cleanly, its state saved (exit status 130 or 143; the same command resumes).  Details:
+    docs/audit.md.
     """
-    from sigdiag.audit.runner import AuditError, run_audit
+    from sigdiag.audit.runner import AuditError, AuditInterrupted, run_audit
 
     bucket_s = _bucket(bucket)
     th = _thresholds(thresholds)
@@ -204,8 +206,16 @@ def run_command(
         )
     except AuditError as exc:
         raise fail(str(exc)) from None
+    except AuditInterrupted as exc:
+        # SIGINT / SIGTERM: stopped cleanly with its state saved; 128 + the signal's number (130, 143)
+        import shlex
+
+        typer.echo(f"sigdiag: {exc.line(shlex.join(['sigdiag', *sys.argv[1:]]))}", err=True)
+        raise typer.Exit(exc.exit_code) from None
     from sigdiag.audit.runner import damage_text
 
+    for line in result.warnings:
+        typer.echo(f"sigdiag: warning: {line}", err=True)
     for path, why in result.bad:
         typer.echo(f"sigdiag: warning: {path}: skipped: {why}", err=True)
     for path, info in result.damaged_now:
@@ -241,10 +251,13 @@ def report_command(
     th = _thresholds(thresholds)
     if not out_dir.is_dir():
         raise fail(f"{out_dir}: no such folder")
+    warnings: list[str] = []
     try:
-        rows = report(out_dir, bucket_s, th)
+        rows = report(out_dir, bucket_s, th, warnings)
     except AuditError as exc:
         raise fail(str(exc)) from None
+    for line in warnings:
+        typer.echo(f"sigdiag: warning: {line}", err=True)
     damaged = damaged_files(out_dir)
     _print(rows, format.value, damaged, out_dir)
     if format.value != "table":  # the table has them on standard output

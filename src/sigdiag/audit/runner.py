@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -14,10 +15,19 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sigdiag.audit.discover import find_captures, group_points, point_id
-from sigdiag.audit.store import STATE_DIR, atomic_write, committed_parts, recover_all
+from sigdiag.audit.store import STATE_DIR, StoreError, atomic_write, committed_parts, recover_all
 from sigdiag.audit.worker import PointTask, process_point
 
-__all__ = ["ENGINES", "AuditError", "AuditResult", "Progress", "damaged_files", "report", "run_audit"]
+__all__ = [
+    "ENGINES",
+    "AuditError",
+    "AuditInterrupted",
+    "AuditResult",
+    "Progress",
+    "damaged_files",
+    "report",
+    "run_audit",
+]
 
 ENGINES = ("local", "dask")
 
@@ -27,7 +37,48 @@ TABLES_VERSION = 2
 
 
 class AuditError(Exception):
-    """A usage or input error (the command line prints it on one line and exits with code 2)."""
+    """A usage or input error, or an output folder that cannot be written (the command line prints it on
+    one line and exits with code 2)."""
+
+
+class AuditInterrupted(Exception):
+    """The audit was stopped by a signal (SIGINT, SIGTERM) after saving its state: every file committed
+    stays, nothing half-written is visible, and the same command resumes it.  The command line prints
+    :meth:`line` and exits with 128 + ``signum`` (130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, signum: int, out: Path, done: int, total: int, forced: bool = False) -> None:
+        super().__init__(signum, out, done, total, forced)
+        self.signum = signum
+        self.out = out
+        self.done = done
+        self.total = total
+        self.forced = forced
+
+    @property
+    def name(self) -> str:
+        import signal
+
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def line(self, command: str | None = None) -> str:
+        how = "workers stopped at once" if self.forced else "workers stopped cleanly"
+        again = f"run again: {command}" if command else "run the same command again"
+        done = (
+            f"{self.done} of {self.total} files done and saved in {self.out}"
+            if self.total
+            else "before any file was audited"
+        )
+        return f"audit interrupted by {self.name} ({how}): {done}; to resume, {again}"
+
+    def __str__(self) -> str:
+        return self.line()
 
 
 @dataclass
@@ -40,6 +91,9 @@ class AuditResult:
     seconds: float = 0.0
     #: Every file with stored anomaly rows, this run's and earlier runs' (:func:`damaged_files`).
     damaged: list[dict[str, Any]] = field(default_factory=list)
+    #: What was found and repaired in the output folder (parts left uncommitted by an interrupted run,
+    #: parts cut short), one line each.
+    warnings: list[str] = field(default_factory=list)
 
     def total(self, key: str) -> int:
         return sum(int(p.get(key, 0)) for p in self.points)
@@ -130,16 +184,41 @@ def _fingerprint(options: dict[str, Any]) -> dict[str, Any]:
     return dict(fp)
 
 
-def _lock_out(out: Path) -> int:
+def _lock_out(out: Path, read_only: bool = False) -> int:
+    """Hold the output folder's lock (one audit at a time).  ``read_only``: a folder that cannot be
+    written (a read-only file system, no permission) is locked through a read-only descriptor when the
+    lock file exists, and not at all otherwise (nobody can write it either)."""
     d = out / STATE_DIR
-    d.mkdir(parents=True, exist_ok=True)
-    fd = os.open(d / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    lock = d / "run.lock"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if not read_only:
+            raise _store_failed(StoreError(f"cannot write {lock}: {exc.strerror}", exc.errno), out) from None
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except OSError:
+            return -1
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         raise AuditError(f"{out}: another audit is running on this folder") from None
     return fd
+
+
+def _unlock(fd: int) -> None:
+    if fd >= 0:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _store_failed(exc: StoreError, out: Path) -> AuditError:
+    return AuditError(
+        f"{exc}; the results stored so far in {out} are intact and readable; free some space or make the "
+        "folder writable, then run the same command again to resume"
+    )
 
 
 def read_run(out: Path) -> dict[str, Any] | None:
@@ -161,81 +240,322 @@ def validate_options(options: dict[str, Any]) -> None:
         raise AuditError(str(exc)) from None
 
 
+# -- stopping cleanly ---------------------------------------------------------------------------------------
+class _Stop:
+    """SIGINT and SIGTERM in the audit process while it runs (installed from the main thread only).
+
+    During the work the first signal asks the workers to stop at their next safe place (between files or
+    every 64 messages, never inside a commit) and no more work is handed out; a second one stops them at
+    once (SIGKILL: what a crash leaves, which the next run recovers).  Elsewhere (finding the files,
+    summarising: nothing is being written) a signal stops the audit at once.  Inside :meth:`deferred`
+    (the output folder being written) it waits for the end of the block.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.signum = 0
+        self.count = 0
+        self.immediate = True
+        self.out: Path | None = None
+        self.files: list[str] = []
+        self._old: dict[int, Any] = {}
+        self._since = 0.0
+        self._hinted = False
+
+    def __enter__(self) -> _Stop:
+        import signal
+        import threading
+
+        if self.enabled and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(sig) is signal.SIG_IGN:
+                    continue  # ignored by whoever started us (nohup, a background job): left so
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+
+    def request(self, signum: int) -> None:
+        """Stop as if ``signum`` had come (recorded only)."""
+        if not self.signum:
+            self.signum = signum
+            self._since = time.monotonic()
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        self.request(signum)
+        if self.immediate:
+            self.raise_now()
+
+    @property
+    def requested(self) -> bool:
+        return self.signum != 0
+
+    @property
+    def forced(self) -> bool:
+        return self.count > 1
+
+    def interrupted(self, forced: bool = False) -> AuditInterrupted:
+        out = self.out or Path(".")
+        return AuditInterrupted(self.signum, out, _files_committed(out, self.files), len(self.files), forced)
+
+    def raise_now(self) -> None:
+        self.immediate = True
+        raise self.interrupted(self.forced)
+
+    def check(self) -> None:
+        if self.signum:
+            self.raise_now()
+
+    def waiting(self, stream: TextIO | None = None) -> None:
+        """While the workers stop: after 2 s, one line saying so and how to stop them at once."""
+        if not self.signum or self.forced or self._hinted or time.monotonic() - self._since < 2.0:
+            return
+        self._hinted = True
+        key = "Ctrl-C" if self.signum == 2 else "the signal"
+        with contextlib.suppress(OSError, ValueError):
+            print(
+                "sigdiag: stopping: waiting for the workers to reach a safe place "
+                f"(send {key} again to stop them at once)",
+                file=stream or sys.stderr,
+                flush=True,
+            )
+
+    def working(self) -> _Working:
+        return _Working(self)
+
+
+class _Working:
+    """A block in which signals are only recorded (the engine loop polls :attr:`_Stop.requested`)."""
+
+    def __init__(self, stop: _Stop) -> None:
+        self.stop = stop
+
+    def __enter__(self) -> _Stop:
+        self.stop.immediate = False
+        return self.stop
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.immediate = True
+
+
+def _files_committed(out: Path, files: list[str]) -> int:
+    """How many of ``files`` the output folder's states list as done (audited, or skipped as damaged with
+    their anomaly rows stored)."""
+    from sigdiag.audit.store import state_files
+
+    wanted = set(files)
+    done: set[str] = set()
+    for p in state_files(out):
+        try:
+            st = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        done.update(f["path"] for f in st.get("files", []) if f.get("path") in wanted)
+        done.update(path for path in st.get("bad") or {} if path in wanted)  # skipped, its rows stored
+    return len(done)
+
+
 # -- engines -----------------------------------------------------------------------------------------------
 _queue: Any = None
 
 
-def _init_worker(queue: Any, parent: int) -> None:
+def _init_worker(queue: Any, parent: int, stop_event: Any = None) -> None:
     from sigdiag.audit import worker
 
     worker.die_with_parent(parent)  # no worker goes on alone when the audit process is killed
+    worker.arm_stop_signals()  # a Ctrl-C (the whole process group) or a SIGTERM: stop cleanly, no traceback
+    worker.set_stop_event(stop_event)
     worker.set_progress(queue.put)
 
 
-def _run_local(tasks: list[PointTask], workers: int, on_file: Callable[[dict[str, Any]], None]) -> list[Any]:
+def _worker_failed(exc: BaseException, out: Path) -> BaseException:
+    """What a failed point raises in the audit process: a clear error for a store that cannot be written
+    or a worker process that died; anything else (a bug) as it is."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if isinstance(exc, StoreError):
+        return _store_failed(exc, out)
+    if isinstance(exc, BrokenProcessPool):
+        return AuditError(
+            "a worker process ended abruptly (killed, or out of memory); the results stored so far in "
+            f"{out} are intact; run the same command again to resume"
+        )
+    return exc
+
+
+def _run_local(
+    tasks: list[PointTask],
+    workers: int,
+    on_file: Callable[[dict[str, Any]], None],
+    stop: _Stop | None = None,
+    out: Path | None = None,
+) -> list[Any]:
     import multiprocessing as mp
     import queue as queue_mod
+    import signal
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    stop = stop or _Stop(False)
+    outp = out or Path(tasks[0].out if tasks else ".")
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     q = ctx.Queue()
+    event = ctx.Event()
     results: list[Any] = []
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(q, os.getpid())
-    ) as ex:
-        pending = {ex.submit(process_point, t) for t in tasks}
-        while pending:
-            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            while True:
-                try:
-                    on_file(q.get_nowait())
-                except queue_mod.Empty:
-                    break
-            for f in finished:
-                results.append(f.result())
+    failure: BaseException | None = None
+
+    def drain(timeout: float = 0.0) -> None:
         while True:
             try:
-                on_file(q.get(timeout=0.05))
+                on_file(q.get(timeout=timeout) if timeout else q.get_nowait())
             except queue_mod.Empty:
                 break
+
+    ex = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(q, os.getpid(), event)
+    )
+    killed = False
+    try:
+        with stop.working():
+            pending = {ex.submit(process_point, t) for t in tasks}
+            while pending:
+                finished, pending = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
+                drain()
+                for f in finished:
+                    if f.cancelled():
+                        continue
+                    exc = f.exception()
+                    if exc is not None:
+                        failure = failure or _worker_failed(exc, outp)
+                        continue
+                    r = f.result()
+                    results.append(r)
+                    if r.get("stopped", 0) > 1 and not stop.requested:
+                        stop.request(int(r["stopped"]))  # a worker got the signal alone: the audit stops
+                if (stop.requested or failure is not None) and not event.is_set():
+                    event.set()  # the running points stop at their next safe place
+                    for f in pending:
+                        f.cancel()  # and no more are started
+                stop.waiting()
+                if stop.forced and not killed:
+                    for proc in list(getattr(ex, "_processes", {}).values()):
+                        with contextlib.suppress(OSError):
+                            os.kill(proc.pid, signal.SIGKILL)
+                    killed = True
+                    break
+            drain(0.05)
+    finally:
+        ex.shutdown(wait=not killed, cancel_futures=True)
+    if stop.requested:
+        raise stop.interrupted(killed)
+    if failure is not None:
+        raise failure
     return results
 
 
+def _arm_dask_worker() -> None:
+    """On a worker of the audit's own LocalCluster: a Ctrl-C or a SIGTERM sent to the whole process group
+    asks its points to stop cleanly, instead of interrupting the worker with a traceback or killing it
+    (Dask would start another and run its points again to the end)."""
+    from sigdiag.audit import worker
+
+    worker.arm_stop_signals()
+
+
 def _run_dask(
-    tasks: list[PointTask], scheduler: str | None, workers: int, on_point: Callable[[dict[str, Any]], None]
+    tasks: list[PointTask],
+    scheduler: str | None,
+    workers: int,
+    on_point: Callable[[dict[str, Any]], None],
+    stop: _Stop | None = None,
+    out: Path | None = None,
 ) -> list[Any]:
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, LocalCluster
     except ImportError:
         raise AuditError('--engine dask needs dask.distributed: pip install "sigdiag[audit]"') from None
+    import logging
+
+    from sigdiag.audit.worker import request_stop
+
+    stop = stop or _Stop(False)
+    outp = out or Path(tasks[0].out if tasks else ".")
     cluster = None
+    failure: BaseException | None = None
+    results: list[Any] = []
     try:
-        if scheduler:
+        with stop.working():
+            if scheduler:
+                try:
+                    client = Client(scheduler, timeout="15s")
+                except (OSError, TimeoutError) as exc:
+                    raise AuditError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
+            else:
+                # its workers are child processes of this one that end when it ends, however it ends
+                # (Dask's nanny holds a pipe each worker watches); its logs stay quiet below errors
+                cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+                client = Client(cluster)
+                client.run(_arm_dask_worker)
             try:
-                client = Client(scheduler, timeout="15s")
-            except (OSError, TimeoutError) as exc:
-                raise AuditError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
-        else:
-            cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-            )
-            client = Client(cluster)
-        try:
-            futures = [
-                client.submit(process_point, t, pure=False, key=f"sigdiag-audit-{t.pid}-{time.time_ns()}")
-                for t in tasks
-            ]
-            results = []
-            for fut in as_completed(futures):
-                r = fut.result()
-                on_point(r)
-                results.append(r)
-            return results
-        finally:
-            client.close()
+                run = tasks[0].run if tasks else ""
+                futures = [
+                    client.submit(process_point, t, pure=False, key=f"sigdiag-audit-{t.pid}-{time.time_ns()}")
+                    for t in tasks
+                ]
+                pending = set(futures)
+                asked = False
+                while pending:
+                    if stop.requested or failure is not None:
+                        if not asked:
+                            # the running points stop at their next safe place, those not started at once
+                            with contextlib.suppress(Exception):
+                                client.run(request_stop, run)
+                            asked = True
+                        stop.waiting()
+                        if stop.forced:
+                            client.cancel(list(pending), force=True)
+                            break
+                    done = {f for f in pending if f.done()}
+                    if not done:
+                        time.sleep(0.05)
+                        continue
+                    pending -= done
+                    for fut in done:
+                        if fut.status == "cancelled":
+                            continue
+                        err = fut.exception()
+                        if err is not None:
+                            if not stop.requested:
+                                failure = failure or _worker_failed(err, outp)
+                            continue
+                        r = fut.result()
+                        if not r.get("stopped"):
+                            on_point(r)
+                        results.append(r)
+            finally:
+                logging.getLogger("distributed").setLevel(
+                    logging.CRITICAL if stop.requested else logging.ERROR
+                )
+                client.close()
     finally:
         if cluster is not None:
             cluster.close()
+    if stop.requested:
+        raise stop.interrupted(stop.forced)
+    if failure is not None:
+        raise failure
+    return results
 
 
 def run_audit(
@@ -250,13 +570,38 @@ def run_audit(
     bucket_s: int = 3600,
     thresholds: Any = None,
     progress: Progress | bool | None = None,
+    signals: bool = True,
 ) -> AuditResult:
     """Audit capture files into ``out`` and summarise (see :mod:`sigdiag.audit`).
 
     ``options``: ``decode`` (keyword options of :func:`sigdiag.read_messages`, plus ``config``), ``set``
     (correlation settings ``NAME=VALUE``), ``trunks`` (trunk map file), ``outcomes`` (file),
-    ``rule_dirs``, ``rule_settings``.  Raises :class:`AuditError` for bad input.
+    ``rule_dirs``, ``rule_settings``.  Raises :class:`AuditError` for bad input or an output folder that
+    cannot be written (what was committed stays readable).  ``signals`` (called from the main thread):
+    SIGINT and SIGTERM stop the audit cleanly and raise :class:`AuditInterrupted` (the handlers are
+    restored on return).
     """
+    with _Stop(signals) as stop:
+        return _run_audit(
+            paths, out, options, engine, scheduler, workers, point_mode, bucket_s, thresholds, progress, stop
+        )
+
+
+def _run_audit(
+    paths: list[str],
+    out: str | os.PathLike[str],
+    options: dict[str, Any] | None,
+    engine: str,
+    scheduler: str | None,
+    workers: int | None,
+    point_mode: str,
+    bucket_s: int,
+    thresholds: Any,
+    progress: Progress | bool | None,
+    stop: _Stop,
+) -> AuditResult:
+    import secrets
+
     from sigdiag.audit.discover import InputError
 
     t0 = time.perf_counter()
@@ -266,6 +611,8 @@ def run_audit(
     if n_workers < 1:
         raise AuditError("--workers must be at least 1")
     opts = _absolute(dict(options or {}))
+    outp = Path(out).resolve()
+    stop.out = outp
     try:
         files = find_captures([str(p) for p in paths])
         points = group_points(files, point_mode)
@@ -273,13 +620,14 @@ def run_audit(
         raise AuditError(str(exc)) from None
     if not files:
         raise AuditError("no capture files found (pcap, pcapng, cap, optionally .gz)")
+    stop.files = [str(f) for f in files]
     validate_options(opts)
-    outp = Path(out).resolve()
     try:
         outp.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise AuditError(f"cannot create {outp}: {exc.strerror}") from None
     lock = _lock_out(outp)
+    warnings: list[str] = []
     try:
         fp = _fingerprint(opts)
         run = read_run(outp)
@@ -296,10 +644,18 @@ def run_audit(
         meta = {"fingerprint": fp, "bucket_s": bucket_s, "options": opts, "version": TABLES_VERSION}
         if thresholds is not None:
             meta["thresholds"] = thresholds.as_dict()
-        atomic_write(outp / STATE_DIR / "run.json", json.dumps(meta, indent=1, sort_keys=True).encode())
-        recover_all(outp)
+        try:
+            with stop.working():  # the folder is being written: a signal waits for the end of this
+                atomic_write(
+                    outp / STATE_DIR / "run.json", json.dumps(meta, indent=1, sort_keys=True).encode()
+                )
+                recover_all(outp, warnings)
+        except StoreError as exc:
+            raise _store_failed(exc, outp) from None
+        stop.check()
+        token = f"{os.getpid()}-{secrets.token_hex(6)}"
         tasks = [
-            PointTask(str(outp), point_id(key), key, fl, opts)
+            PointTask(str(outp), point_id(key), key, fl, opts, token)
             for key, fl in sorted(points.items(), key=lambda kv: -sum(_size(f) for f in kv[1]))
         ]
         total_bytes = sum(_size(f) for f in files)
@@ -308,26 +664,29 @@ def run_audit(
             if isinstance(progress, Progress)
             else Progress(len(files), total_bytes, enabled=progress)
         )
-        if engine == "local":
-            results = _run_local(tasks, n_workers, bar.update)
-        else:
-            sizes = {t.name: (len(t.files), sum(_size(f) for f in t.files)) for t in tasks}
+        try:
+            if engine == "local":
+                results = _run_local(tasks, n_workers, bar.update, stop, outp)
+            else:
+                sizes = {t.name: (len(t.files), sum(_size(f) for f in t.files)) for t in tasks}
 
-            def on_point(r: dict[str, Any]) -> None:
-                n, b = sizes.get(r["point"], (0, 0))
-                bar.done_files += n - 1
-                bar.update({"bytes": b, "messages": r.get("messages", 0)})
+                def on_point(r: dict[str, Any]) -> None:
+                    n, b = sizes.get(r["point"], (0, 0))
+                    bar.done_files += n - 1
+                    bar.update({"bytes": b, "messages": r.get("messages", 0)})
 
-            results = _run_dask(tasks, scheduler, n_workers, on_point)
-        bar.finish()
+                results = _run_dask(tasks, scheduler, n_workers, on_point, stop, outp)
+        finally:
+            bar.finish()
+        stop.check()
         result = AuditResult(outp, sorted(results, key=lambda r: r["point"]))
-        result.rows = summary_rows(outp, bucket_s, thresholds, opts)
+        result.warnings = warnings + [n for r in result.points for n in r.get("notes", [])]
+        result.rows = summary_rows(outp, bucket_s, thresholds, opts, result.warnings)
         result.damaged = damaged_files(outp)
         result.seconds = time.perf_counter() - t0
         return result
     finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        os.close(lock)
+        _unlock(lock)
 
 
 def _size(path: str) -> int:
@@ -351,42 +710,74 @@ def _absolute(opts: dict[str, Any]) -> dict[str, Any]:
     return opts
 
 
-def summary_rows(out: Path, bucket_s: int, thresholds: Any, options: dict[str, Any]) -> list[dict[str, Any]]:
+def summary_rows(
+    out: Path, bucket_s: int, thresholds: Any, options: dict[str, Any], warnings: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The summary rows from the committed parts.  A part that is not whole is left out and named in
+    ``warnings`` with the rows it held (an audit run redoes it); a part that cannot be read is an
+    :class:`AuditError`."""
     from sigdiag.audit.summary import Thresholds, summarize
     from sigdiag.calls.settings import CallSettings
 
     settings = CallSettings().with_assignments(options.get("set") or None)
-    return summarize(
-        committed_parts(out, "calls"),
-        committed_parts(out, "findings"),
-        bucket_s,
-        settings,
-        thresholds if thresholds is not None else Thresholds(),
-    )
+    damaged: list[tuple[Path, str, int | None]] = []
+    calls = committed_parts(out, "calls", damaged)
+    findings = committed_parts(out, "findings", damaged)
+    committed_parts(out, "anomalies", damaged)  # (read by damaged_files, which leaves them out too)
+    if warnings is not None:
+        for path, why, rows in damaged:
+            lost = f"{rows} rows" if rows is not None else "its rows"
+            warnings.append(
+                f"{path}: damaged ({why}): left out of this summary ({lost}); run the audit again on the "
+                "same captures to redo it"
+            )
+    try:
+        return summarize(
+            calls, findings, bucket_s, settings, thresholds if thresholds is not None else Thresholds()
+        )
+    except OSError as exc:  # pyarrow's errors reading a file (ArrowInvalid is not one: below)
+        raise AuditError(f"cannot read the stored results in {out}: {exc}") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("pyarrow"):
+            raise AuditError(f"cannot read the stored results in {out}: {exc}") from None
+        raise
 
 
 def report(
-    out: str | os.PathLike[str], bucket_s: int | None = None, thresholds: Any = None
+    out: str | os.PathLike[str],
+    bucket_s: int | None = None,
+    thresholds: Any = None,
+    warnings: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The summary rows again from the stored results of ``out`` (no decoding).  ``bucket_s`` and
-    ``thresholds`` default to those of the last run."""
+    ``thresholds`` default to those of the last run.  A folder that cannot be written (read-only) is
+    read as it is; what a crash left is then not repaired, parts still staged are read where they are.
+    ``warnings``: what was repaired or left out, one line each."""
     from sigdiag.audit.summary import thresholds_from
 
     outp = Path(out)
     run = read_run(outp)
     if run is None:
         raise AuditError(f"{outp}: not an audit output folder (no {STATE_DIR}/run.json)")
-    lock = _lock_out(outp)
+    lock = _lock_out(outp, read_only=True)
     try:
-        recover_all(outp)
+        if os.access(outp / STATE_DIR, os.W_OK) and not _read_only_fs(outp):
+            with contextlib.suppress(StoreError):  # cannot be written after all: read as it is
+                recover_all(outp, warnings)
     finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        os.close(lock)
+        _unlock(lock)
     if thresholds is None and run.get("thresholds") is not None:
         thresholds = thresholds_from(run["thresholds"])
     return summary_rows(
-        outp, bucket_s or int(run.get("bucket_s", 3600)), thresholds, run.get("options") or {}
+        outp, bucket_s or int(run.get("bucket_s", 3600)), thresholds, run.get("options") or {}, warnings
     )
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return True
 
 
 def damaged_files(out: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -398,7 +789,7 @@ def damaged_files(out: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
     files: dict[tuple[str, str], dict[str, Any]] = {}
     columns = ["point", "file", "file_status", "scope", "frame", "name", "detail"]
-    for r in read_rows(committed_parts(Path(out), "anomalies"), columns):
+    for r in read_rows(committed_parts(Path(out), "anomalies", []), columns):
         key = (r["file"], r["file_status"])
         d = files.get(key)
         if d is None:

@@ -232,12 +232,16 @@ def anomaly_row(
     }
 
 
-def write_part(table: str, rows: list[dict[str, Any]], path: Path) -> None:
-    """Write rows as one Parquet file (fsync'ed: it is renamed into place only after the commit)."""
+def write_part(table: str, rows: list[dict[str, Any]], path: Path) -> int:
+    """Write rows as one Parquet file (fsync'ed: it is renamed into place only after the commit); its
+    size in bytes.  Raises :class:`~sigdiag.audit.store.StoreError` when it cannot (a full disk, a
+    read-only folder), with nothing left at ``path``."""
+    import contextlib
     import os
 
     import pyarrow.parquet as pq
 
+    from sigdiag.audit.store import store_error
     from sigdiag.report.parquet import arrow_table
 
     cols = _columns(table)
@@ -248,8 +252,14 @@ def write_part(table: str, rows: list[dict[str, Any]], path: Path) -> None:
             values = [_text(v) for v in values]
         data[k] = values
     tbl = arrow_table(data, schema(table))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        pq.write_table(tbl, f, compression="zstd")
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            pq.write_table(tbl, f, compression="zstd")
+            f.flush()
+            os.fsync(f.fileno())
+            return f.tell()
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+        raise store_error(path, exc) from None

@@ -8,6 +8,7 @@ remote worker.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -22,9 +23,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sigdiag.audit.store import STAGING_DIR, STATE_DIR, atomic_write, recover, save_state
+from sigdiag.audit.store import (
+    STAGING_DIR,
+    STATE_DIR,
+    StoreError,
+    atomic_write,
+    damaged_parts,
+    recover,
+    save_state,
+    store_op,
+)
 
-__all__ = ["CHUNK_ROWS", "MAX_ANOMALY_ROWS", "PointTask", "die_with_parent", "file_hash", "process_point"]
+__all__ = [
+    "CHUNK_ROWS",
+    "MAX_ANOMALY_ROWS",
+    "PAUSE_ENV",
+    "PointTask",
+    "arm_stop_signals",
+    "die_with_parent",
+    "file_hash",
+    "process_point",
+    "request_stop",
+    "stop_requested",
+]
 
 #: Rows buffered before a part file is written (bounds a worker's memory whatever the file size).
 CHUNK_ROWS = 20_000
@@ -62,6 +83,78 @@ def set_progress(fn: Callable[[dict[str, Any]], None] | None) -> None:
     _progress = fn
 
 
+# -- stopping cleanly ----------------------------------------------------------------------------------------
+#: A stop asked of this whole process (SIGINT or SIGTERM received by a worker process: the signal's number).
+_stop_signal = 0
+#: Runs asked to stop (:func:`request_stop`; a Dask worker may serve several audits).
+_stopped_runs: set[str] = set()
+#: The local pool's stop event (set by the audit process), when this is one of its workers.
+_stop_event: Any = None
+
+
+def set_stop_event(event: Any) -> None:
+    global _stop_event
+    _stop_event = event
+
+
+def request_stop(run: str) -> None:
+    """Ask the points of audit run ``run`` in this process to stop at the next safe place (what the audit
+    process runs on its Dask workers when it is interrupted)."""
+    _stopped_runs.add(run)
+
+
+def _on_stop_signal(signum: int, frame: Any) -> None:
+    global _stop_signal
+    _stop_signal = signum
+
+
+def arm_stop_signals(signals: tuple[int, ...] | None = None) -> None:
+    """In a worker process: SIGINT and SIGTERM (a Ctrl-C reaches the whole process group, a service
+    manager may send SIGTERM to every process of the audit) make its points stop cleanly at the next
+    safe place, as the audit process asks, instead of dying mid-write with a traceback."""
+    import signal
+
+    for sig in signals or (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # an ignored signal stays ignored
+            signal.signal(sig, _on_stop_signal)
+
+
+def stop_requested(task: PointTask) -> bool:
+    """Whether the point should stop now (its run was interrupted): checked between files and every 64
+    messages, never inside a commit."""
+    if _stop_signal or (task.run and task.run in _stopped_runs):
+        return True
+    return _stop_event is not None and bool(_stop_event.is_set())
+
+
+#: Testing hook: ``SIGDIAG_AUDIT_PAUSE=STEP:N[:PATH]`` makes a worker process pause (up to 60 s, or until
+#: it is asked to stop) the N-th time it reaches STEP, after writing its pid to PATH: so that a test can
+#: kill the audit at a chosen step of a commit.  STEP: ``file`` (a file about to be read), ``staged`` (its
+#: parts written to the staging folder), ``snapshot`` (the snapshot written, the state not yet), ``committed``
+#: (the state replaced, the parts not yet renamed), ``renamed`` (the commit finished).
+PAUSE_ENV = "SIGDIAG_AUDIT_PAUSE"
+_PAUSE_STEPS = ("file", "staged", "snapshot", "committed", "renamed")
+_pause_counts: dict[str, int] = {}
+
+
+def _checkpoint(step: str, task: PointTask) -> None:
+    spec = os.environ.get(PAUSE_ENV)
+    if not spec:
+        return
+    name, _, rest = spec.partition(":")
+    if name != step:
+        return
+    n, _, path = rest.partition(":")
+    _pause_counts[step] = _pause_counts.get(step, 0) + 1
+    if str(_pause_counts[step]) != n.strip():
+        return
+    if path:
+        Path(path).write_text(f"{os.getpid()}\n", encoding="utf-8")
+    deadline = time.monotonic() + 60.0
+    while time.monotonic() < deadline and not stop_requested(task):
+        time.sleep(0.01)
+
+
 @dataclass
 class PointTask:
     """A capture point and its files (any order: the worker orders them by first time stamp)."""
@@ -71,6 +164,8 @@ class PointTask:
     name: str
     files: list[str]
     options: dict[str, Any] = field(default_factory=dict)
+    #: The audit run's token (:func:`request_stop`).
+    run: str = ""
 
 
 def file_hash(path: str | os.PathLike[str]) -> str:
@@ -222,6 +317,8 @@ class _Parts:
         self.findings = 0
         self.chunk = 0
         self.written: list[tuple[str, str]] = []
+        #: final name -> [bytes, rows] of each part written
+        self.info: dict[str, list[int]] = {}
 
     def add(self, table: str, day: str, row: dict[str, Any]) -> None:
         self.rows.setdefault((table, day), []).append(row)
@@ -240,17 +337,29 @@ class _Parts:
             # uncommitted parts stay outside the table folders, so that no reader (pandas, pyarrow,
             # DuckDB's globs, which do read dot files) ever sees one; the rename into place is atomic
             tmp = f"{STAGING_DIR}/{rel_dir}/{name}"
-            write_part(table, rows, self.out / tmp)
+            size = write_part(table, rows, self.out / tmp)
             self.written.append((tmp, f"{rel_dir}/{name}"))
+            self.info[f"{rel_dir}/{name}"] = [size, len(rows)]
             self.chunk += 1
         self.rows.clear()
         self.count = 0
 
     def discard(self) -> None:
+        """Forget the rows and delete the staged parts (best effort: what is left is removed by the next
+        run)."""
         self.rows.clear()
         for tmp, _ in self.written:
-            (self.out / tmp).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                (self.out / tmp).unlink(missing_ok=True)
         self.written.clear()
+        self.info.clear()
+
+    def commit_into(self, state: dict[str, Any]) -> list[str]:
+        """Record the parts written in ``state`` (listed, pending rename, sizes); their final names."""
+        new = [f for _, f in self.written]
+        state["pending"] = [list(x) for x in self.written]
+        state.setdefault("info", {}).update(self.info)
+        return new
 
 
 def _emit_calls(pipe: _Pipeline, parts: _Parts, point: str, file: str) -> int:
@@ -279,8 +388,9 @@ def _emit_calls(pipe: _Pipeline, parts: _Parts, point: str, file: str) -> int:
 def _lock(out: Path, pid: str) -> int:
     """Hold the point's lock (one process per capture point, even a worker left over from a killed run)."""
     d = out / STATE_DIR
-    d.mkdir(parents=True, exist_ok=True)
-    fd = os.open(d / f"{pid}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    with store_op(d / f"{pid}.lock"):
+        d.mkdir(parents=True, exist_ok=True)
+        fd = os.open(d / f"{pid}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX)
     return fd
 
@@ -390,16 +500,19 @@ def _commit_bad(
         return False
     seq = int(state["seq"]) + 1
     parts = _Parts(out, task.pid, seq)
-    for r in rows:
-        parts.add("anomalies", day, r)
-    parts.flush()
+    try:
+        for r in rows:
+            parts.add("anomalies", day, r)
+        parts.flush()
+    except StoreError:
+        parts.discard()
+        raise
     old = set(prev.get("parts", [])) if prev else set()
-    new = [f for _, f in parts.written]
+    new = parts.commit_into(state)
     state["parts"] = [p for p in state["parts"] if p not in old] + new
-    state["pending"] = [list(x) for x in parts.written]
     state["bad"][path] = {"hash": digest, "error": list(error), "parts": new}
     state["seq"] = seq
-    save_state(out, state)  # the commit point
+    _save_or_undo(out, state, parts)  # the commit point
     recover(out, task.pid)  # renames the parts (and saves the state without them as pending)
     state["pending"] = []
     return True
@@ -412,6 +525,92 @@ def _commit_forget(out: Path, state: dict[str, Any], task: PointTask, path: str)
     state["pending"] = []
     save_state(out, state)  # the commit point
     recover(out, task.pid)  # deletes the parts no longer listed
+
+
+def _save_or_undo(out: Path, state: dict[str, Any], parts: _Parts, snap: str | None = None) -> None:
+    """Commit ``state``; if it cannot be written, delete what was staged for it (best effort) and raise."""
+    try:
+        save_state(out, state)
+    except StoreError:
+        parts.discard()
+        if snap:
+            with contextlib.suppress(OSError):
+                (out / snap).unlink(missing_ok=True)
+        raise
+
+
+def _new_state(task: PointTask, seq: int = 0) -> dict[str, Any]:
+    return {
+        "pid": task.pid,
+        "point": task.name,
+        "files": [],
+        "bad": {},
+        "parts": [],
+        "pending": [],
+        "tail": [],
+        "tail_done": False,
+        "snapshot": None,
+        "seq": seq,
+        "info": {},
+    }
+
+
+def _same_file(f: dict[str, Any]) -> bool:
+    try:
+        st = os.stat(f["path"])
+    except OSError:
+        return False
+    return bool(st.st_size == f.get("size") and st.st_mtime_ns == f.get("mtime_ns"))
+
+
+def _repair(
+    out: Path, state: dict[str, Any], task: PointTask, notes: list[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """Check the point's committed parts; when one is not whole (cut short by a crash of the machine, a
+    full disk under a careless copy...), audit the point again from its first file: the rows of a part
+    come from the correlator's state before its file, which is kept only for the last file.  The new
+    empty state is committed first, which drops every old part of the point.  When a file audited before
+    is gone (rotated away), the point cannot be redone: the damaged parts are left out of the state and
+    the rows lost are named.  Returns the state and the files to audit."""
+    bad = damaged_parts(out, state)
+    snap = state.get("snapshot")
+    if snap:
+        try:
+            if (out / snap).stat().st_size == 0:
+                bad.append((snap, "empty"))
+        except OSError as exc:
+            why = "missing" if isinstance(exc, FileNotFoundError) else f"unreadable: {exc.strerror}"
+            bad.append((snap, why))
+    if not bad:
+        return state, task.files
+    gone = [f["path"] for f in state["files"] if not _same_file(f)]
+    info = state.get("info") or {}
+    if gone:
+        drop = {rel for rel, _ in bad}
+        for rel, why in bad:
+            rows = info.get(rel)
+            lost = f"{rows[1]} rows lost" if rows else "its rows are lost"
+            notes.append(
+                f"{out / rel}: damaged ({why}); cannot be redone because {len(gone)} capture file(s) "
+                f"of point {task.name} audited before are gone or changed (first: {gone[0]}): left out, "
+                f"{lost}"
+            )
+        if snap in drop:
+            state["snapshot"] = None  # the point goes on from a fresh correlator (calls open then are lost)
+        state["parts"] = [p for p in state["parts"] if p not in drop]
+        state["tail"] = [p for p in state["tail"] if p not in drop]
+        for b in (state.get("bad") or {}).values():
+            b["parts"] = [p for p in b.get("parts", []) if p not in drop]
+        save_state(out, state)
+        return recover(out, task.pid) or state, task.files  # the damaged files go
+    for rel, why in bad:
+        notes.append(
+            f"{out / rel}: damaged ({why}): redone (point {task.name} audited again from its first file)"
+        )
+    files = list(dict.fromkeys([*(f["path"] for f in state["files"]), *task.files]))
+    fresh = _new_state(task, int(state["seq"]))
+    save_state(out, fresh)  # the commit point: every old part of the point goes
+    return recover(out, task.pid) or fresh, files
 
 
 def _forget_bad(state: dict[str, Any], path: str) -> list[str]:
@@ -434,35 +633,37 @@ def process_point(task: PointTask) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     out = Path(task.out)
+    result: dict[str, Any] = {
+        "point": task.name,
+        "files": 0,
+        "skipped": 0,
+        "bad": [],
+        "damaged": [],
+        "messages": 0,
+        "calls": 0,
+        "findings": 0,
+        "anomalies": 0,
+        "bytes": 0,
+        "stopped": 0,
+        "notes": [],
+    }
+    if stop_requested(task):  # asked to stop before it started: nothing to do
+        result["stopped"] = _stop_signal or 1
+        return result
     fd = _lock(out, task.pid)
     try:
-        state = recover(out, task.pid) or {
-            "pid": task.pid,
-            "point": task.name,
-            "files": [],
-            "bad": {},
-            "parts": [],
-            "pending": [],
-            "tail": [],
-            "tail_done": False,
-            "snapshot": None,
-            "seq": 0,
-        }
+        notes: list[str] = result["notes"]
+        state = recover(out, task.pid, notes) or _new_state(task)
         state.setdefault("bad", {})
+        state, files = _repair(out, state, task, notes)
         done = {f["hash"] for f in state["files"]}
         known = {f["path"]: f for f in state["files"]}
-        result: dict[str, Any] = {
-            "point": task.name,
-            "files": 0,
-            "skipped": 0,
-            "bad": [],
-            "damaged": [],
-            "messages": 0,
-            "calls": 0,
-            "findings": 0,
-            "anomalies": 0,
-            "bytes": 0,
-        }
+
+        def stopped() -> bool:
+            if stop_requested(task):
+                result["stopped"] = _stop_signal or 1
+                return True
+            return False
 
         def bad(
             path: str,
@@ -476,7 +677,9 @@ def process_point(task: PointTask) -> dict[str, Any]:
                 result["anomalies"] += len(rows)
 
         todo: list[tuple[float, str, str, int]] = []
-        for path in task.files:
+        for path in files:
+            if stopped():
+                return _finish(result, t0)
             try:
                 digest, size = _hash_cached(path, known)
             except OSError as exc:
@@ -513,6 +716,9 @@ def process_point(task: PointTask) -> dict[str, Any]:
             pipe = _Pipeline(task.options, snap)
         for first, path, digest, size in todo:
             assert pipe is not None
+            if stopped():
+                return _finish(result, t0)
+            _checkpoint("file", task)
             seq = int(state["seq"]) + 1
             parts = _Parts(out, task.pid, seq)
             m0 = pipe.correlator.messages
@@ -533,6 +739,12 @@ def process_point(task: PointTask) -> dict[str, Any]:
                         batch = []
                         if pipe.correlator.done:
                             result["calls"] += _emit_calls(pipe, parts, task.name, path)
+                        if stopped():
+                            break
+                if result["stopped"]:
+                    # interrupted mid-file: nothing of it is committed, the next run reads it again
+                    parts.discard()
+                    return _finish(result, t0)
                 if batch:
                     pipe.feed(batch)
                 result["calls"] += _emit_calls(pipe, parts, task.name, path)
@@ -541,6 +753,9 @@ def process_point(task: PointTask) -> dict[str, Any]:
                 for r in rows:
                     parts.add("anomalies", _day(first), r)
                 parts.flush()
+            except StoreError:
+                parts.discard()
+                raise
             except CaptureError as exc:
                 # the file broke mid-way: forget what it did, go on from the state before it
                 parts.discard()
@@ -550,9 +765,15 @@ def process_point(task: PointTask) -> dict[str, Any]:
                 _report({"kind": "file", "bytes": size, "messages": 0})
                 continue
             assert reader is not None
+            _checkpoint("staged", task)
             snap = pipe.snapshot()
             snap_rel = f"{STATE_DIR}/{task.pid}-{seq:05d}.snap"
-            atomic_write(out / snap_rel, snap)
+            try:
+                atomic_write(out / snap_rel, snap)
+            except StoreError:
+                parts.discard()
+                raise
+            _checkpoint("snapshot", task)
             old_tail = list(state["tail"])
             dropped = set(old_tail) | set(_forget_bad(state, path))
             st = os.stat(path)
@@ -567,14 +788,15 @@ def process_point(task: PointTask) -> dict[str, Any]:
                     "message_anomalies": damage.messages,
                 }
             )
-            state["parts"] = [p for p in state["parts"] if p not in dropped] + [f for _, f in parts.written]
-            state["pending"] = [list(x) for x in parts.written]
+            state["parts"] = [p for p in state["parts"] if p not in dropped] + parts.commit_into(state)
             state["tail"] = []
             state["tail_done"] = False
             state["snapshot"] = snap_rel
             state["seq"] = seq
-            save_state(out, state)  # the commit point
+            _save_or_undo(out, state, parts, snap_rel)  # the commit point
+            _checkpoint("committed", task)
             state = recover(out, task.pid) or state  # renames the parts, drops the old tail and snapshot
+            _checkpoint("renamed", task)
             done.add(digest)
             result["files"] += 1
             result["messages"] += n_msgs
@@ -584,33 +806,40 @@ def process_point(task: PointTask) -> dict[str, Any]:
             if rows:
                 result["damaged"].append((path, _summary_of(rows)))
             _report({"kind": "file", "bytes": size, "messages": n_msgs})
-        if not state["tail_done"] and pipe is not None:
+        if not state["tail_done"] and pipe is not None and not stopped():
             # provisional end of the point: calls still open and bursts still running are written as a
             # tail, replaced when later files of the point come (the snapshot is from before this close)
             seq = int(state["seq"]) + 1
             parts = _Parts(out, task.pid, seq)
             pipe.close()
             last = state["files"][-1]["path"] if state["files"] else ""
-            result["calls"] += _emit_calls(pipe, parts, task.name, last)
-            pipe.engine.finish()
-            for f in pipe.engine.take():
-                parts.add("findings", _day(f.ts), _finding(f, task.name, last))
-            parts.flush()
-            state["tail"] = [f for _, f in parts.written]
+            try:
+                result["calls"] += _emit_calls(pipe, parts, task.name, last)
+                pipe.engine.finish()
+                for f in pipe.engine.take():
+                    parts.add("findings", _day(f.ts), _finding(f, task.name, last))
+                parts.flush()
+            except StoreError:
+                parts.discard()
+                raise
+            state["tail"] = parts.commit_into(state)
             state["parts"] = list(state["parts"]) + state["tail"]
-            state["pending"] = [list(x) for x in parts.written]
             state["tail_done"] = True
             result["findings"] += parts.findings
             state["seq"] = seq
-            save_state(out, state)
+            _save_or_undo(out, state, parts)
             recover(out, task.pid)
-        result["seconds"] = time.perf_counter() - t0
-        result["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        result["worker_pid"] = os.getpid()
-        return result
+        return _finish(result, t0)
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def _finish(result: dict[str, Any], t0: float) -> dict[str, Any]:
+    result["seconds"] = time.perf_counter() - t0
+    result["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["worker_pid"] = os.getpid()
+    return result
 
 
 def _finding(f: Any, point: str, file: str) -> dict[str, Any]:
