@@ -314,10 +314,13 @@ def yaml_loader_class() -> Any:
         def construct_object(self, node: Any, deep: bool = False) -> Any:
             try:
                 return super().construct_object(node, deep=deep)
-            except (ValueError, TypeError, OverflowError) as exc:  # int('1' * 5000), 2026-13-45, ...
+            # int("1" * 5000), the date 2026-13-45, an empty !!float...
+            except (ValueError, TypeError, OverflowError, IndexError) as exc:
                 if type(exc).__module__ != "builtins":  # a subclass's constructor said what is wrong
                     raise
                 problem = str(exc)
+                if isinstance(exc, IndexError):
+                    problem = "an empty value where the tag asks for a number"
                 if "integer string conversion" in problem:
                     problem = "an integer of more than 4300 digits"
                 raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None

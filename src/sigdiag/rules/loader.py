@@ -318,6 +318,24 @@ def parse_assignments(assignments: Iterable[str] | None) -> dict[str, dict[str, 
     return out
 
 
+def _non_text_key(value: Any, where: tuple[str, ...]) -> tuple[tuple[str, ...], Any] | None:
+    """The first mapping key that is not text (YAML allows ``.inf:`` or ``1:``; a rule's schema names
+    keys), with the path to it; None when every key is text."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return where, k
+            found = _non_text_key(v, (*where, k))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _non_text_key(v, (*where, str(i)))
+            if found is not None:
+                return found
+    return None
+
+
 def load_rule(
     path: str | PathLike[str],
     overrides: Mapping[str, Any] | None = None,
@@ -341,6 +359,13 @@ def load_rule(
     data = y.data
     if not isinstance(data, dict):
         raise RuleError(f"{source}:1: a rule file must be a mapping (id, title, severity, ...)")
+    bad_key = _non_text_key(data, ())
+    if bad_key is not None:
+        where, key = bad_key
+        raise RuleError(
+            f"{source}: {'.'.join(where) or 'the top level'}: key {key!r} must be text (a name), not "
+            f"{type(key).__name__}"
+        )
     try:
         found = list(_validator(strict).iter_errors(data))
     except RecursionError:  # not with the YAML depth limit; kept as a guard
