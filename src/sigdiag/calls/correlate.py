@@ -4,7 +4,11 @@
 the point codes and the call instance code; SIP-I: the Call-ID) and drives the state machine of
 :mod:`sigdiag.calls.machine`.  Memory is bounded by the calls open at one time: a call is written out
 (classified, handed to the caller) as soon as it is over, and the open-call table has a cap
-(``max_open_calls``; the oldest call is evicted and counted).
+(``max_open_calls``; the oldest call is evicted and counted).  Every other table that grows with the
+number of calls, circuits or messages in flight has a bound too (``max_parked``, ``max_sightings``,
+``max_circuits``, and ``max_open_calls`` for released calls waiting for late messages): beyond it the
+oldest state is forgotten early and counted in :attr:`Correlator.forgotten` (:meth:`Correlator.bound_warnings`
+says what and how much; docs/calls.md, "Memory bounds").
 
 What happens to messages that do not make a call:
 
@@ -145,6 +149,20 @@ _CIRCUIT = frozenset(
 )
 _GROUP = frozenset(("GRS", "CGB", "CGU", "CGBA", "CGUA", "GRA", "CQM", "CQR"))
 _STATUS_GROUP = frozenset(("CGB", "CGU", "CGBA", "CGUA"))
+#: Messages parked on one key at most (a call's messages before its IAM are a handful); beyond it the
+#: key's oldest is reported as an orphan at once (keeps the per-key scans short).
+MAX_PARKED_PER_KEY = 64
+#: What each counter of :attr:`Correlator.forgotten` means, and the setting that bounds it.
+BOUNDS: dict[str, tuple[str, str]] = {
+    "parked": ("max_parked", "parked messages reported as orphans before reorder_window_ms had passed"),
+    "sightings": (
+        "max_sightings",
+        "messages forgotten by copy detection before their window had passed (a later copy counts as new)",
+    ),
+    "circuits": ("max_circuits", "per-circuit entries forgotten (latest IAM, blocking, resets)"),
+    "lingering": ("max_open_calls / 4", "released calls written out before linger_ms had passed"),
+    "held": ("max_open_calls / 4", "finished calls handed out before cross_link_window_ms had passed"),
+}
 
 
 class Orphan:
@@ -442,6 +460,18 @@ class Call:
         )
 
 
+def _trim(d: dict[Any, Any], limit: int) -> int:
+    """Delete the oldest entries of ``d`` (insertion order) beyond ``limit``, and a 1/1024 of it more (so
+    that the next trimming is not at the next entry); how many were deleted."""
+    over = len(d) - limit
+    if over <= 0:
+        return 0
+    n = over + limit // 1024
+    for k in list(islice(d, n)):
+        del d[k]
+    return n
+
+
 def _ms(a: float, b: float) -> float:
     """Milliseconds from a to b, never negative (time stamps may be a few ms out of order)."""
     d = (b - a) * 1000.0
@@ -456,6 +486,8 @@ class Correlator:
     :attr:`done` (drained by :meth:`take`).  Counters: ``messages``, ``calls``, ``duplicates``,
     ``orphan_count``, ``circuit_event_count``, ``evictions``; ``orphans`` and ``circuit_events`` keep the
     first ``keep_records`` of each; ``on_orphan`` and ``on_circuit_event`` callbacks see all of them.
+    ``forgotten`` counts the state dropped by the other memory bounds (:data:`BOUNDS`,
+    :meth:`bound_warnings`).
     """
 
     def __init__(
@@ -477,6 +509,11 @@ class Correlator:
         self.ack_window = s.ack_window_s
         self.glare_window = s.glare_window_ms / 1000.0
         self.cap = s.max_open_calls
+        self.max_parked = s.max_parked
+        self.max_sightings = s.max_sightings
+        self.max_circuits = s.max_circuits
+        #: released calls waiting for late messages, and finished calls held for their copies, at most
+        self.max_lingering = max(1, s.max_open_calls // 4)
         self.keep = s.keep_messages
         self.on_orphan = on_orphan
         self.on_circuit_event = on_circuit_event
@@ -489,14 +526,19 @@ class Correlator:
         self.orphan_count = 0
         self.circuit_event_count = 0
         self.evictions = 0
+        #: state dropped early by a memory bound: name (:data:`BOUNDS`) -> how many
+        self.forgotten: dict[str, int] = {}
         self.calls = 0
         self.now = float("-inf")
         self._parked: dict[tuple[Any, ...], list[Message]] = {}
         self._park_q: deque[tuple[float, tuple[Any, ...], Message]] = deque()
         self._linger_q: deque[tuple[float, tuple[Any, ...], Call]] = deque()
         self._reset_pending: dict[tuple[Any, ...], float] = {}
-        self._blocked: set[tuple[tuple[Any, ...], int | None]] = set()
+        self._blocked: dict[tuple[tuple[Any, ...], int | None], None] = {}  # (an ordered set)
         self._circuit_recent: dict[tuple[Any, ...], float] = {}
+        # sizes at which _reset_pending and _circuit_recent are next pruned by time (doubled when a
+        # pruning leaves them large, so a burst does not rescan them at every message)
+        self._prune_at = {"reset": min(10_000, s.max_circuits), "recent": min(1000, s.max_circuits)}
         # Copy detection ("copies" below): message signature -> its newest sighting of the last windows,
         # every sighting in the order seen (to forget them), the sighting of the message being processed.
         self._seen: dict[tuple[Any, ...], list[Any]] = {}
@@ -576,6 +618,8 @@ class Correlator:
         """The per-message loop as a closure over the correlator's tables (the hot path: locals instead
         of attribute look-ups, one Python call per batch of messages), and a function that tells how
         many messages it has seen."""
+        if isinstance(self._blocked, set):  # (an audit state saved before it was ordered)
+            self._blocked = dict.fromkeys(self._blocked)
         table = self.table
         fwd_tables = self._fwd
         bwd_tables = self._bwd
@@ -596,6 +640,11 @@ class Correlator:
         type_forward = _TYPE_FORWARD
         circuit_types = _CIRCUIT
         keep = self.keep
+        cooling = self._cooling
+        max_seen = self.max_sightings
+        max_parked = self.max_parked
+        max_circuits = self.max_circuits
+        max_lingering = self.max_lingering
         count = 0
         now = self.now
         sweep = now  # timers are checked when the time passes this (every quarter linger at most)
@@ -729,6 +778,15 @@ class Correlator:
                     c.state = nxt
                     if parked and key in parked:
                         self._replay(key, c)
+            # the memory bounds, once a batch (time stamps that do not advance never expire anything)
+            if (
+                len(seen_q) > max_seen
+                or len(park_q) > max_parked
+                or len(last_iam) > max_circuits
+                or len(linger_q) > max_lingering
+                or len(cooling) > max_lingering
+            ):
+                self._enforce_bounds()
 
         def seen() -> int:
             return count
@@ -807,6 +865,9 @@ class Correlator:
         self._seen.clear()
         self._seen_q.clear()
         self._last_iam.clear()
+        self._circuit_recent.clear()
+        self._reset_pending.clear()
+        self._blocked.clear()
 
     # -- copies (the same message seen twice) -------------------------------------------------------------
     # A *sighting* is the first time a message was seen: ``[time, call, pending, link, others, older,
@@ -843,20 +904,82 @@ class Correlator:
 
     def _forget_sightings(self, now: float) -> None:
         q = self._seen_q
-        seen = self._seen
         old = now - self._seen_horizon
         while q and q[0][0] < old:
-            g = q.popleft()
-            sig = g[6]
-            cand = seen.get(sig)
-            if cand is g:
-                del seen[sig]
-                continue
-            while cand is not None:  # an older sighting of a signature seen again since: unlink it
-                if cand[5] is g:
-                    cand[5] = None
-                    break
-                cand = cand[5]
+            self._unlink(q.popleft())
+
+    def _unlink(self, g: list[Any]) -> None:
+        """Forget sighting ``g`` (the oldest of ``_seen_q``, just taken from it)."""
+        seen = self._seen
+        sig = g[6]
+        cand = seen.get(sig)
+        if cand is g:
+            del seen[sig]
+            return
+        while cand is not None:  # an older sighting of a signature seen again since: unlink it
+            if cand[5] is g:
+                cand[5] = None
+                break
+            cand = cand[5]
+
+    # -- memory bounds ---------------------------------------------------------------------------------
+    def _note(self, name: str, n: int) -> None:
+        if n:
+            self.forgotten[name] = self.forgotten.get(name, 0) + n
+
+    def _enforce_bounds(self) -> None:
+        """Bring every table back under its bound (see :data:`BOUNDS`), forgetting its oldest entries."""
+        q = self._seen_q
+        over = len(q) - self.max_sightings
+        if over > 0:
+            unlink = self._unlink
+            for _ in range(over):
+                unlink(q.popleft())
+            self._note("sightings", over)
+        pq = self._park_q
+        over = len(pq) - self.max_parked
+        if over > 0:
+            n = 0
+            for _ in range(over):
+                _, key, m = pq.popleft()
+                if self._unpark(key, m):
+                    self._orphan(m, "no IAM in the capture")
+                    n += 1
+            self._note("parked", n)
+        self._note("circuits", _trim(self._last_iam, self.max_circuits))
+        lq = self._linger_q
+        if len(lq) > self.max_lingering:
+            table = self.table
+            n = 0
+            while len(lq) > self.max_lingering:
+                _, key, call = lq.popleft()
+                if table.get(key) is call and call.state == RELEASED:
+                    del table[key]
+                    self._finish(call)
+                    n += 1
+            self._note("lingering", n)
+        held = self._cooling
+        if len(held) > self.max_lingering:
+            n = len(held) - self.max_lingering
+            for _ in range(n):
+                held.popleft()
+            self._note("held", n)
+
+    def bound_warnings(self) -> list[str]:
+        """One line per memory bound that dropped state (none when every table stayed under its bound):
+        what was dropped, how much, and the setting that bounds it."""
+        s = self.settings
+        out = []
+        if self.evictions:
+            out.append(
+                f"{self.evictions} open calls evicted (max_open_calls {s.max_open_calls}): "
+                "written out unfinished, end_reason evicted"
+            )
+        for name, n in self.forgotten.items():
+            setting, what = BOUNDS[name]
+            value = self.max_lingering if setting.endswith("/ 4") else getattr(s, setting)
+            out.append(f"{n} {what} ({setting} {value})")
+        return out
 
     def _sighting_of(self, m: Message) -> list[Any] | None:
         """The sighting of the message ``m`` (None once forgotten)."""
@@ -932,14 +1055,16 @@ class Correlator:
     def _insert(self, key: tuple[Any, ...], call: Call) -> None:
         table = self.table
         if len(table) >= self.cap:
-            old_key = next(iter(table))
-            old = table.pop(old_key)
-            if old.state in (SETUP, PROCEEDING, ANSWERED):
-                self.evictions += 1
-                old.end_reason = "evicted"
-                old.flag("evicted")
-            self._release_over(old, "evicted", self.now)
-            self._finish(old)
+            # the oldest calls go, a 1/1024 of the cap at a time: taking the dict's first key one by one
+            # rescans the slots of the keys deleted before it (quadratic with a full table)
+            for old_key in list(islice(table, max(1, self.cap // 1024))):
+                old = table.pop(old_key)
+                if old.state in (SETUP, PROCEEDING, ANSWERED):
+                    self.evictions += 1
+                    old.end_reason = "evicted"
+                    old.flag("evicted")
+                self._release_over(old, "evicted", self.now)
+                self._finish(old)
         table[key] = call
 
     def _finish(self, call: Call, reason: str | None = None) -> None:
@@ -1001,19 +1126,23 @@ class Correlator:
 
     def _expire_parked(self, now: float) -> None:
         q = self._park_q
-        parked = self._parked
         while q and q[0][0] < now:
             _, key, m = q.popleft()
-            msgs = parked.get(key)
-            if not msgs:
-                continue
-            for i, pm in enumerate(msgs):
-                if pm is m:
-                    del msgs[i]
-                    if not msgs:
-                        del parked[key]
-                    self._orphan(m, "no IAM in the capture")
-                    break
+            if self._unpark(key, m):
+                self._orphan(m, "no IAM in the capture")
+
+    def _unpark(self, key: tuple[Any, ...], m: Message) -> bool:
+        """Take ``m`` out of the messages parked on ``key``; False when it is no longer there."""
+        msgs = self._parked.get(key)
+        if not msgs:
+            return False
+        for i, pm in enumerate(msgs):
+            if pm is m:
+                del msgs[i]
+                if not msgs:
+                    del self._parked[key]
+                return True
+        return False
 
     def _replay(self, key: tuple[Any, ...], call: Call) -> None:
         """Messages parked on this key before its IAM arrived: attach those close enough in time."""
@@ -1046,10 +1175,8 @@ class Correlator:
             self.duplicates += 1
             return
         recent[dkey] = m.ts
-        if len(recent) > 1000:
-            old = self.now - self.dup_window
-            for k in [k for k, t in recent.items() if t < old]:
-                del recent[k]
+        if len(recent) > self._prune_at["recent"]:
+            self._prune(recent, "recent", self.now - self.dup_window, 1000)
         cics: tuple[int, ...] = (cic,)
         hardware = False
         if typ in _GROUP:
@@ -1088,9 +1215,9 @@ class Correlator:
         for c in cics:
             key: tuple[Any, ...] = (proto, m.link, c) if pcless else (proto, lo, hi, c)
             if typ in ("BLO", "CGB"):
-                self._blocked.add((key, m.opc))
+                self._blocked[(key, m.opc)] = None
             elif typ in ("UBL", "CGU"):
-                self._blocked.discard((key, m.opc))
+                self._blocked.pop((key, m.opc), None)
             if event == "RESET":
                 self._reset_pending[key] = m.ts
             if not event:
@@ -1103,13 +1230,23 @@ class Correlator:
             self._dispatch(key, call, m, event, self._direction(call, m))
             if call.state != before or call.blocked != blocked:
                 ev.calls.append(call.call_id)
-        pending = self._reset_pending
-        if len(pending) > 10_000:
-            old = self.now - self.ack_window
-            for k in [k for k, t in pending.items() if t < old]:
-                del pending[k]
+        if len(self._reset_pending) > self._prune_at["reset"]:
+            self._prune(self._reset_pending, "reset", self.now - self.ack_window, 10_000)
+        if len(self._blocked) > self.max_circuits:
+            self._note("circuits", _trim(self._blocked, self.max_circuits))
         if self.on_circuit_event is not None:
             self.on_circuit_event(ev)
+
+    def _prune(self, d: dict[Any, float], name: str, old: float, floor: int) -> None:
+        """Drop the entries of ``d`` older than ``old``; the next pruning waits until ``d`` has doubled (a
+        burst within the window does not rescan it at each message).  Beyond ``max_circuits`` the oldest
+        entries go instead (an entry older than its window is harmless: its time is checked when used)."""
+        if len(d) > self.max_circuits:
+            self._note("circuits", _trim(d, self.max_circuits))
+            return
+        for k in [k for k, t in d.items() if t < old]:
+            del d[k]
+        self._prune_at[name] = min(max(floor, 2 * len(d)), self.max_circuits)
 
     # -- actions (see sigdiag.calls.machine.TRANSITIONS) ---------------------------------------------------
     # Each takes (key, call or None, message, sent by the calling side?) and returns the call the message
@@ -1134,6 +1271,9 @@ class Correlator:
                 if pm.raw == m.raw and pm.opc == m.opc and -w <= m.ts - pm.ts <= w:
                     self.duplicates += 1  # a copy of a parked message
                     return
+            if len(msgs) >= MAX_PARKED_PER_KEY:  # (its entry in _park_q is skipped when it comes)
+                self._orphan(msgs.pop(0), "no IAM in the capture")
+                self._note("parked", 1)
             msgs.append(m)
         self._park_q.append((self.now + self.reorder_window, key, m))
 

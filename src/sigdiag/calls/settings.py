@@ -16,12 +16,17 @@ command line (:meth:`CallSettings.with_assignments`), or from a YAML file with a
       effective_s: 10             # answered calls with at least this conversation are "effective"
       repeat_window_s: 300        # a second attempt to a called number within this is a repeat attempt
       max_open_calls: 200000      # open-call table cap; the oldest call is evicted (and counted) beyond it
+      max_parked: 100000          # messages parked waiting for their IAM; beyond it the oldest is an orphan
+      max_sightings: 100000       # messages remembered to recognise copies; beyond it the oldest is forgotten
+      max_circuits: 100000        # per-circuit state (latest IAM per circuit and link, blocked circuits,
+                                  # pending resets, recent supervision); beyond it the oldest is forgotten
       prefix_digits: 4            # called-number prefix length for ``stats --by prefix``
       keep_messages: true         # keep each call's decoded messages on the Call (for the rule engine)
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from os import PathLike
 from pathlib import Path
@@ -29,7 +34,43 @@ from typing import Any
 
 from sigdiag.settings import ConfigError, read_yaml_mapping
 
-__all__ = ["CallSettings", "load_call_settings"]
+__all__ = ["RANGES", "CallSettings", "load_call_settings", "range_text"]
+
+_HOUR_MS = 3_600_000.0
+_DAY_S = 86_400.0
+
+#: The allowed values of the numeric settings: (lowest, above it only, highest, whole number).  The
+#: tolerance windows may be 0 (exact times only); timers and the windows that define an event need a
+#: length; the upper bounds keep a slip (a window in ms given in us) from meaning nothing.  The counts
+#: (memory bounds) not listed are whole numbers of at least 1.
+RANGES: dict[str, tuple[float, bool, float, bool]] = {
+    "duplicate_window_ms": (0.0, False, _HOUR_MS, False),
+    "cross_link_window_ms": (0.0, False, _HOUR_MS, False),
+    "reorder_window_ms": (0.0, False, _HOUR_MS, False),
+    "linger_ms": (0.0, False, _HOUR_MS, False),
+    "t7_s": (0.0, True, _DAY_S, False),
+    "ack_window_s": (0.0, True, _DAY_S, False),
+    "glare_window_ms": (0.0, False, _HOUR_MS, False),
+    "effective_s": (0.0, False, _DAY_S, False),
+    "repeat_window_s": (0.0, True, _DAY_S, False),
+    "prefix_digits": (1, False, 32, True),
+}
+_COUNT_RANGE = (1, False, 1_000_000_000, True)
+
+
+def _range(name: str) -> tuple[float, bool, float, bool]:
+    return RANGES.get(name, _COUNT_RANGE)
+
+
+def range_text(name: str) -> str:
+    """The allowed values of the numeric setting ``name`` in words (``"a number above 0, at most 86400
+    (seconds)"``)."""
+    low, above, high, integer = _range(name)
+    kind = "a whole number" if integer else "a number"
+    unit = " (milliseconds)" if name.endswith("_ms") else " (seconds)" if name.endswith("_s") else ""
+    start = f"above {low:.12g}" if above else f"from {low:.12g}"
+    join = ", at most" if above else " to"
+    return f"{kind} {start}{join} {high:.12g}{unit}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +87,9 @@ class CallSettings:
     effective_s: float = 10.0
     repeat_window_s: float = 300.0
     max_open_calls: int = 200_000
+    max_parked: int = 100_000
+    max_sightings: int = 100_000
+    max_circuits: int = 100_000
     prefix_digits: int = 4
     keep_messages: bool = True
 
@@ -56,12 +100,14 @@ class CallSettings:
                 if not isinstance(value, bool):
                     raise ConfigError(f"calls setting keep_messages must be true or false, not {value!r}")
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"calls setting {f.name} must be a number, not {value!r}")
-            if value < 0:
-                raise ConfigError(f"calls setting {f.name} must not be negative, not {value!r}")
-        if self.max_open_calls < 1:
-            raise ConfigError("calls setting max_open_calls must be at least 1")
+            low, above, high, integer = _range(f.name)
+            ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+            ok = ok and (value > low if above else value >= low) and value <= high
+            if not ok or (integer and value != int(value)):
+                raise ConfigError(f"calls setting {f.name} must be {range_text(f.name)}, not {value!r}")
+        for name in _COUNTS:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"calls setting {name} must be at least 1")
         if self.prefix_digits < 1:
             raise ConfigError("calls setting prefix_digits must be at least 1")
 
@@ -88,9 +134,14 @@ class CallSettings:
         return self.with_options(**options)
 
 
+#: The memory bounds (whole numbers, at least 1; see docs/calls.md, "Memory bounds").
+_COUNTS = ("max_open_calls", "max_parked", "max_sightings", "max_circuits")
+_INTEGERS = (*_COUNTS, "prefix_digits")
+
+
 def _coerce(name: str, value: Any) -> Any:
     if not isinstance(value, str):
-        if name in ("max_open_calls", "prefix_digits") and isinstance(value, float) and value.is_integer():
+        if name in _INTEGERS and isinstance(value, float) and value.is_integer():
             return int(value)
         return value
     text = value.strip().lower()
@@ -101,9 +152,10 @@ def _coerce(name: str, value: Any) -> Any:
             return False
         raise ConfigError(f"calls setting keep_messages must be true or false, not {value!r}")
     try:
-        return int(text) if name in ("max_open_calls", "prefix_digits") else float(text)
+        return int(text) if name in _INTEGERS else float(text)
     except ValueError:
-        raise ConfigError(f"calls setting {name} must be a number, not {value!r}") from None
+        allowed = range_text(name) if name in {f.name for f in fields(CallSettings)} else "a number"
+        raise ConfigError(f"calls setting {name} must be {allowed}, not {value!r}") from None
 
 
 def load_call_settings(path: str | PathLike[str], base: CallSettings | None = None) -> CallSettings:

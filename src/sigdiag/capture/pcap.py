@@ -3,7 +3,19 @@
 :func:`open_capture` checks the file's magic number at once (raising :class:`CaptureError` for anything
 that is not a capture) and returns an iterator of :class:`~sigdiag.model.Frame` objects.  The file is read
 in :data:`CHUNK_SIZE` pieces and records are sliced out of that buffer, so memory stays bounded by one
-chunk plus the largest record (at most :data:`MAX_RECORD_BYTES`) whatever the size of the file.
+chunk plus the largest record whatever the size of the file.
+
+Memory bounds (docs/calls.md, "Memory bounds"): a record or packet block may hold at most
+``max_record`` captured octets (:data:`MAX_RECORD_BYTES`, 1 MiB, four times the largest snapshot length
+of libpcap and Wireshark; the ``SIGDIAG_MAX_RECORD_BYTES`` environment variable or the ``max_record``
+argument of :func:`open_capture` change it).  A length field claiming more is taken as corrupt: nothing
+is allocated for it, ``pcap.oversized_record`` names the frame, and reading stops (a corrupt length
+leaves nothing to resynchronise on).  Length fields are never used to size a buffer before the octets
+are there: a record claiming 4 GB costs nothing until 4 GB arrive, and they never do past the cap.  The
+snapshot length of the file header or an interface is not trusted for sizing either.  Other pcapng
+blocks of any size are skipped in :data:`CHUNK_SIZE` reads.  A gzip stream is inflated
+:data:`CHUNK_SIZE` at a time, so a small file that inflates to gigabytes (a "gzip bomb") costs time, not
+memory, and one that inflates into a record claiming more than the cap stops at its header.
 
 Damage never raises once the file has been recognised: the iterator yields every frame before the
 damage, appends one :class:`~sigdiag.anomalies.Anomaly` naming the frame number that was being read,
@@ -72,16 +84,29 @@ from typing import BinaryIO
 from sigdiag.anomalies import Anomaly
 from sigdiag.model import Frame
 
-__all__ = ["CHUNK_SIZE", "MAX_BLOCK_BYTES", "MAX_RECORD_BYTES", "CaptureError", "open_capture"]
+__all__ = [
+    "CHUNK_SIZE",
+    "MAX_BLOCK_BYTES",
+    "MAX_RECORD_BYTES",
+    "MAX_RECORD_VARIABLE",
+    "CaptureError",
+    "open_capture",
+    "record_limit",
+]
 
 #: Bytes read from the file at a time.
 CHUNK_SIZE = 1 << 20
 #: A record (or pcapng packet) claiming more captured octets than this is taken as corrupt:
 #: ``pcap.oversized_record`` and the reader stops.  Far above any real snapshot length (262144).
 MAX_RECORD_BYTES = 1 << 20
-#: Largest pcapng block that is parsed in memory (packet blocks, SHB, IDB); other block types of any
-#: size are skipped without being held in memory.
-MAX_BLOCK_BYTES = MAX_RECORD_BYTES + (64 << 10)
+#: Largest pcapng block that is parsed in memory (packet blocks, SHB, IDB) beyond the record limit:
+#: block headers, options and padding; other block types of any size are skipped without being held in
+#: memory.
+_BLOCK_OVERHEAD = 64 << 10
+MAX_BLOCK_BYTES = MAX_RECORD_BYTES + _BLOCK_OVERHEAD
+#: The environment variable that sets the record limit (octets, 64 to 1 GiB) instead of MAX_RECORD_BYTES.
+MAX_RECORD_VARIABLE = "SIGDIAG_MAX_RECORD_BYTES"
+_RECORD_LIMITS = (64, 1 << 30)
 
 _PCAP_MAGICS: dict[bytes, tuple[str, int]] = {
     # first four octets -> (struct byte order, fraction units per second)
@@ -329,13 +354,43 @@ def _describe(path: PathOrFile) -> str:
     return str(getattr(path, "name", "<stream>"))
 
 
-def open_capture(path: PathOrFile, anomalies: list[Anomaly]) -> Iterator[Frame]:
+def record_limit(max_record: int | None = None) -> int:
+    """The record limit in octets: ``max_record``, else the ``SIGDIAG_MAX_RECORD_BYTES`` environment
+    variable, else :data:`MAX_RECORD_BYTES`; :class:`CaptureError` when it is not a whole number from 64
+    to 1 GiB."""
+    low, high = _RECORD_LIMITS
+    if max_record is None:
+        text = os.environ.get(MAX_RECORD_VARIABLE, "").strip()
+        if not text:
+            return MAX_RECORD_BYTES
+        try:
+            max_record = int(text)
+        except ValueError:
+            raise CaptureError(
+                f"{MAX_RECORD_VARIABLE} must be a whole number of octets, not {text!r}"
+            ) from None
+        what = MAX_RECORD_VARIABLE
+    else:
+        what = "max_record"
+    if isinstance(max_record, bool) or not isinstance(max_record, int) or not low <= max_record <= high:
+        raise CaptureError(
+            f"{what} must be a whole number of octets from {low} to {high}, not {max_record!r}"
+        )
+    return max_record
+
+
+def open_capture(
+    path: PathOrFile, anomalies: list[Anomaly], max_record: int | None = None
+) -> Iterator[Frame]:
     """Open a pcap or pcapng file (plain or gzip-compressed) and return an iterator over its frames.
 
     ``path`` is a file name or a binary file object (which is not closed).  File-level anomalies are
-    appended to ``anomalies`` as they are met.  Raises :class:`CaptureError` at once when the file
-    cannot be opened or does not start like a capture (empty, bad magic, directory, missing).
+    appended to ``anomalies`` as they are met.  ``max_record`` is the most captured octets a record may
+    claim (:func:`record_limit`: None takes ``SIGDIAG_MAX_RECORD_BYTES`` or :data:`MAX_RECORD_BYTES`).
+    Raises :class:`CaptureError` at once when the file cannot be opened or does not start like a capture
+    (empty, bad magic, directory, missing), or when the record limit is not valid.
     """
+    limit = record_limit(max_record)
     name = _describe(path)
     owned = isinstance(path, str | os.PathLike)
     raw: BinaryIO
@@ -347,14 +402,14 @@ def open_capture(path: PathOrFile, anomalies: list[Anomaly]) -> Iterator[Frame]:
     else:
         raw = path
     try:
-        return _open(raw, name, anomalies, owned)
+        return _open(raw, name, anomalies, owned, limit)
     except BaseException:
         if owned:
             raw.close()
         raise
 
 
-def _open(raw: BinaryIO, name: str, anomalies: list[Anomaly], owned: bool) -> Iterator[Frame]:
+def _open(raw: BinaryIO, name: str, anomalies: list[Anomaly], owned: bool, limit: int) -> Iterator[Frame]:
     try:
         head = raw.read(CHUNK_SIZE)
     except OSError as exc:
@@ -378,9 +433,9 @@ def _open(raw: BinaryIO, name: str, anomalies: list[Anomaly], owned: bool) -> It
     close = raw.close if owned else None
     if magic in _PCAP_MAGICS:
         order, units = _PCAP_MAGICS[magic]
-        return _iter_pcap(read, buf, order, units, anomalies, gz, close)
+        return _iter_pcap(read, buf, order, units, anomalies, gz, close, limit)
     if len(magic) == 4 and struct.unpack("<I", magic)[0] == _PCAPNG_SHB:
-        return _iter_pcapng(read, buf, anomalies, gz, close)
+        return _iter_pcapng(read, buf, anomalies, gz, close, limit)
     shown = " ".join(f"{b:02x}" for b in magic)
     raise CaptureError(f"{name}: {what} is not a pcap or pcapng capture (starts with {shown})")
 
@@ -411,6 +466,7 @@ def _iter_pcap(
     anomalies: list[Anomaly],
     gz: _GzipSource | None,
     close: Callable[[], None] | None,
+    max_record: int = MAX_RECORD_BYTES,
 ) -> Iterator[Frame]:
     try:
         buf = _fill(read, buf, 0, 24)
@@ -421,7 +477,6 @@ def _iter_pcap(
             return
         linktype = struct.unpack_from(order + "I", buf, 20)[0] & 0xFFFF
         unpack = struct.Struct(order + "IIII").unpack_from
-        max_record = MAX_RECORD_BYTES
         pos = 24
         n = len(buf)
         number = 0
@@ -525,7 +580,12 @@ def _parse_idb(sec: _Section, buf: bytes, pos: int, blen: int) -> tuple[int, int
 
 
 def _iter_pcapng(
-    read: Read, buf: bytes, anomalies: list[Anomaly], gz: _GzipSource | None, close: Callable[[], None] | None
+    read: Read,
+    buf: bytes,
+    anomalies: list[Anomaly],
+    gz: _GzipSource | None,
+    close: Callable[[], None] | None,
+    max_record: int = MAX_RECORD_BYTES,
 ) -> Iterator[Frame]:
     try:
         pos = 0
@@ -536,7 +596,7 @@ def _iter_pcapng(
         n_ifaces_before = 0
         reported: set[int] = set()
         frame = Frame
-        max_block = MAX_BLOCK_BYTES
+        max_block = max_record + _BLOCK_OVERHEAD
         # Fast path state for Enhanced Packet Blocks (refreshed when a section starts).
         epb7 = None
         u32 = _U32LE

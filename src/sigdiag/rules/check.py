@@ -282,6 +282,7 @@ class CheckRun:
             batch.clear()
             found = proc.finish()
             self.outcomes.update(proc.outcomes)
+            self.engine.evicted.update(proc.evicted)
             yield from self._emit(found, keep)
         finally:
             proc.close()
@@ -373,7 +374,13 @@ class CheckRun:
             "rules": len(self.rules),
             "links": [{"file": str(p), **link.as_dict()} for p, r in self.readers for link in r.reader.links],
             "low_confidence_findings": self.low_confidence,
+            "memory_bounds": self.bound_warnings(),
         }
+
+    def bound_warnings(self) -> list[str]:
+        """What the memory bounds dropped (correlation per file, then the rules), one line each."""
+        out = [f"{p}: {w}" for p, r in self.readers for w in r.correlator.bound_warnings()]
+        return out + self.engine.bound_warnings()
 
     def worst(self) -> str | None:
         """The highest severity reported (None without findings)."""

@@ -21,9 +21,13 @@
 
 Time is the records' own: in count rules a call counts at its release (``time: release``, the default:
 calls finish in about that order) or at its IAM (``time: start``); in share rules always at its IAM.
-Memory is bounded: count rules keep per group only the records of the last window, share rules one
-bin per second with traffic; at most :data:`MAX_MEMBERS` member references per finding (the count goes
-on).
+Memory is bounded: count rules keep per group only the records of the last window, and at most
+``threshold.count`` of them once a burst is open (the burst counts the rest); share rules one bin per
+second with traffic; at most :data:`MAX_MEMBERS` member references per finding (the count goes on).
+Each windowed rule keeps at most ``max_groups`` groups (a rule setting, default
+:data:`DEFAULT_MAX_GROUPS`): beyond it the groups seen longest ago are dropped (count rules: a group's open
+burst is written out first) or evaluated at once (share rules), and :attr:`Engine.evicted` counts them
+(:meth:`Engine.bound_warnings`).
 """
 
 from __future__ import annotations
@@ -46,12 +50,15 @@ from sigdiag.rules.language import (
     render_template,
     trunk_name,
 )
-from sigdiag.rules.loader import Rule, RuleSet
+from sigdiag.rules.loader import Rule, RuleError, RuleSet
 
-__all__ = ["FINDING_KEYS", "MAX_MEMBERS", "Engine", "Finding"]
+__all__ = ["DEFAULT_MAX_GROUPS", "FINDING_KEYS", "MAX_MEMBERS", "Engine", "Finding"]
 
 #: Member calls/records kept per windowed finding (the count is exact beyond it).
 MAX_MEMBERS = 1000
+#: Groups (called numbers, trunks, ...) a windowed rule keeps at most, unless the rule has a
+#: ``max_groups`` setting.
+DEFAULT_MAX_GROUPS = 100_000
 
 #: Keys of :meth:`Finding.as_dict`, in output order.
 FINDING_KEYS: tuple[str, ...] = (
@@ -133,6 +140,14 @@ class Finding:
     def as_dict(self) -> dict[str, Any]:
         """The finding with exactly :data:`FINDING_KEYS` (JSON-ready)."""
         return {k: getattr(self, k) for k in FINDING_KEYS}
+
+
+def _max_groups(rule: Rule) -> int:
+    """The ``max_groups`` setting of a windowed rule (:data:`DEFAULT_MAX_GROUPS` without one)."""
+    value = rule.settings.get("max_groups", DEFAULT_MAX_GROUPS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RuleError(f"setting {rule.id}.max_groups must be a whole number of at least 1, not {value!r}")
+    return value
 
 
 # -- ladders -----------------------------------------------------------------------------------------------
@@ -368,6 +383,11 @@ class Engine:
         # share rules: per (rule, group), 1-second bins of [matched, population, members, file], evaluated
         # at the end
         self._bins: dict[tuple[str, Any], dict[int, list[Any]]] = {}
+        # the memory bound of each windowed rule: max_groups, groups held now, groups evicted so far
+        self.max_groups = {r.id: _max_groups(r) for r in rules if r.windowed}
+        self._groups: dict[str, int] = dict.fromkeys(self.max_groups, 0)
+        #: groups dropped (count rules) or evaluated early (share rules) by max_groups: rule id -> how many
+        self.evicted: dict[str, int] = {}
 
     def _index_call_rules(self) -> None:
         """Which call rules a call can match, from cheap facts of the call record: rules whose guard is
@@ -633,6 +653,10 @@ class Engine:
             # as a plain tuple (no window object, nothing for the garbage collector to walk) until
             # a second one comes.
             first = self._singles.pop(key, None)
+            if first is None:  # a new group
+                n = self._groups[rule.id] = self._groups[rule.id] + 1
+                if n > self.max_groups[rule.id]:
+                    self._evict_groups(rule)
             if first is None or abs(t - first[0]) > rule.window_s:
                 if rule.count > 1:
                     self._singles[key] = entry
@@ -664,16 +688,22 @@ class Engine:
                     b.add(et, mem)
             else:
                 b.add(t, member)
+                # the burst counts its records: the window needs only its newest ``count`` (the burst
+                # ends when a record comes a whole window after its last, and then every entry is old)
+                if len(entries) > rule.count:
+                    entries.popleft()
 
     def _sweep(self) -> None:
         """Drop the windows of groups that have been quiet for a whole window (bounded memory with
         many groups, e.g. one per called number), closing their bursts."""
         now = self._now
+        groups = self._groups
         for key, (t, _member) in list(self._singles.items()):
             rule = self.rules[key[0]]
             assert rule.window_s is not None
             if now - t > rule.window_s:
                 del self._singles[key]
+                groups[key[0]] -= 1
         for (rid, group), w in list(self.windows.items()):
             rule = self.rules[rid]
             assert rule.window_s is not None
@@ -684,6 +714,47 @@ class Engine:
                 if w.burst is not None:
                     self._emit_burst(rule, group, w)
                 del self.windows[(rid, group)]
+                groups[rid] -= 1
+
+    def _evict_groups(self, rule: Rule) -> None:
+        """A count rule holds more than ``max_groups`` groups: drop those quiet for a window, then the
+        oldest of the rule's single-record groups, then its windows (an open burst is written out first),
+        down to 15/16 of the bound (the next eviction is not at the next group)."""
+        rid = rule.id
+        self._sweep()
+        limit = self.max_groups[rid]
+        excess = self._groups[rid] - (limit - limit // 16)
+        if excess <= 0:
+            return
+        dropped = 0
+        singles = self._singles
+        for key in [k for k in singles if k[0] == rid][:excess]:
+            del singles[key]
+            dropped += 1
+        if dropped < excess:
+            windows = self.windows
+            mine = [k for k in windows if k[0] == rid]
+            mine.sort(key=lambda k: windows[k].burst is not None)  # (stable: oldest first) bursts last
+            for key in mine[: excess - dropped]:
+                w = windows.pop(key)
+                if w.burst is not None:
+                    self._emit_burst(rule, key[1], w)
+                dropped += 1
+        self._groups[rid] -= dropped
+        self.evicted[rid] = self.evicted.get(rid, 0) + dropped
+
+    def bound_warnings(self) -> list[str]:
+        """One line per windowed rule whose ``max_groups`` bound dropped groups (none when no rule
+        reached its bound)."""
+        out = []
+        for rid, n in self.evicted.items():
+            rule = self.rules[rid]
+            what = "evaluated early" if rule.share is not None else "dropped"
+            out.append(
+                f"rule {rid}: {n} groups (by {rule.group_by}) {what} beyond max_groups "
+                f"{self.max_groups[rid]}: a burst spanning them may be missed or split"
+            )
+        return out
 
     def _emit_burst(self, rule: Rule, group: Any, w: _Window) -> None:
         b = w.burst
@@ -860,6 +931,9 @@ class Engine:
         """A record of a share rule's population (``member``: it matches too, else None)."""
         bins = self._bins.get((rule.id, group))
         if bins is None:
+            n = self._groups[rule.id] = self._groups[rule.id] + 1
+            if n > self.max_groups[rule.id]:
+                self._evict_bins(rule)
             bins = self._bins[(rule.id, group)] = {}
         k = math.floor(t)
         b = bins.get(k)
@@ -870,6 +944,18 @@ class Engine:
             b[0] += 1
             if len(b[2]) < MAX_MEMBERS:
                 b[2].append(member)
+
+    def _evict_bins(self, rule: Rule) -> None:
+        """A share rule holds more than ``max_groups`` groups: evaluate the groups seen first (their
+        findings come now) and drop their bins, down to 15/16 of the bound."""
+        rid = rule.id
+        limit = self.max_groups[rid]
+        excess = self._groups[rid] - (limit - limit // 16)
+        mine = [k for k in self._bins if k[0] == rid][:excess]
+        for key in mine:
+            self._flush_bins(rule, key[1], self._bins.pop(key))
+        self._groups[rid] -= len(mine)
+        self.evicted[rid] = self.evicted.get(rid, 0) + len(mine)
 
     def _flush_bins(self, rule: Rule, group: Any, bins: dict[int, list[Any]]) -> None:
         """The findings of a share rule on one group.
@@ -963,6 +1049,7 @@ class Engine:
         for (rid, group), bins in sorted(self._bins.items(), key=lambda kv: min(kv[1])):
             self._flush_bins(self.rules[rid], group, bins)
         self._bins.clear()
+        self._groups = dict.fromkeys(self.max_groups, 0)
 
     def take(self) -> list[Finding]:
         out = self.findings

@@ -162,7 +162,7 @@ def _serve(engine: Engine, inbox: Any, outbox: Any) -> None:
             if engine.findings:
                 outbox.put(("findings", engine.take()))
         engine.finish()
-        outbox.put(("end", engine.take(), outcomes))
+        outbox.put(("end", engine.take(), outcomes, engine.evicted))
     except EOFError:  # the input ended without its end mark: the main process is gone
         pass
     except BaseException as e:  # everything goes back to the main process
@@ -204,6 +204,7 @@ class EngineProcess:
         self._proc.start()
         reader.close()  # the engine's end: a dead engine process then breaks the pipe
         self.outcomes: Counter[str] = Counter()
+        self.evicted: dict[str, int] = {}
         self._closed = False
         self._ended = False
 
@@ -249,6 +250,7 @@ class EngineProcess:
             raise EngineProcessError(f"rule engine process failed: {msg[1]}", msg[2])
         if msg[0] == "end":
             self.outcomes.update(msg[2])
+            self.evicted = msg[3]  # the engine's memory-bound evictions (Engine.evicted)
             self._ended = True
         found: list[Finding] = msg[1]
         return found
