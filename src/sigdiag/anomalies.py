@@ -91,6 +91,7 @@ CATALOGUE: dict[str, str] = {
     "isup.parameter_overrun": "a parameter's length runs past the end of the message",
     "isup.missing_end_of_optional": "the optional part ends without the end-of-optional-parameters octet",
     "isup.trailing_bytes": "bytes after the end of the message",
+    "isup.irregular_layout": "pointers that skip octets, or make parameters overlap or come out of order",
     "isup.bad_parameter": "a parameter whose length or contents do not fit its definition",
     "isup.duplicate_parameter": "an optional parameter that appears more than once",
 }

@@ -266,7 +266,8 @@ def _seeds() -> dict[str, bytes]:
     }
     tcp = nb.TcpFlow("192.0.2.1", "192.0.2.2", 40000, 5060, seq=100)
     stream = b"".join(
-        build_sip_message("INFO sip:x@y SIP/2.0", [("Call-ID", "t")], b[2:], "ansi88") for b in _isup_calls()
+        build_sip_message("INFO sip:x@y SIP/2.0", [("Call-ID", "t")], b[2:], "ansi88")
+        for b in _isup_calls("ansi")
     )
     seeds["sip_tcp"] = _pcap(
         1, [tcp.handshake()] + [tcp.frame(stream[i : i + 200]) for i in range(0, len(stream), 200)]

@@ -291,9 +291,13 @@ def _split(
             an.append(Anomaly("isup.truncated", frame, f"{abbr}: pointers missing"))
         return layout
     end = pos + npointers
+    expect = end  # where the next parameter starts in the canonical layout (what the encoder writes)
+    irregular = False
     for i, code in enumerate(variable):
         ptr = data[pos + i]
         start = pos + i + ptr
+        if start != expect:
+            irregular = True
         if ptr == 0 or start >= n:
             an.append(Anomaly("isup.pointer_out_of_range", frame, f"{abbr}: pointer {i + 1} = {ptr}"))
             return layout
@@ -306,12 +310,15 @@ def _split(
             out.append((code, data[start + 1 : n]))
             return layout
         out.append((code, data[start + 1 : stop]))
+        expect = stop
         if stop > end:
             end = stop
     if optional:
         ptr = data[pos + nvariable]
         if ptr:
             q = pos + nvariable + ptr
+            if q != expect:
+                irregular = True
             if q >= n:
                 an.append(
                     Anomaly("isup.pointer_out_of_range", frame, f"{abbr}: optional part pointer = {ptr}")
@@ -344,6 +351,10 @@ def _split(
                 q = stop
             if q > end:
                 end = q
+    if irregular:
+        # octets no parameter covers, or parameters that overlap or come out of order: decoded as the
+        # pointers say, but the message does not re-encode to the same octets
+        an.append(Anomaly("isup.irregular_layout", frame, f"{abbr}: pointers leave gaps or overlap"))
     if end < n:
         an.append(Anomaly("isup.trailing_bytes", frame, f"{abbr}: {n - end} octets after the message"))
         layout = {**(layout or {}), "trailing": data[end:].hex()}

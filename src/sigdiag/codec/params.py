@@ -211,7 +211,9 @@ class Number(Codec):
             str(value.get("digits") or ""), bool(value.get("st")), int(value.get("filler", 0))
         )
         head = dict(value)
-        head["odd_even"] = int(odd)
+        # no digit octets: the indicator says nothing about them, keep what was decoded (an odd count
+        # with no octets is malformed, but it must encode back to the same octets)
+        head["odd_even"] = int(odd) if digits else int(value.get("odd_even", 0)) & 1
         lead = self.lead.encode(value) if self.lead is not None else b""
         return lead + self.header.encode(head) + digits
 

@@ -361,9 +361,9 @@ def load_rule(
         raise RuleError(f"{source}:1: a rule file must be a mapping (id, title, severity, ...)")
     bad_key = _non_text_key(data, ())
     if bad_key is not None:
-        where, key = bad_key
+        key_path, key = bad_key
         raise RuleError(
-            f"{source}: {'.'.join(where) or 'the top level'}: key {key!r} must be text (a name), not "
+            f"{source}: {'.'.join(key_path) or 'the top level'}: key {key!r} must be text (a name), not "
             f"{type(key).__name__}"
         )
     try:
