@@ -227,6 +227,9 @@ def test_sigkill_at_10_random_moments_leaves_nothing_running_and_the_rerun_equal
             left = _wait_gone(proc.pid, 5.0)
             assert left == [], f"{step}:{n}: processes of the killed audit still running: {left}"
             assert _files_done(out) <= done_at_kill + 1  # at most the commit under way when killed
+            # with two workers the one not paused may commit what was staged when looked at: only the
+            # parts still staged after the kill must be named by the rerun
+            seen_staged = [p for p in seen_staged if p.exists()]
         finally:
             kill_group(proc)
         got, warnings = rerun(inp, out)

@@ -257,9 +257,28 @@ def _stats_outcomes(*args: str) -> Counter[str]:
 
 
 def _check_outcomes(*args: str) -> tuple[dict[int, str], dict[str, int]]:
-    doc = check_json(*args, "--number", "")  # "" is in every number: every call is listed
-    assert doc["summary"]["matched_calls"] == doc["summary"]["calls"]
-    return {c["call_id"]: c["outcome"] for c in doc["calls"]}, doc["summary"]["outcomes"]
+    """Every call's outcome in check: the library with number "" (in every number: every call is listed;
+    the command refuses an empty --number) and the rule options of the command line."""
+    from sigdiag.rules.cli import rule_overrides
+
+    path, options = args[0], list(args[1:])
+    kw: dict[str, Any] = {}
+    sets: list[str] = []
+    plan: Path | None = None
+    for name, value in zip(options[::2], options[1::2], strict=True):
+        if name == "--pc-format":
+            kw["pc_format"] = value
+        elif name == "--number-plan":
+            plan = Path(value)
+        elif name == "--set":
+            sets.append(value)
+        else:
+            raise AssertionError(f"option {name} not handled here")
+    run_ = check(path, settings=rule_overrides(None, sets, plan), number="", workers=1, **kw)
+    list(run_)
+    summary = run_.summary()
+    assert summary["matched_calls"] == summary["calls"]
+    return {c["call_id"]: c["outcome"] for c in run_.matched_calls()}, summary["outcomes"]
 
 
 def _same_outcomes(*args: str) -> dict[int, str]:
