@@ -305,7 +305,7 @@ def test_iams_never_released(kind: str) -> None:
     cap = SMALL["max_open_calls"]
     assert ends == {"evicted": c.evictions, "open": 2 * n - c.evictions}
     assert cap - cap // 1024 <= ends["open"] <= cap
-    assert c.forgotten["circuits"] >= 2 * n - SMALL["max_circuits"]
+    assert "circuits" not in c.forgotten  # IAMs keep no per-circuit state beside their calls
     if kind == "burst":  # no window passes: copy detection forgets what its bound cannot hold
         assert c.forgotten["sightings"] == 2 * n - SMALL["max_sightings"]
     else:  # 1000 a second: sightings leave with time
@@ -314,7 +314,7 @@ def test_iams_never_released(kind: str) -> None:
     assert warnings[0] == (
         f"{c.evictions} open calls evicted (max_open_calls {cap}): written out unfinished, end_reason evicted"
     )
-    assert any(w.startswith(f"{c.forgotten['circuits']} per-circuit entries forgotten") for w in warnings)
+    assert not any("per-circuit entries forgotten" in w for w in warnings)
     assert all("(max_" in w for w in warnings)
 
 

@@ -543,8 +543,6 @@ class Correlator:
         # every sighting in the order seen (to forget them), the sighting of the message being processed.
         self._seen: dict[tuple[Any, ...], list[Any]] = {}
         self._seen_q: deque[list[Any]] = deque()
-        #: (protocol, SIP Call-ID, lower PC, higher PC, CIC, link) -> octets of the latest IAM seen there
-        self._last_iam: dict[tuple[Any, ...], bytes] = {}
         self._sighting: list[Any] | None = None
         # finished calls of done held until a time (take): (time, call), in the order of done
         self._cooling: deque[tuple[float, Call]] = deque()
@@ -630,7 +628,6 @@ class Correlator:
         cw = self.cross_window
         sightings = self._seen
         seen_q = self._seen_q
-        last_iam = self._last_iam
         linger = self.linger
         linger_q = self._linger_q
         park_q = self._park_q
@@ -643,7 +640,6 @@ class Correlator:
         cooling = self._cooling
         max_seen = self.max_sightings
         max_parked = self.max_parked
-        max_circuits = self.max_circuits
         max_lingering = self.max_lingering
         count = 0
         now = self.now
@@ -673,28 +669,16 @@ class Correlator:
                 link = m.link
                 raw = m.raw
                 sig = (m.protocol, sid, a, b, raw)
-                # the circuit's call as this link last saw it (the octets of its latest IAM here): a copy
-                # belongs to the same call as its first sighting, so an identical message of a new call on
-                # the circuit (an ANM or RLC of a call that reuses the CIC within the window) is not one
-                ck = (
-                    (m.protocol, sid, a, b, m.cic, link)
-                    if a is None or b is None or a <= b
-                    else (m.protocol, sid, b, a, m.cic, link)
-                )
-                generation: bytes | None
-                if m.type_code == 1:  # IAM: its octets identify its call
-                    last_iam[ck] = raw
-                    generation = raw
-                else:
-                    generation = last_iam.get(ck)
                 newest = sightings.get(sig)
                 if newest is not None:
                     cand = newest
                     while cand is not None:
-                        if generation is not None and cand[7] is not None and cand[7] != generation:
-                            pass  # seen in another call on the circuit (unknown generations: mid-call start)
-                        elif link == cand[3]:
-                            if -w <= ts - cand[0] <= w:
+                        if link == cand[3]:
+                            # again on the same link: a copy only within the call of its first sighting
+                            # (an identical ANM or RLC of a new call that reuses the CIC at once is not)
+                            if -w <= ts - cand[0] <= w and (
+                                cand[1] is None or cand[1] is table.get(self._key_of(m))
+                            ):
                                 break
                         else:
                             others = cand[4]
@@ -708,7 +692,7 @@ class Correlator:
                     if cand is not None:
                         self._copy(cand, m, link, ts)
                         continue
-                g: list[Any] = [ts, None, None, link, None, newest, sig, generation]
+                g: list[Any] = [ts, None, None, link, None, newest, sig]
                 sightings[sig] = g
                 seen_q.append(g)
                 self._sighting = g
@@ -782,7 +766,6 @@ class Correlator:
             if (
                 len(seen_q) > max_seen
                 or len(park_q) > max_parked
-                or len(last_iam) > max_circuits
                 or len(linger_q) > max_lingering
                 or len(cooling) > max_lingering
             ):
@@ -864,20 +847,28 @@ class Correlator:
         self._cooling.clear()  # the end: every call can be taken
         self._seen.clear()
         self._seen_q.clear()
-        self._last_iam.clear()
         self._circuit_recent.clear()
         self._reset_pending.clear()
         self._blocked.clear()
 
     # -- copies (the same message seen twice) -------------------------------------------------------------
     # A *sighting* is the first time a message was seen: ``[time, call, pending, link, others, older,
-    # signature, generation]`` with the call it went to (None until it has one: parked, circuit
-    # supervision), the copies seen before it had one ((frame, link) list or None), its link, ``{link:
-    # time}`` of its first copy on each other link (or None), the older sighting of the same signature (or
-    # None), the signature (protocol, SIP Call-ID, OPC, DPC, octets from the CIC on) and the generation (the
-    # octets of the circuit's latest IAM on its link when it was seen: a copy must be of the same call).
-    # The newest sighting of each signature is in ``_seen``, every sighting in ``_seen_q`` (in the order
-    # seen) until it is forgotten, when the windows are past.
+    # signature]`` with the call it went to (None until it has one: parked, circuit supervision), the
+    # copies seen before it had one ((frame, link) list or None), its link, ``{link: time}`` of its first
+    # copy on each other link (or None), the older sighting of the same signature (or None) and the
+    # signature (protocol, SIP Call-ID, OPC, DPC, octets from the CIC on).  A copy on the same link must
+    # belong to the call of its sighting.  The newest sighting of each signature is in ``_seen``, every
+    # sighting in ``_seen_q`` (in the order seen) until it is forgotten, when the windows are past.
+    @staticmethod
+    def _key_of(m: Message) -> tuple[Any, ...]:
+        """The key of the call (circuit) of ``m`` in :attr:`table`."""
+        if m.sip_call_id is not None:
+            return ("sip", m.sip_call_id)
+        a, b = m.opc, m.dpc
+        if a is None or b is None:
+            return (m.protocol, m.link, m.cic)
+        return (m.protocol, a, b, m.cic) if a <= b else (m.protocol, b, a, m.cic)
+
     @property
     def _seen_horizon(self) -> float:
         """How long a sighting is kept: the longer window, plus time stamps out of order."""
@@ -946,7 +937,6 @@ class Correlator:
                     self._orphan(m, "no IAM in the capture")
                     n += 1
             self._note("parked", n)
-        self._note("circuits", _trim(self._last_iam, self.max_circuits))
         lq = self._linger_q
         if len(lq) > self.max_lingering:
             table = self.table
