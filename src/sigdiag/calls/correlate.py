@@ -159,7 +159,7 @@ BOUNDS: dict[str, tuple[str, str]] = {
         "max_sightings",
         "messages forgotten by copy detection before their window had passed (a later copy counts as new)",
     ),
-    "circuits": ("max_circuits", "per-circuit entries forgotten (latest IAM, blocking, resets)"),
+    "circuits": ("max_circuits", "per-circuit entries forgotten (blocking, resets, recent supervision)"),
     "lingering": ("max_open_calls / 4", "released calls written out before linger_ms had passed"),
     "held": ("max_open_calls / 4", "finished calls handed out before cross_link_window_ms had passed"),
 }
@@ -780,27 +780,11 @@ class Correlator:
         """Without point codes a second IAM that crosses the first (within ``glare_window_ms``, nothing
         back yet) is a dual seizure; who controls the circuit cannot be told, so the call seen first is
         taken as the winner."""
-        if self._is_copy(call, m, 0):
-            return
         loser = self._new_call(call.key, m)
         call.flag("dual_seizure")
         loser.flag("dual_seizure")
         loser.end_reason = "dual_seizure"
         self._finish(loser)
-
-    def _is_copy(self, call: Call, m: Message, direction: int) -> bool:
-        """Whether ``m`` repeats a message of ``call`` sent the same way within the duplicate window."""
-        raw = m.raw
-        ts = m.ts
-        w = self.dup_window
-        for n, entry in enumerate(reversed(call.timeline)):
-            if entry[4] == raw and entry[3] == direction and -w <= ts - entry[1] <= w:
-                self.duplicates += 1
-                call.duplicate_frames.append(m.frame)
-                return True
-            if n == 7:
-                break
-        return False
 
     def _dispatch(self, key: tuple[Any, ...], call: Call, m: Message, event: str, direction: int) -> None:
         """Apply one event to a call (the slow path: circuit supervision and replayed messages)."""

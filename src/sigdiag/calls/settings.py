@@ -18,7 +18,7 @@ command line (:meth:`CallSettings.with_assignments`), or from a YAML file with a
       max_open_calls: 200000      # open-call table cap; the oldest call is evicted (and counted) beyond it
       max_parked: 100000          # messages parked waiting for their IAM; beyond it the oldest is an orphan
       max_sightings: 100000       # messages remembered to recognise copies; beyond it the oldest is forgotten
-      max_circuits: 100000        # per-circuit state (latest IAM per circuit and link, blocked circuits,
+      max_circuits: 100000        # per-circuit state (blocked circuits,
                                   # pending resets, recent supervision); beyond it the oldest is forgotten
       prefix_digits: 4            # called-number prefix length for ``stats --by prefix``
       keep_messages: true         # keep each call's decoded messages on the Call (for the rule engine)

@@ -79,6 +79,8 @@ MATCH_KEYS: tuple[str, ...] = (
 
 #: a link is judged (low confidence or not) once this many of its messages are decoded
 LOW_CONFIDENCE_MIN_MESSAGES = 20
+#: messages read between two judgements of the links while findings stream out
+LOW_CONFIDENCE_EVERY = 4096
 
 #: matched calls kept per run (the earliest by start time; ``summary.matched_calls`` counts them all)
 MAX_MATCHED = 10_000
@@ -215,6 +217,8 @@ class CheckRun:
         self.outcomes: Counter[str] = Counter()
         self.calls = 0
         self.low_confidence = 0  # findings marked low confidence (a link of theirs decodes badly)
+        self._low: tuple[int, set[str]] | None = None  # (messages read when judged, low-confidence links)
+        self._done_reading = False  # every file read: the links' last judgement is final
         self._done = False
         # check --number: the matching calls (a max-heap on start keeps the earliest MAX_MATCHED), the
         # rules that found something about each call, and the numbers seen (for "no call matches")
@@ -250,6 +254,7 @@ class CheckRun:
                     yield from self._emit(engine.take(), keep)
             if engine.findings:
                 yield from self._emit(engine.take(), keep)
+        self._done_reading = True
         engine.finish()
         yield from self._emit(engine.take(), keep)
         self._done = True
@@ -280,6 +285,7 @@ class CheckRun:
                             yield from self._emit(found, keep)
             proc.send(batch[:])
             batch.clear()
+            self._done_reading = True
             found = proc.finish()
             self.outcomes.update(proc.outcomes)
             self.engine.evicted.update(proc.evicted)
@@ -306,23 +312,32 @@ class CheckRun:
         else:
             heapq.heappushpop(self._matched, item)
 
-    def _low_links(self, findings: list[Finding]) -> set[str]:
-        """The links of the files read so far whose messages are too often anomalous to trust (at least
-        :data:`LOW_CONFIDENCE_MIN_MESSAGES` messages, more than ``low_confidence_share`` of them anomalous);
-        only the files whose names the findings carry are looked at."""
-        files = {f.file for f in findings}
-        low: set[str] = set()
-        for path, reader in self.readers:
-            if str(path) not in files:
-                continue
-            for link in reader.reader.links:
-                if link.low_confidence and link.messages >= LOW_CONFIDENCE_MIN_MESSAGES:
-                    low.add(link.link)
-        return low
+    def _low_links(self) -> set[str]:
+        """The links whose messages so far are too often anomalous to trust (at least
+        :data:`LOW_CONFIDENCE_MIN_MESSAGES` messages, more than ``low_confidence_share`` of them
+        anomalous).  Judged again each :data:`LOW_CONFIDENCE_EVERY` messages read, not per finding."""
+        read = sum(r.correlator.messages for _, r in self.readers)
+        last = self._low
+        # judged at each finding early in a run (links still being decided), then every
+        # LOW_CONFIDENCE_EVERY messages, and once more on everything when the files are read
+        if (
+            last is None
+            or read < LOW_CONFIDENCE_EVERY
+            or read - last[0] >= LOW_CONFIDENCE_EVERY
+            or (self._done_reading and read != last[0])
+        ):
+            low = {
+                link.link
+                for _, reader in self.readers
+                for link in reader.reader.links
+                if link.low_confidence and link.messages >= LOW_CONFIDENCE_MIN_MESSAGES
+            }
+            self._low = last = (read, low)
+        return last[1]
 
     def _emit(self, findings: list[Finding], keep: FindingFilter) -> Iterator[Finding]:
         lists_calls = self.filter.lists_calls
-        low = self._low_links(findings) if findings else set()
+        low = self._low_links() if findings else set()
         for f in findings:
             if low and ((f.link is not None and f.link in low) or any(x in low for x in f.links or ())):
                 f.confidence = "low"
