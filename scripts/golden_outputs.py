@@ -47,7 +47,7 @@ def _captures(work: Path) -> Iterator[tuple[str, Path, bool]]:
     if SHARED.is_dir():
         for path in sorted(SHARED.glob("*.pcap*")):
             yield "shared/" + path.name, path, True
-    for name, scenario, calls, seed, fmt in SIMULATIONS:
+    for name, *_, fmt in SIMULATIONS:
         yield name, work / f"{name}.{fmt}", False
 
 
