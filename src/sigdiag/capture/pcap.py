@@ -82,7 +82,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from sigdiag.anomalies import Anomaly
-from sigdiag.model import Frame
+from sigdiag.capture.frame import Frame
 
 __all__ = [
     "CHUNK_SIZE",

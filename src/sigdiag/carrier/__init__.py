@@ -23,13 +23,14 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sigdiag.anomalies import Anomaly
+from sigdiag.capture.frame import Frame
 from sigdiag.carrier.fastlane import M3uaFastLane
 from sigdiag.carrier.mtp import MtpDecoder, PendingPayload, format_pc, parse_pc
+from sigdiag.carrier.payload import Payload
 from sigdiag.carrier.pcdetect import PcDetector, anomalous
 from sigdiag.carrier.sigtran import SigtranDecoder, link_name
 from sigdiag.carrier.sip import SipDecoder
 from sigdiag.carrier.units import MtpUnit, SctpUnit, StreamUnit
-from sigdiag.model import Frame, Payload
 from sigdiag.settings import DecodeSettings
 
 __all__ = [

@@ -27,8 +27,9 @@ import struct
 from collections.abc import Callable
 from typing import TypeVar
 
+from sigdiag.capture.frame import Frame
+from sigdiag.carrier.payload import Payload
 from sigdiag.carrier.sigtran import link_name
-from sigdiag.model import Frame, Payload
 from sigdiag.settings import DecodeSettings
 
 __all__ = ["M3uaFastLane"]

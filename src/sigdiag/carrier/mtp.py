@@ -47,8 +47,8 @@ import struct
 from dataclasses import dataclass
 
 from sigdiag.anomalies import Anomaly
+from sigdiag.carrier.payload import Payload
 from sigdiag.carrier.units import MtpUnit
-from sigdiag.model import Payload
 from sigdiag.settings import PC_FORMATS, DecodeSettings
 
 __all__ = [

@@ -110,8 +110,8 @@ import struct
 from collections.abc import Callable
 
 from sigdiag.anomalies import Anomaly
+from sigdiag.capture.frame import Frame
 from sigdiag.carrier.units import MtpUnit, SctpUnit, StreamUnit
-from sigdiag.model import Frame
 
 __all__ = [
     "FRAGMENT_TIMEOUT",

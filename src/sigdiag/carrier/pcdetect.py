@@ -46,11 +46,11 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sigdiag.anomalies import Anomaly
 from sigdiag.carrier.mtp import DeferredMsus, PendingPayload, parse_mtp3, payload_from_msu
-from sigdiag.model import Message, Payload
+from sigdiag.carrier.payload import Payload
 from sigdiag.settings import DecodeSettings, variant_for
 
 __all__ = [
@@ -91,6 +91,18 @@ ANOMALY_WEIGHTS: dict[str, int] = {
 def anomalous(anomalies: Iterable[Anomaly]) -> bool:
     """True when one of ``anomalies`` is not in :data:`BENIGN_ANOMALIES`."""
     return any(a.name not in BENIGN_ANOMALIES for a in anomalies)
+
+
+class Message(Protocol):
+    """What the detector reads of a decoded message (the codec's :class:`~sigdiag.codec.message.Message`,
+    which this layer does not import)."""
+
+    type_code: int
+    anomalies: list[Anomaly]
+    layout: dict[str, Any] | None
+
+    @property
+    def params(self) -> dict[str, Any]: ...
 
 
 def message_penalty(m: Message) -> tuple[int, bool]:

@@ -34,8 +34,8 @@ from collections.abc import Iterator
 
 from sigdiag.anomalies import Anomaly
 from sigdiag.carrier.mtp import DeferredMsus, internal_error, payload_from_msu
+from sigdiag.carrier.payload import Payload
 from sigdiag.carrier.units import SctpUnit
-from sigdiag.model import Payload
 from sigdiag.settings import DecodeSettings
 
 __all__ = [

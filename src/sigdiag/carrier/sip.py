@@ -29,9 +29,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from sigdiag.anomalies import Anomaly
 from sigdiag.carrier.mtp import internal_error
+from sigdiag.carrier.payload import Payload
 from sigdiag.carrier.sigtran import link_name
 from sigdiag.carrier.units import StreamUnit
-from sigdiag.model import Payload
 from sigdiag.settings import DecodeSettings
 
 __all__ = [

@@ -24,9 +24,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sigdiag.anomalies import Anomaly
+from sigdiag.carrier.payload import Payload
+from sigdiag.codec.message import Message
 from sigdiag.codec.messages import ALL_ABBRS, MessageSpec, message_table
 from sigdiag.codec.params import ANSI_PARAMETERS, PARAMETERS, RAW, Codec, ParamError
-from sigdiag.model import Message, Payload
 
 __all__ = [
     "EncodeError",
