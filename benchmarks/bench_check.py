@@ -7,11 +7,12 @@ Uses the capture of ``bench_decode.py`` (ISUP call flows over M3UA), generated o
 Measures, in separate processes one after the other:
 
 * sigdiag check: :func:`sigdiag.rules.check` over the file with all shipped rules (decode, correlate,
-  classify, evaluate 19 rules on every call and circuit record, build each finding's evidence and
-  ladder), every finding written as JSON Lines (as ``sigdiag check --format jsonl`` does) to
-  /dev/null; twice: as ``check`` runs by default
-  on a 2-CPU machine (decoding and correlation in one process, the rules in a second one:
-  :mod:`sigdiag.rules.parallel`) and with everything in one process (``--workers 1``);
+  classify, evaluate every rule on every call and circuit record, build each finding's evidence and
+  ladder; the number of rules is the run's own count, ``summary()["rules"]``, printed with the
+  results), every finding written as JSON Lines (as ``sigdiag check --format jsonl`` does) to
+  /dev/null; twice: as ``check`` runs by default on a 2-CPU machine (decoding and correlation in one
+  process, the rules in a second one: :mod:`sigdiag.rules.parallel`) and with everything in one
+  process (``--workers 1``);
 * tshark: ``tshark -T fields`` with the fields a call view needs (as bench_decode.py).
 
 Prints messages/s and peak resident memory (the larger ru_maxrss of the run's processes), findings per
@@ -49,12 +50,12 @@ dt = time.perf_counter() - t
 s = run.summary()
 usage = resource.getrusage
 rss = max(usage(resource.RUSAGE_SELF).ru_maxrss, usage(resource.RUSAGE_CHILDREN).ru_maxrss)
-print(s["messages"], s["calls"], dt, rss, run.workers)
+print(s["messages"], s["calls"], dt, rss, run.workers, s["rules"])
 print(json.dumps(by_rule, sort_keys=True))
 """
 
 
-def run_check(path: Path, workers: int) -> tuple[int, int, float, int, dict[str, int]]:
+def run_check(path: Path, workers: int) -> tuple[int, int, float, int, int, dict[str, int]]:
     out = subprocess.run(
         [sys.executable, "-c", CHECK_CHILD, str(path), str(workers)],
         capture_output=True,
@@ -62,9 +63,9 @@ def run_check(path: Path, workers: int) -> tuple[int, int, float, int, dict[str,
         check=True,
     )
     first, second = out.stdout.splitlines()[:2]
-    n, calls, dt, rss, used = first.split()
+    n, calls, dt, rss, used, n_rules = first.split()
     assert int(used) == workers, f"asked for {workers} workers, ran {used}"
-    return int(n), int(calls), float(dt), int(rss), json.loads(second)
+    return int(n), int(calls), float(dt), int(rss), int(n_rules), json.loads(second)
 
 
 def main() -> None:
@@ -87,7 +88,7 @@ def main() -> None:
     rows = []
     results = {}
     for workers in (2, 1) if args.workers is None else (args.workers,):
-        n, calls, dt, rss, by_rule = min(
+        n, calls, dt, rss, n_rules, by_rule = min(
             (run_check(path, workers) for _ in range(args.repeat)), key=lambda r: r[2]
         )
         results[workers] = (n, dt)
@@ -100,7 +101,7 @@ def main() -> None:
     print(f"{'run':44} {'messages':>10} {'seconds':>8} {'msg/s':>10} {'peak MB':>8}")
     for name, count, seconds, peak in rows:
         print(f"{name:44} {count:>10} {seconds:>8.2f} {count / seconds:>10,.0f} {peak / 1024:>8.0f}")
-    print(f"calls: {calls}; findings by rule: {by_rule or 'none'}")
+    print(f"calls: {calls}; rules: {n_rules}; findings by rule: {by_rule or 'none'}")
     if tshark is not None:
         for workers, (n, dt) in results.items():
             ratio = n / dt / (tshark[0] / tshark[1])

@@ -47,3 +47,17 @@ def test_cli_reference_is_generated_from_help() -> None:
         [sys.executable, "scripts/gen_cli_docs.py", "--check"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_readme_counts_the_shipped_rules() -> None:
+    """Every count of the shipped rules in the README is the number the rule loader finds."""
+    import re
+
+    from sigdiag.rules.loader import load_rules
+
+    shipped = len(load_rules())
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    said = re.findall(r"\b(\d+)\s+rules\s+ship\b|\ball\s+(\d+)\s+shipped\s+rules\b", text)
+    counts = [int(a or b) for a, b in said]
+    assert counts, "the README no longer says how many rules ship: update this test"
+    assert set(counts) == {shipped}, f"the README says {counts} rules ship; {shipped} do"

@@ -41,6 +41,7 @@ __all__ = [
     "DecodeSettings",
     "LinkOverride",
     "YamlLimits",
+    "check_keys",
     "compose_yaml",
     "construct_yaml",
     "load_settings",
@@ -148,6 +149,20 @@ def _check(name: str, value: object, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
 
 
+def check_keys(
+    data: Any,
+    allowed: tuple[str, ...],
+    where: str,
+    what: str = "keys",
+    error: type[ConfigError] = ConfigError,
+) -> None:
+    """Refuse keys of the mapping ``data`` that are not in ``allowed``: one ``error`` line
+    ``WHERE: unknown WHAT ['k', ...]; expected A, B`` (the expected keys in the order given)."""
+    unknown = set(data) - set(allowed)
+    if unknown:
+        raise error(f"{where}: unknown {what} {sorted(unknown, key=str)}; expected {', '.join(allowed)}")
+
+
 #: The environment variables that change the limits of :class:`YamlLimits` (whole numbers).
 YAML_LIMIT_VARIABLES = {
     "max_bytes": "SIGDIAG_YAML_MAX_BYTES",
@@ -215,7 +230,8 @@ def yaml_loader_class() -> Any:
     """The bounded safe YAML loader (a :class:`yaml.SafeLoader`): only the standard YAML tags (no Python
     objects), nesting at most ``max_depth`` deep and aliases expanding to at most ``max_alias_nodes``
     nodes, counted while the file is composed (before anything is built).  Subclass it to add
-    constructors; its ``limits`` attribute is set per load by :func:`load_yaml`."""
+    constructors; its ``limits`` attribute is set per load by :func:`load_yaml`.  (Its checks are the
+    functions below: :func:`_compose_bounded`, :func:`_construct_checked`.)"""
     cls = _LOADERS.get("bounded")
     if cls is not None:
         return cls
@@ -231,102 +247,127 @@ def yaml_loader_class() -> Any:
             self._open: set[str] = set()
             self._measured: dict[int, tuple[int, int]] = {}
 
-        def _measure(self, root: Any) -> tuple[int, int]:
-            """(nodes, depth) of ``root`` with everything its aliases stand for; iterative, memoised."""
-            memo = self._measured
-            stack: list[tuple[Any, bool]] = [(root, False)]
-            while stack:
-                node, done = stack.pop()
-                if id(node) in memo:
-                    continue
-                if isinstance(node, yaml.ScalarNode):
-                    memo[id(node)] = (1, 1)
-                    continue
-                if isinstance(node, yaml.MappingNode):
-                    children = [c for pair in node.value for c in pair]
-                else:
-                    children = list(node.value)
-                if done:
-                    size, depth = 1, 1
-                    for c in children:
-                        cs, cd = memo.get(id(c), (1, 1))
-                        size += cs
-                        depth = max(depth, cd + 1)
-                    memo[id(node)] = (size, depth)
-                else:
-                    stack.append((node, True))
-                    stack.extend((c, False) for c in children if id(c) not in memo)
-            return memo[id(root)]
-
         def compose_node(self, parent: Any, index: Any) -> Any:
-            limits = self.limits
-            if self.check_event(yaml.AliasEvent):
-                event = self.peek_event()
-                if event.anchor in self._open:
-                    raise _YamlLimitError(
-                        f"alias *{event.anchor} refers to a node that contains it (a loop)", event.start_mark
-                    )
-                target = self.anchors.get(event.anchor)
-                if target is not None:
-                    size, depth = self._measure(target)
-                    self._expanded += size
-                    if self._expanded > limits.max_alias_nodes:
-                        raise _YamlLimitError(
-                            f"aliases expand to more than {limits.max_alias_nodes} nodes "
-                            f"(limit {YAML_LIMIT_VARIABLES['max_alias_nodes']})",
-                            event.start_mark,
-                        )
-                    if self._depth + depth > limits.max_depth:
-                        raise _YamlLimitError(
-                            f"alias *{event.anchor} nests deeper than {limits.max_depth} levels "
-                            f"(limit {YAML_LIMIT_VARIABLES['max_depth']})",
-                            event.start_mark,
-                        )
-                return super().compose_node(parent, index)
-            event = self.peek_event()
-            self._depth += 1
-            if self._depth > limits.max_depth:
-                raise _YamlLimitError(
-                    f"nested deeper than {limits.max_depth} levels "
-                    f"(limit {YAML_LIMIT_VARIABLES['max_depth']})",
-                    event.start_mark,
-                )
-            # the anchor of a mapping or list being composed: an alias to it inside it is a loop
-            anchor: str | None = None
-            if not isinstance(event, yaml.ScalarEvent):
-                anchor = getattr(event, "anchor", None)
-            if anchor is not None:
-                self._open.add(anchor)
-            try:
-                node = super().compose_node(parent, index)
-            finally:
-                self._depth -= 1
-                if anchor is not None:
-                    self._open.discard(anchor)
-            if node is not None and node.tag not in self.yaml_constructors:  # !!python/object, !foo
-                tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-                raise _YamlLimitError(
-                    f"tag {tag} is not allowed (plain YAML only: no Python objects or other local tags)",
-                    node.start_mark,
-                )
-            return node
+            return _compose_bounded(self, super().compose_node, parent, index)
 
         def construct_object(self, node: Any, deep: bool = False) -> Any:
-            try:
-                return super().construct_object(node, deep=deep)
-            # int("1" * 5000), the date 2026-13-45, an empty !!float...
-            except (ValueError, TypeError, OverflowError, IndexError) as exc:
-                if type(exc).__module__ != "builtins":  # a subclass's constructor said what is wrong
-                    raise
-                problem = str(exc)
-                if isinstance(exc, IndexError):
-                    problem = "an empty value where the tag asks for a number"
-                if "integer string conversion" in problem:
-                    problem = "an integer of more than 4300 digits"
-                raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+            return _construct_checked(super().construct_object, node, deep)
 
     _LOADERS["bounded"] = BoundedSafeLoader
     return BoundedSafeLoader
+
+
+def _measure(loader: Any, root: Any) -> tuple[int, int]:
+    """(nodes, depth) of ``root`` with everything its aliases stand for; iterative, memoised on the
+    loader."""
+    import yaml
+
+    memo = loader._measured
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in memo:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            memo[id(node)] = (1, 1)
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [c for pair in node.value for c in pair]
+        else:
+            children = list(node.value)
+        if done:
+            size, depth = 1, 1
+            for c in children:
+                cs, cd = memo.get(id(c), (1, 1))
+                size += cs
+                depth = max(depth, cd + 1)
+            memo[id(node)] = (size, depth)
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in memo)
+    result: tuple[int, int] = memo[id(root)]
+    return result
+
+
+def _check_alias(loader: Any, event: Any) -> None:
+    """An alias about to be composed: not a loop, and what it stands for within the limits."""
+    limits = loader.limits
+    if event.anchor in loader._open:
+        raise _YamlLimitError(
+            f"alias *{event.anchor} refers to a node that contains it (a loop)", event.start_mark
+        )
+    target = loader.anchors.get(event.anchor)
+    if target is None:
+        return  # an undefined alias: the composer says so
+    size, depth = _measure(loader, target)
+    loader._expanded += size
+    if loader._expanded > limits.max_alias_nodes:
+        raise _YamlLimitError(
+            f"aliases expand to more than {limits.max_alias_nodes} nodes "
+            f"(limit {YAML_LIMIT_VARIABLES['max_alias_nodes']})",
+            event.start_mark,
+        )
+    if loader._depth + depth > limits.max_depth:
+        raise _YamlLimitError(
+            f"alias *{event.anchor} nests deeper than {limits.max_depth} levels "
+            f"(limit {YAML_LIMIT_VARIABLES['max_depth']})",
+            event.start_mark,
+        )
+
+
+def _compose_bounded(loader: Any, compose: Any, parent: Any, index: Any) -> Any:
+    """The bounded loader's ``compose_node``: ``compose`` (yaml's) within the depth and alias limits,
+    standard tags only."""
+    import yaml
+
+    if loader.check_event(yaml.AliasEvent):
+        _check_alias(loader, loader.peek_event())
+        return compose(parent, index)
+    limits = loader.limits
+    event = loader.peek_event()
+    loader._depth += 1
+    if loader._depth > limits.max_depth:
+        raise _YamlLimitError(
+            f"nested deeper than {limits.max_depth} levels (limit {YAML_LIMIT_VARIABLES['max_depth']})",
+            event.start_mark,
+        )
+    # the anchor of a mapping or list being composed: an alias to it inside it is a loop
+    anchor: str | None = None
+    if not isinstance(event, yaml.ScalarEvent):
+        anchor = getattr(event, "anchor", None)
+    if anchor is not None:
+        loader._open.add(anchor)
+    try:
+        node = compose(parent, index)
+    finally:
+        loader._depth -= 1
+        if anchor is not None:
+            loader._open.discard(anchor)
+    if node is not None and node.tag not in loader.yaml_constructors:  # !!python/object, !foo
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise _YamlLimitError(
+            f"tag {tag} is not allowed (plain YAML only: no Python objects or other local tags)",
+            node.start_mark,
+        )
+    return node
+
+
+def _construct_checked(construct: Any, node: Any, deep: bool) -> Any:
+    """The bounded loader's ``construct_object``: a value Python cannot build (``int("1" * 5000)``, the
+    date 2026-13-45, an empty ``!!float``...) is a YAML error at the node's line."""
+    import yaml
+
+    try:
+        return construct(node, deep=deep)
+    except (ValueError, TypeError, OverflowError, IndexError) as exc:
+        if type(exc).__module__ != "builtins":  # a subclass's constructor said what is wrong
+            raise
+        problem = str(exc)
+        if isinstance(exc, IndexError):
+            problem = "an empty value where the tag asks for a number"
+        if "integer string conversion" in problem:
+            problem = "an integer of more than 4300 digits"
+        raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
 
 
 def read_config_text(
@@ -408,6 +449,19 @@ def _bounded(text: str, source: str, limits: YamlLimits | None, error: type[Conf
     return instance
 
 
+def _read_document(loader: Any, read: Any, text: str, source: str, error: type[ConfigError]) -> Any:
+    """``read()``, one document of the bounded ``loader`` (its node tree, its value...), then the loader
+    disposed of; every problem one ``error`` naming ``source`` and the line."""
+    import yaml
+
+    try:
+        return read()
+    except (yaml.YAMLError, _YamlLimitError, RecursionError) as exc:
+        raise _yaml_error(exc, text, source, error) from None
+    finally:
+        loader.dispose()
+
+
 def compose_yaml(
     text: str,
     source: str,
@@ -417,28 +471,14 @@ def compose_yaml(
     """The node tree of one YAML document (None when empty), composed with the limits of
     :class:`YamlLimits`; ``error`` naming ``source`` and the line otherwise.  Use
     :func:`construct_yaml` to build values from its nodes."""
-    import yaml
-
     loader = _bounded(text, source, limits, error, None)
-    try:
-        return loader.get_single_node()
-    except (yaml.YAMLError, _YamlLimitError, RecursionError) as exc:
-        raise _yaml_error(exc, text, source, error) from None
-    finally:
-        loader.dispose()
+    return _read_document(loader, loader.get_single_node, text, source, error)
 
 
 def construct_yaml(node: Any, source: str, error: type[ConfigError] = ConfigError) -> Any:
     """The value of a node of :func:`compose_yaml` (safe tags only); ``error`` naming the line."""
-    import yaml
-
     loader = yaml_loader_class()("")
-    try:
-        return loader.construct_document(node)
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise _yaml_error(exc, "", source, error) from None
-    finally:
-        loader.dispose()
+    return _read_document(loader, lambda: loader.construct_document(node), "", source, error)
 
 
 def load_yaml(
@@ -451,15 +491,8 @@ def load_yaml(
     """The value of one YAML document (None when empty) read with the limits of :class:`YamlLimits`
     and safe tags only; ``loader`` may be a subclass of :func:`yaml_loader_class` with more
     constructors.  Every problem is one ``error`` naming ``source`` and the line."""
-    import yaml
-
     instance = _bounded(text, source, limits, error, loader)
-    try:
-        return instance.get_single_data()
-    except (yaml.YAMLError, _YamlLimitError, RecursionError) as exc:
-        raise _yaml_error(exc, text, source, error) from None
-    finally:
-        instance.dispose()
+    return _read_document(instance, instance.get_single_data, text, source, error)
 
 
 def load_yaml_file(

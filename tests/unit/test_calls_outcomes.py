@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sigdiag.calls import OutcomesError, load_outcomes, parse_outcomes
-from sigdiag.calls.outcomes import PACKAGED, REPO_FILE, default_outcomes_path
+from sigdiag.calls.outcomes import PACKAGED, default_outcomes_path
 from tests.unit.test_calls_builder import Flow, correlate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,15 +68,20 @@ def test_shipped_classes(cause: int, fwd: bool, phase: str, outcome: str, detail
     assert (call.base_outcome, call.base_outcome_detail, call.outcome_by) == (outcome, detail, "outcomes")
 
 
-def test_repo_and_packaged_files_are_identical() -> None:
-    repo = ROOT / "rules" / "outcomes.yaml"
-    assert repo.read_bytes() == PACKAGED.read_bytes(), "copy rules/outcomes.yaml to src/sigdiag/calls/"
-    assert repo == REPO_FILE
+def test_one_outcome_table_shipped_as_package_data() -> None:
+    """The table stands once in the repository, in the package (its data), not in the rules folder."""
+    import tomllib
+
+    assert PACKAGED == ROOT / "src" / "sigdiag" / "calls" / "outcomes.yaml"
+    tables = [p for base in ("src", "rules") for p in (ROOT / base).rglob("outcomes.yaml")]
+    assert tables == [PACKAGED]
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "calls/*.yaml" in config["tool"]["setuptools"]["package-data"]["sigdiag"]
 
 
 def test_default_lookup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("SIGDIAG_OUTCOMES", raising=False)
-    assert default_outcomes_path() == ROOT / "rules" / "outcomes.yaml"
+    assert default_outcomes_path() == PACKAGED
     mine = tmp_path / "mine.yaml"
     mine.write_text("classes:\n  - {outcome: network, detail: everything}\n")
     monkeypatch.setenv("SIGDIAG_OUTCOMES", str(mine))
@@ -87,7 +92,7 @@ def test_default_lookup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
 
 def test_operator_can_change_the_mapping(tmp_path: Path) -> None:
     """An operator who counts cause 31 from the called side as a subscriber outcome edits the file."""
-    text = (ROOT / "rules" / "outcomes.yaml").read_text()
+    text = PACKAGED.read_text()
     marker = "  - outcome: subscriber\n    detail: called-side-clearing\n"
     marker += "    when: {released_by: called, cause: 16}"
     assert marker in text

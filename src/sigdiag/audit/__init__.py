@@ -1,7 +1,8 @@
 """Batch audits of trunk call-loss rates over many rotated capture files (``sigdiag audit``).
 
 :func:`run_audit` finds capture files, groups them into *capture points* (:mod:`sigdiag.audit.discover`),
-processes the points in parallel — a local process pool, or a Dask cluster (``engine="dask"``) — stores
+processes the points in parallel — a local process pool, or a Dask cluster (``engine="dask"``;
+:mod:`sigdiag.audit.engines`), one point per task (:mod:`sigdiag.audit.worker`) — stores
 call records and findings as Parquet under ``out`` (:mod:`sigdiag.audit.tables`) and summarises KPIs per
 trunk and time bucket with alerts (:mod:`sigdiag.audit.summary`).  :func:`report` summarises again from
 the stored results.
@@ -58,14 +59,14 @@ SIGKILL)`` (a thread watching ``os.getppid()`` where that is not available) in i
 would, and the next run recovers.  The workers of the LocalCluster that ``engine="dask"`` starts end the
 same way (Dask's nanny holds a pipe that each worker process watches; tested).
 
-**Stopping cleanly.**  SIGINT and SIGTERM in the audit process (:class:`~sigdiag.audit.runner._Stop`)
+**Stopping cleanly.**  SIGINT and SIGTERM in the audit process (:class:`~sigdiag.audit.stopping.Stop`)
 stop handing out points and ask the running ones to stop (the local pool: a shared event; Dask:
 :func:`~sigdiag.audit.worker.request_stop` run on every worker).  A worker stops at its next safe place
 (:func:`~sigdiag.audit.worker.stop_requested`, checked between files and every 64 messages, never inside
 a commit): the file being read is dropped (its staged parts deleted, read again by the next run), every
 file committed stays.  A second signal kills the workers at once (what a crash leaves).  The worker
 processes take SIGINT and SIGTERM the same way (a Ctrl-C reaches the whole process group); a worker that
-alone gets one stops the audit too.  :class:`~sigdiag.audit.runner.AuditInterrupted` carries the signal
+alone gets one stops the audit too.  :class:`~sigdiag.audit.errors.AuditInterrupted` carries the signal
 (the command line exits with 128 + its number).
 
 **Faults of the output folder.**  A write that fails (a full disk, a read-only file system) raises

@@ -1,5 +1,8 @@
 """Running an audit: find the files, group them into capture points, process the points in parallel
-(local process pool or a Dask cluster), then summarise from the stored results."""
+(:mod:`sigdiag.audit.engines`: a local process pool or a Dask cluster), then summarise from the stored
+results; the run's bookkeeping (the output folder's lock, its settings, progress) and the summaries
+read again from a folder (:func:`report`, :func:`damaged_files`).  Stopping on a signal:
+:mod:`sigdiag.audit.stopping`; the errors: :mod:`sigdiag.audit.errors`."""
 
 from __future__ import annotations
 
@@ -9,14 +12,16 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from sigdiag.audit.discover import find_captures, group_points, point_id
+from sigdiag.audit.engines import run_dask, run_local
+from sigdiag.audit.errors import AuditError, AuditInterrupted, store_failed
+from sigdiag.audit.stopping import Stop
 from sigdiag.audit.store import STATE_DIR, StoreError, atomic_write, committed_parts, recover_all
-from sigdiag.audit.worker import PointTask, process_point
+from sigdiag.audit.worker import PointTask
 
 __all__ = [
     "ENGINES",
@@ -34,51 +39,6 @@ ENGINES = ("local", "dask")
 #: Version of the stored tables' layout (2: times as UTC timestamps, cause as int16, ``frame_files``,
 #: the ``anomalies`` table).  An output folder of another version is not added to.
 TABLES_VERSION = 2
-
-
-class AuditError(Exception):
-    """A usage or input error, or an output folder that cannot be written (the command line prints it on
-    one line and exits with code 2)."""
-
-
-class AuditInterrupted(Exception):
-    """The audit was stopped by a signal (SIGINT, SIGTERM) after saving its state: every file committed
-    stays, nothing half-written is visible, and the same command resumes it.  The command line prints
-    :meth:`line` and exits with 128 + ``signum`` (130 for SIGINT, 143 for SIGTERM)."""
-
-    def __init__(self, signum: int, out: Path, done: int, total: int, forced: bool = False) -> None:
-        super().__init__(signum, out, done, total, forced)
-        self.signum = signum
-        self.out = out
-        self.done = done
-        self.total = total
-        self.forced = forced
-
-    @property
-    def name(self) -> str:
-        import signal
-
-        try:
-            return signal.Signals(self.signum).name
-        except ValueError:
-            return f"signal {self.signum}"
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
-
-    def line(self, command: str | None = None) -> str:
-        how = "workers stopped at once" if self.forced else "workers stopped cleanly"
-        again = f"run again: {command}" if command else "run the same command again"
-        done = (
-            f"{self.done} of {self.total} files done and saved in {self.out}"
-            if self.total
-            else "before any file was audited"
-        )
-        return f"audit interrupted by {self.name} ({how}): {done}; to resume, {again}"
-
-    def __str__(self) -> str:
-        return self.line()
 
 
 @dataclass
@@ -195,7 +155,7 @@ def _lock_out(out: Path, read_only: bool = False) -> int:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         if not read_only:
-            raise _store_failed(StoreError(f"cannot write {lock}: {exc.strerror}", exc.errno), out) from None
+            raise store_failed(StoreError(f"cannot write {lock}: {exc.strerror}", exc.errno), out) from None
         try:
             fd = os.open(lock, os.O_RDONLY)
         except OSError:
@@ -212,13 +172,6 @@ def _unlock(fd: int) -> None:
     if fd >= 0:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
-
-
-def _store_failed(exc: StoreError, out: Path) -> AuditError:
-    return AuditError(
-        f"{exc}; the results stored so far in {out} are intact and readable; free some space or make the "
-        "folder writable, then run the same command again to resume"
-    )
 
 
 def read_run(out: Path) -> dict[str, Any] | None:
@@ -238,324 +191,6 @@ def validate_options(options: dict[str, Any]) -> None:
         _config(options)
     except (ConfigError, RuleError, ValueError) as exc:
         raise AuditError(str(exc)) from None
-
-
-# -- stopping cleanly ---------------------------------------------------------------------------------------
-class _Stop:
-    """SIGINT and SIGTERM in the audit process while it runs (installed from the main thread only).
-
-    During the work the first signal asks the workers to stop at their next safe place (between files or
-    every 64 messages, never inside a commit) and no more work is handed out; a second one stops them at
-    once (SIGKILL: what a crash leaves, which the next run recovers).  Elsewhere (finding the files,
-    summarising: nothing is being written) a signal stops the audit at once.  Inside :meth:`deferred`
-    (the output folder being written) it waits for the end of the block.
-    """
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.signum = 0
-        self.count = 0
-        self.immediate = True
-        self.out: Path | None = None
-        self.files: list[str] = []
-        self._old: dict[int, Any] = {}
-        self._since = 0.0
-        self._hinted = False
-
-    def __enter__(self) -> _Stop:
-        import signal
-        import threading
-
-        if self.enabled and threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                if signal.getsignal(sig) is signal.SIG_IGN:
-                    continue  # ignored by whoever started us (nohup, a background job): left so
-                self._old[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        import signal
-
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        self._old.clear()
-
-    def request(self, signum: int) -> None:
-        """Stop as if ``signum`` had come (recorded only)."""
-        if not self.signum:
-            self.signum = signum
-            self._since = time.monotonic()
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        self.count += 1
-        self.request(signum)
-        if self.immediate:
-            self.raise_now()
-
-    @property
-    def requested(self) -> bool:
-        return self.signum != 0
-
-    @property
-    def forced(self) -> bool:
-        return self.count > 1
-
-    def interrupted(self, forced: bool = False) -> AuditInterrupted:
-        out = self.out or Path(".")
-        return AuditInterrupted(self.signum, out, _files_committed(out, self.files), len(self.files), forced)
-
-    def raise_now(self) -> None:
-        self.immediate = True
-        raise self.interrupted(self.forced)
-
-    def check(self) -> None:
-        if self.signum:
-            self.raise_now()
-
-    def waiting(self, stream: TextIO | None = None) -> None:
-        """While the workers stop: after 2 s, one line saying so and how to stop them at once."""
-        if not self.signum or self.forced or self._hinted or time.monotonic() - self._since < 2.0:
-            return
-        self._hinted = True
-        key = "Ctrl-C" if self.signum == 2 else "the signal"
-        with contextlib.suppress(OSError, ValueError):
-            print(
-                "sigdiag: stopping: waiting for the workers to reach a safe place "
-                f"(send {key} again to stop them at once)",
-                file=stream or sys.stderr,
-                flush=True,
-            )
-
-    def working(self) -> _Working:
-        return _Working(self)
-
-
-class _Working:
-    """A block in which signals are only recorded (the engine loop polls :attr:`_Stop.requested`)."""
-
-    def __init__(self, stop: _Stop) -> None:
-        self.stop = stop
-
-    def __enter__(self) -> _Stop:
-        self.stop.immediate = False
-        return self.stop
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop.immediate = True
-
-
-def _files_committed(out: Path, files: list[str]) -> int:
-    """How many of ``files`` the output folder's states list as done (audited, or skipped as damaged with
-    their anomaly rows stored)."""
-    from sigdiag.audit.store import state_files
-
-    wanted = set(files)
-    done: set[str] = set()
-    for p in state_files(out):
-        try:
-            st = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        done.update(f["path"] for f in st.get("files", []) if f.get("path") in wanted)
-        done.update(path for path in st.get("bad") or {} if path in wanted)  # skipped, its rows stored
-    return len(done)
-
-
-# -- engines -----------------------------------------------------------------------------------------------
-_queue: Any = None
-
-
-def _init_worker(queue: Any, parent: int, stop_event: Any = None) -> None:
-    from sigdiag.audit import worker
-
-    worker.die_with_parent(parent)  # no worker goes on alone when the audit process is killed
-    worker.arm_stop_signals()  # a Ctrl-C (the whole process group) or a SIGTERM: stop cleanly, no traceback
-    worker.set_stop_event(stop_event)
-    worker.set_progress(queue.put)
-
-
-def _worker_failed(exc: BaseException, out: Path) -> BaseException:
-    """What a failed point raises in the audit process: a clear error for a store that cannot be written
-    or a worker process that died; anything else (a bug) as it is."""
-    from concurrent.futures.process import BrokenProcessPool
-
-    if isinstance(exc, StoreError):
-        return _store_failed(exc, out)
-    if isinstance(exc, BrokenProcessPool):
-        return AuditError(
-            "a worker process ended abruptly (killed, or out of memory); the results stored so far in "
-            f"{out} are intact; run the same command again to resume"
-        )
-    return exc
-
-
-def _run_local(
-    tasks: list[PointTask],
-    workers: int,
-    on_file: Callable[[dict[str, Any]], None],
-    stop: _Stop | None = None,
-    out: Path | None = None,
-) -> list[Any]:
-    import multiprocessing as mp
-    import queue as queue_mod
-    import signal
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    stop = stop or _Stop(False)
-    outp = out or Path(tasks[0].out if tasks else ".")
-    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    q = ctx.Queue()
-    event = ctx.Event()
-    results: list[Any] = []
-    failure: BaseException | None = None
-
-    def drain(timeout: float = 0.0) -> None:
-        while True:
-            try:
-                on_file(q.get(timeout=timeout) if timeout else q.get_nowait())
-            except queue_mod.Empty:
-                break
-
-    ex = ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(q, os.getpid(), event)
-    )
-    killed = False
-    try:
-        with stop.working():
-            pending = {ex.submit(process_point, t) for t in tasks}
-            while pending:
-                finished, pending = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
-                drain()
-                for f in finished:
-                    if f.cancelled():
-                        continue
-                    exc = f.exception()
-                    if exc is not None:
-                        failure = failure or _worker_failed(exc, outp)
-                        continue
-                    r = f.result()
-                    results.append(r)
-                    if r.get("stopped", 0) > 1 and not stop.requested:
-                        stop.request(int(r["stopped"]))  # a worker got the signal alone: the audit stops
-                if (stop.requested or failure is not None) and not event.is_set():
-                    event.set()  # the running points stop at their next safe place
-                    for f in pending:
-                        f.cancel()  # and no more are started
-                stop.waiting()
-                if stop.forced and not killed:
-                    for proc in list(getattr(ex, "_processes", {}).values()):
-                        with contextlib.suppress(OSError):
-                            os.kill(proc.pid, signal.SIGKILL)
-                    killed = True
-                    break
-            drain(0.05)
-    finally:
-        ex.shutdown(wait=not killed, cancel_futures=True)
-    if stop.requested:
-        raise stop.interrupted(killed)
-    if failure is not None:
-        raise failure
-    return results
-
-
-def _arm_dask_worker() -> None:
-    """On a worker of the audit's own LocalCluster: a Ctrl-C or a SIGTERM sent to the whole process group
-    asks its points to stop cleanly, instead of interrupting the worker with a traceback or killing it
-    (Dask would start another and run its points again to the end)."""
-    from sigdiag.audit import worker
-
-    worker.arm_stop_signals()
-
-
-def _run_dask(
-    tasks: list[PointTask],
-    scheduler: str | None,
-    workers: int,
-    on_point: Callable[[dict[str, Any]], None],
-    stop: _Stop | None = None,
-    out: Path | None = None,
-) -> list[Any]:
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise AuditError('--engine dask needs dask.distributed: pip install "sigdiag[audit]"') from None
-    import logging
-
-    from sigdiag.audit.worker import request_stop
-
-    stop = stop or _Stop(False)
-    outp = out or Path(tasks[0].out if tasks else ".")
-    cluster = None
-    failure: BaseException | None = None
-    results: list[Any] = []
-    try:
-        with stop.working():
-            if scheduler:
-                try:
-                    client = Client(scheduler, timeout="15s")
-                except (OSError, TimeoutError) as exc:
-                    raise AuditError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
-            else:
-                # its workers are child processes of this one that end when it ends, however it ends
-                # (Dask's nanny holds a pipe each worker watches); its logs stay quiet below errors
-                cluster = LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                )
-                client = Client(cluster)
-                client.run(_arm_dask_worker)
-            try:
-                run = tasks[0].run if tasks else ""
-                futures = [
-                    client.submit(process_point, t, pure=False, key=f"sigdiag-audit-{t.pid}-{time.time_ns()}")
-                    for t in tasks
-                ]
-                pending = set(futures)
-                asked = False
-                while pending:
-                    if stop.requested or failure is not None:
-                        if not asked:
-                            # the running points stop at their next safe place, those not started at once
-                            with contextlib.suppress(Exception):
-                                client.run(request_stop, run)
-                            asked = True
-                        stop.waiting()
-                        if stop.forced:
-                            client.cancel(list(pending), force=True)
-                            break
-                    done = {f for f in pending if f.done()}
-                    if not done:
-                        time.sleep(0.05)
-                        continue
-                    pending -= done
-                    for fut in done:
-                        if fut.status == "cancelled":
-                            continue
-                        err = fut.exception()
-                        if err is not None:
-                            if not stop.requested:
-                                failure = failure or _worker_failed(err, outp)
-                            continue
-                        r = fut.result()
-                        if not r.get("stopped"):
-                            on_point(r)
-                        results.append(r)
-            finally:
-                logging.getLogger("distributed").setLevel(
-                    logging.CRITICAL if stop.requested else logging.ERROR
-                )
-                client.close()
-    finally:
-        if cluster is not None:
-            cluster.close()
-    if stop.requested:
-        raise stop.interrupted(stop.forced)
-    if failure is not None:
-        raise failure
-    return results
 
 
 def run_audit(
@@ -581,7 +216,7 @@ def run_audit(
     SIGINT and SIGTERM stop the audit cleanly and raise :class:`AuditInterrupted` (the handlers are
     restored on return).
     """
-    with _Stop(signals) as stop:
+    with Stop(signals) as stop:
         return _run_audit(
             paths, out, options, engine, scheduler, workers, point_mode, bucket_s, thresholds, progress, stop
         )
@@ -598,7 +233,7 @@ def _run_audit(
     bucket_s: int,
     thresholds: Any,
     progress: Progress | bool | None,
-    stop: _Stop,
+    stop: Stop,
 ) -> AuditResult:
     import secrets
 
@@ -651,7 +286,7 @@ def _run_audit(
                 )
                 recover_all(outp, warnings)
         except StoreError as exc:
-            raise _store_failed(exc, outp) from None
+            raise store_failed(exc, outp) from None
         stop.check()
         token = f"{os.getpid()}-{secrets.token_hex(6)}"
         tasks = [
@@ -666,7 +301,7 @@ def _run_audit(
         )
         try:
             if engine == "local":
-                results = _run_local(tasks, n_workers, bar.update, stop, outp)
+                results = run_local(tasks, n_workers, bar.update, stop, outp)
             else:
                 sizes = {t.name: (len(t.files), sum(_size(f) for f in t.files)) for t in tasks}
 
@@ -675,7 +310,7 @@ def _run_audit(
                     bar.done_files += n - 1
                     bar.update({"bytes": b, "messages": r.get("messages", 0)})
 
-                results = _run_dask(tasks, scheduler, n_workers, on_point, stop, outp)
+                results = run_dask(tasks, scheduler, n_workers, on_point, stop, outp)
         finally:
             bar.finish()
         stop.check()

@@ -147,18 +147,47 @@ def recover(out: Path, pid: str, notes: list[str] | None = None) -> dict[str, An
     state = load_state(out, pid)
     listed: set[str] = set()
     if state is not None:
-        changed = False
-        for tmp, final in state.get("pending", []):
-            t, f = out / tmp, out / final
-            if t.exists():
-                with store_op(f, "move a part to"):
-                    f.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(t, f)
-            changed = True
-        if changed:
-            state["pending"] = []
-            save_state(out, state)
+        _roll_forward(out, state)
         listed = set(state.get("parts", []))
+    for root, table, f in _point_part_files(out, pid):
+        if root == out and f"{table}/{f.parent.name}/{f.name}" in listed:
+            continue
+        with store_op(f, "remove"):
+            f.unlink(missing_ok=True)
+        if root != out and notes is not None:
+            # staged, never committed (pending ones were renamed above)
+            notes.append(
+                f"{f}: a part left uncommitted by an interrupted run: removed "
+                "(its capture file is audited again)"
+            )
+    sdir = out / STATE_DIR
+    if sdir.is_dir():
+        keep = state.get("snapshot") if state else None
+        for f in [*sdir.glob(f"{pid}-*.snap"), *sdir.glob(f".{pid}*")]:
+            if f"{STATE_DIR}/{f.name}" != keep:
+                with store_op(f, "remove"):
+                    f.unlink(missing_ok=True)
+    return state
+
+
+def _roll_forward(out: Path, state: dict[str, Any]) -> None:
+    """Finish the renames (staged -> final) a committed state lists as pending, and commit the state
+    without them."""
+    pending = state.get("pending", [])
+    for tmp, final in pending:
+        t, f = out / tmp, out / final
+        if t.exists():
+            with store_op(f, "move a part to"):
+                f.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(t, f)
+    if pending:
+        state["pending"] = []
+        save_state(out, state)
+
+
+def _point_part_files(out: Path, pid: str) -> Iterator[tuple[Path, str, Path]]:
+    """``(root, table, file)`` of every part file of the point ``pid``, final (``root`` is ``out``) or
+    staged (``root`` is ``out/_staging``)."""
     for root in (out, out / STAGING_DIR):
         for table in TABLES:
             base = root / table
@@ -168,26 +197,8 @@ def recover(out: Path, pid: str, notes: list[str] | None = None) -> dict[str, An
                 if not day.is_dir():
                     continue
                 for f in day.iterdir():
-                    if not f.name.startswith(f"part-{pid}-"):
-                        continue
-                    if root == out and f"{table}/{day.name}/{f.name}" in listed:
-                        continue
-                    with store_op(f, "remove"):
-                        f.unlink(missing_ok=True)
-                    if root != out and notes is not None:
-                        # staged, never committed (pending ones were renamed above)
-                        notes.append(
-                            f"{f}: a part left uncommitted by an interrupted run: removed "
-                            "(its capture file is audited again)"
-                        )
-    sdir = out / STATE_DIR
-    if sdir.is_dir():
-        keep = state.get("snapshot") if state else None
-        for f in [*sdir.glob(f"{pid}-*.snap"), *sdir.glob(f".{pid}*")]:
-            if f"{STATE_DIR}/{f.name}" != keep:
-                with store_op(f, "remove"):
-                    f.unlink(missing_ok=True)
-    return state
+                    if f.name.startswith(f"part-{pid}-"):
+                        yield root, table, f
 
 
 def recover_all(out: Path, notes: list[str] | None = None) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ from typing import Any
 
 from sigdiag.calls.settings import CallSettings
 from sigdiag.calls.stats import STATS_KEYS, StatsAccumulator
-from sigdiag.settings import ConfigError
+from sigdiag.settings import ConfigError, check_keys
 
 __all__ = [
     "SUMMARY_KEYS",
@@ -167,7 +167,7 @@ def summarize(
     rows: list[dict[str, Any]] = []
     for g in sorted(set(kpis) | set(rule_counts)):
         trunk, bucket = g.split(_SEP, 1)
-        k = kpis.get(g) or StatsAccumulator._row(g, _empty_group())
+        k = kpis.get(g) or StatsAccumulator.empty_row(g)
         counts = rule_counts.get(g, Counter())
         row: dict[str, Any] = {"trunk": trunk, "bucket": bucket}
         row.update({key: k[key] for key in STATS_KEYS if key != "group"})
@@ -177,12 +177,6 @@ def summarize(
         rows.append(row)
     alerts(rows, thresholds or Thresholds())
     return rows
-
-
-def _empty_group() -> Any:
-    from sigdiag.calls.stats import _Group
-
-    return _Group()
 
 
 # -- alerts ------------------------------------------------------------------------------------------------
@@ -241,24 +235,27 @@ def thresholds_from(data: Any, where: str = "thresholds") -> Thresholds:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping")
-    unknown = set(data) - {"network_loss_rate", "asr", "baseline", "trunks"}
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown keys {sorted(unknown, key=str)}; "
-            "expected network_loss_rate, asr, baseline, trunks"
-        )
+    check_keys(data, (*_LIMIT_KEYS, "baseline", "trunks"), where)
     t = Thresholds()
     for k in _LIMIT_KEYS:
         if k in data:
             setattr(t, k, _number(data[k], where, k))
-    base = data.get("baseline") or {}
+    _baseline_from(data.get("baseline") or {}, where, t)
+    trunks = data.get("trunks") or {}
+    if not isinstance(trunks, dict):
+        raise ConfigError(f"{where}: trunks must be a mapping of trunk name to limits")
+    for name, over in trunks.items():
+        if not isinstance(over, dict) or set(over) - set(_LIMIT_KEYS):
+            raise ConfigError(f"{where}: trunks.{name} must map network_loss_rate and/or asr to numbers")
+        t.per_trunk[str(name)] = {k: _number(v, where, f"trunks.{name}.{k}") for k, v in over.items()}
+    return t
+
+
+def _baseline_from(base: Any, where: str, t: Thresholds) -> None:
+    """The ``baseline`` section of a thresholds mapping, set on ``t``."""
     if not isinstance(base, dict):
         raise ConfigError(f"{where}: baseline must be a mapping")
-    unknown = set(base) - set(_BASELINE_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown baseline keys {sorted(unknown, key=str)}; expected {', '.join(_BASELINE_KEYS)}"
-        )
+    check_keys(base, _BASELINE_KEYS, where, "baseline keys")
     if "z" in base:
         t.z = _number(base["z"], where, "baseline.z")
     for k in ("min_buckets", "min_completed"):
@@ -272,14 +269,6 @@ def thresholds_from(data: Any, where: str = "thresholds") -> Thresholds:
         v = _number(base["min_stdev"], where, "baseline.min_stdev", allow_none=False)
         assert v is not None
         t.min_stdev = v
-    trunks = data.get("trunks") or {}
-    if not isinstance(trunks, dict):
-        raise ConfigError(f"{where}: trunks must be a mapping of trunk name to limits")
-    for name, over in trunks.items():
-        if not isinstance(over, dict) or set(over) - set(_LIMIT_KEYS):
-            raise ConfigError(f"{where}: trunks.{name} must map network_loss_rate and/or asr to numbers")
-        t.per_trunk[str(name)] = {k: _number(v, where, f"trunks.{name}.{k}") for k, v in over.items()}
-    return t
 
 
 def load_thresholds(path: str | PathLike[str] | None) -> Thresholds:

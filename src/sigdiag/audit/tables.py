@@ -44,13 +44,17 @@ _BOOL = "bool"
 _STR = "string"
 _TIME = "time"
 
-_CALL_TYPES: dict[str, str] = {
+#: The columns a call row and a finding row share (the call's identity), typed alike.
+_CALL_ID_TYPES: dict[str, str] = {
     "call_id": _INT,
     "opc": _INT,
     "dpc": _INT,
     "cic": _INT,
     "iam_frame": _INT,
     "start": _TIME,
+}
+_CALL_TYPES: dict[str, str] = {
+    **_CALL_ID_TYPES,
     "end": _TIME,
     "called_complete": _BOOL,
     "calling_nai": _INT,
@@ -72,12 +76,7 @@ _CALL_TYPES: dict[str, str] = {
     "frame_files": "list<string>",
 }
 _FINDING_TYPES: dict[str, str] = {
-    "call_id": _INT,
-    "opc": _INT,
-    "dpc": _INT,
-    "cic": _INT,
-    "iam_frame": _INT,
-    "start": _TIME,
+    **_CALL_ID_TYPES,
     "window_start": _TIME,
     "window_end": _TIME,
     "count": _INT,

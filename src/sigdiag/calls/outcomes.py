@@ -1,4 +1,4 @@
-"""Outcome classification from an operator-editable data file (``rules/outcomes.yaml``).
+"""Outcome classification from an operator-editable data file (``sigdiag/calls/outcomes.yaml``).
 
 The file is an ordered list of classes; the first whose ``when`` conditions all hold gives the call's
 outcome (``answered``, ``subscriber``, ``caller``, ``network`` or ``unknown``) and ``detail``.  The last
@@ -36,8 +36,9 @@ Conditions (each value is one item or a list of allowed items; all conditions of
 =================  ==========================================================================
 
 Lookup of the default file (:func:`default_outcomes_path`): the ``SIGDIAG_OUTCOMES`` environment
-variable, then ``rules/outcomes.yaml`` of the source checkout the package runs from, then the copy shipped
-in the package (``sigdiag/calls/outcomes.yaml``, identical to the repository file).
+variable, else the table shipped in the package (``sigdiag/calls/outcomes.yaml``, :data:`PACKAGED`; the
+one copy, in a source checkout as in an installed package).  To change the classification, copy it,
+edit the copy and point ``SIGDIAG_OUTCOMES`` or ``--outcomes`` at it.
 """
 
 from __future__ import annotations
@@ -85,12 +86,8 @@ _ENUM_CONDITIONS: dict[str, tuple[Any, ...]] = {
 _INT_CONDITIONS = ("cause", "cause_location")
 CONDITIONS = _BOOL_CONDITIONS + tuple(_ENUM_CONDITIONS) + _INT_CONDITIONS
 
+#: The shipped outcome table (package data of ``sigdiag.calls``).
 PACKAGED = Path(__file__).with_name("outcomes.yaml")
-_HERE = Path(__file__).resolve()
-#: ``rules/outcomes.yaml`` of the source checkout (src layout), or None when installed elsewhere.
-REPO_FILE: Path | None = (
-    _HERE.parents[3] / "rules" / "outcomes.yaml" if _HERE.parents[2].name == "src" else None
-)
 
 
 class OutcomesError(ConfigError):
@@ -162,8 +159,6 @@ def default_outcomes_path() -> Path:
     env = os.environ.get("SIGDIAG_OUTCOMES")
     if env:
         return Path(env)
-    if REPO_FILE is not None and REPO_FILE.is_file():
-        return REPO_FILE
     return PACKAGED
 
 
@@ -219,18 +214,7 @@ def parse_outcomes(text: str, source: str = "<string>") -> OutcomeTable:
         top[k] = (knode, vnode)
     if "version" in top and value(top["version"][1]) != 1:
         raise err(top["version"][1], "only version 1 is supported")
-    cause_details: dict[int, str] = {}
-    if "cause_details" in top:
-        cnode = top["cause_details"][1]
-        if not isinstance(cnode, yaml.MappingNode):
-            raise err(cnode, "cause_details must map cause values to names")
-        for knode, vnode in cnode.value:
-            k, v = value(knode), value(vnode)
-            if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= 127:
-                raise err(knode, f"cause value must be an integer 0-127, not {k!r}")
-            if not isinstance(v, str) or not v:
-                raise err(vnode, f"cause detail must be a non-empty string, not {v!r}")
-            cause_details[k] = v
+    cause_details = _cause_details(top["cause_details"][1], value, err) if "cause_details" in top else {}
     if "classes" not in top:
         raise err(root, "missing 'classes' (the ordered list of outcome classes)")
     lnode = top["classes"][1]
@@ -240,6 +224,23 @@ def parse_outcomes(text: str, source: str = "<string>") -> OutcomeTable:
     if classes[-1].conditions:
         raise err(lnode.value[-1], "the last class must have no 'when' conditions (a catch-all)")
     return OutcomeTable(classes, cause_details, source)
+
+
+def _cause_details(cnode: Any, value: Any, err: Any) -> dict[int, str]:
+    """The ``cause_details`` mapping: cause value (0-127) -> short name."""
+    import yaml
+
+    if not isinstance(cnode, yaml.MappingNode):
+        raise err(cnode, "cause_details must map cause values to names")
+    cause_details: dict[int, str] = {}
+    for knode, vnode in cnode.value:
+        k, v = value(knode), value(vnode)
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= 127:
+            raise err(knode, f"cause value must be an integer 0-127, not {k!r}")
+        if not isinstance(v, str) or not v:
+            raise err(vnode, f"cause detail must be a non-empty string, not {v!r}")
+        cause_details[k] = v
+    return cause_details
 
 
 def _parse_class(node: Any, value: Any, err: Any) -> OutcomeClass:

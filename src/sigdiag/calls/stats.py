@@ -112,7 +112,7 @@ def load_trunks(path: str | PathLike[str]) -> TrunkMap:
     import yaml
 
     from sigdiag.carrier.mtp import parse_pc
-    from sigdiag.settings import compose_yaml, construct_yaml, read_config_text
+    from sigdiag.settings import check_keys, compose_yaml, construct_yaml, read_config_text
 
     p = Path(path)
     # bounded: size, nesting depth and alias expansion (sigdiag.settings.YamlLimits)
@@ -121,9 +121,7 @@ def load_trunks(path: str | PathLike[str]) -> TrunkMap:
     data = construct_yaml(root, str(p)) if root is not None else None
     if not isinstance(data, dict) or not isinstance(data.get("trunks"), list):
         raise ConfigError(f"{p}:1: expected a mapping with a 'trunks' list")
-    unknown = set(data) - {"trunks", "pc_format"}
-    if unknown:
-        raise ConfigError(f"{p}:1: unknown keys {sorted(unknown, key=str)}; expected trunks, pc_format")
+    check_keys(data, ("trunks", "pc_format"), f"{p}:1")
     lines: list[int] = []
     assert isinstance(root, yaml.MappingNode)
     for knode, vnode in root.value:
@@ -137,11 +135,7 @@ def load_trunks(path: str | PathLike[str]) -> TrunkMap:
         where = f"{p}:{lines[i] if i < len(lines) else 1}"
         if not isinstance(item, dict):
             raise ConfigError(f"{where}: each trunk must be a mapping with name, opc, dpc (and cic)")
-        unknown = set(item) - {"name", "opc", "dpc", "cic"}
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown trunk keys {sorted(unknown, key=str)}; expected name, opc, dpc, cic"
-            )
+        check_keys(item, ("name", "opc", "dpc", "cic"), where, "trunk keys")
         for k in ("name", "opc", "dpc"):
             if k not in item:
                 raise ConfigError(f"{where}: trunk without {k!r}")
@@ -364,6 +358,11 @@ class StatsAccumulator:
         else:
             names.sort()
         return [self._row(name, self.groups[name]) for name in names]
+
+    @classmethod
+    def empty_row(cls, name: str) -> dict[str, Any]:
+        """The row of a group without calls: every count 0, every rate and mean None."""
+        return cls._row(name, _Group())
 
     @staticmethod
     def _row(name: str, g: _Group) -> dict[str, Any]:

@@ -1,0 +1,259 @@
+"""The engines that run an audit's tasks: a local process pool (:func:`run_local`) or a Dask cluster
+(:func:`run_dask`), both stopping cleanly on a signal (:class:`~sigdiag.audit.stopping.Stop`).
+
+A task is a picklable :class:`~sigdiag.audit.worker.PointTask`;
+:func:`~sigdiag.audit.worker.process_point` runs it in a worker and returns a plain dict (``stopped``:
+the signal number when the worker stopped before the end).  Both engines return the results of the
+tasks that ran, in the order they finished, and raise what the first failure means in the audit process
+(:func:`worker_failed`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sigdiag.audit.errors import AuditError, store_failed
+from sigdiag.audit.stopping import Stop
+from sigdiag.audit.store import StoreError
+from sigdiag.audit.worker import PointTask, process_point
+
+__all__ = ["run_dask", "run_local", "worker_failed"]
+
+
+def worker_failed(exc: BaseException, out: Path) -> BaseException:
+    """What a failed task raises in the audit process: a clear error for a store that cannot be written
+    or a worker process that died; anything else (a bug) as it is."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if isinstance(exc, StoreError):
+        return store_failed(exc, out)
+    if isinstance(exc, BrokenProcessPool):
+        return AuditError(
+            "a worker process ended abruptly (killed, or out of memory); the results stored so far in "
+            f"{out} are intact; run the same command again to resume"
+        )
+    return exc
+
+
+# -- local process pool ------------------------------------------------------------------------------------
+def _init_worker(queue: Any, parent: int, stop_event: Any = None) -> None:
+    from sigdiag.audit import worker
+
+    worker.die_with_parent(parent)  # no worker goes on alone when the audit process is killed
+    worker.arm_stop_signals()  # a Ctrl-C (the whole process group) or a SIGTERM: stop cleanly, no traceback
+    worker.set_stop_event(stop_event)
+    worker.set_progress(queue.put)
+
+
+def run_local(
+    tasks: list[PointTask],
+    workers: int,
+    on_file: Callable[[dict[str, Any]], None],
+    stop: Stop | None = None,
+    out: Path | None = None,
+) -> list[Any]:
+    """Run ``tasks`` in a pool of ``workers`` processes; ``on_file`` gets each file's progress event (in
+    this process).  A signal (``stop``) or a failure sets the pool's stop event (the running tasks stop
+    at their next safe place) and cancels the tasks not started; a second signal kills the workers."""
+    import multiprocessing as mp
+    import queue as queue_mod
+    import signal
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    stop = stop or Stop(False)
+    outp = out or Path(tasks[0].out if tasks else ".")
+    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    q = ctx.Queue()
+    event = ctx.Event()
+    results: list[Any] = []
+    failure: BaseException | None = None
+
+    def drain(timeout: float = 0.0) -> None:
+        while True:
+            try:
+                on_file(q.get(timeout=timeout) if timeout else q.get_nowait())
+            except queue_mod.Empty:
+                break
+
+    ex = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(q, os.getpid(), event)
+    )
+    killed = False
+    try:
+        with stop.working():
+            pending = {ex.submit(process_point, t) for t in tasks}
+            while pending:
+                finished, pending = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
+                drain()
+                for f in finished:
+                    if f.cancelled():
+                        continue
+                    exc = f.exception()
+                    if exc is not None:
+                        failure = failure or worker_failed(exc, outp)
+                        continue
+                    r = f.result()
+                    results.append(r)
+                    if r.get("stopped", 0) > 1 and not stop.requested:
+                        stop.request(int(r["stopped"]))  # a worker got the signal alone: the audit stops
+                if (stop.requested or failure is not None) and not event.is_set():
+                    event.set()  # the running points stop at their next safe place
+                    for f in pending:
+                        f.cancel()  # and no more are started
+                stop.waiting()
+                if stop.forced and not killed:
+                    for proc in list(getattr(ex, "_processes", {}).values()):
+                        with contextlib.suppress(OSError):
+                            os.kill(proc.pid, signal.SIGKILL)
+                    killed = True
+                    break
+            drain(0.05)
+    finally:
+        ex.shutdown(wait=not killed, cancel_futures=True)
+    if stop.requested:
+        raise stop.interrupted(killed)
+    if failure is not None:
+        raise failure
+    return results
+
+
+# -- Dask --------------------------------------------------------------------------------------------------
+def _arm_dask_worker() -> None:
+    """On a worker of the audit's own LocalCluster: a Ctrl-C or a SIGTERM sent to the whole process group
+    asks its points to stop cleanly, instead of interrupting the worker with a traceback or killing it
+    (Dask would start another and run its points again to the end)."""
+    from sigdiag.audit import worker
+
+    worker.arm_stop_signals()
+
+
+def _dask_client(scheduler: str | None, workers: int) -> tuple[Any, Any]:
+    """``(client, cluster)``: a client of the scheduler at ``scheduler`` (cluster None), or of a
+    LocalCluster of ``workers`` processes started here."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise AuditError('--engine dask needs dask.distributed: pip install "sigdiag[audit]"') from None
+    import logging
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="15s"), None
+        except (OSError, TimeoutError) as exc:
+            raise AuditError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
+    # its workers are child processes of this one that end when it ends, however it ends (Dask's nanny
+    # holds a pipe each worker watches); its logs stay quiet below errors
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    try:
+        client = Client(cluster)
+        client.run(_arm_dask_worker)
+    except BaseException:
+        cluster.close()
+        raise
+    return client, cluster
+
+
+class _DaskRun:
+    """The futures of one Dask run, collected as they finish (see :func:`run_dask`)."""
+
+    def __init__(self, client: Any, stop: Stop, on_point: Callable[[dict[str, Any]], None], out: Path):
+        self.client = client
+        self.stop = stop
+        self.on_point = on_point
+        self.out = out
+        self.results: list[Any] = []
+        self.failure: BaseException | None = None
+
+    def wait(self, futures: list[Any], run: str) -> None:
+        """Until every future is done, or cancelled after a second signal."""
+        from sigdiag.audit.worker import request_stop
+
+        stop = self.stop
+        pending = set(futures)
+        asked = False
+        while pending:
+            if stop.requested or self.failure is not None:
+                if not asked:
+                    # the running points stop at their next safe place, those not started at once
+                    with contextlib.suppress(Exception):
+                        self.client.run(request_stop, run)
+                    asked = True
+                stop.waiting()
+                if stop.forced:
+                    self.client.cancel(list(pending), force=True)
+                    break
+            done = {f for f in pending if f.done()}
+            if not done:
+                time.sleep(0.05)
+                continue
+            pending -= done
+            for fut in done:
+                self.collect(fut)
+
+    def collect(self, fut: Any) -> None:
+        """One finished future: its result, or the first failure (not after a signal)."""
+        if fut.status == "cancelled":
+            return
+        err = fut.exception()
+        if err is not None:
+            if not self.stop.requested:
+                self.failure = self.failure or worker_failed(err, self.out)
+            return
+        r = fut.result()
+        if not r.get("stopped"):
+            self.on_point(r)
+        self.results.append(r)
+
+
+def run_dask(
+    tasks: list[PointTask],
+    scheduler: str | None,
+    workers: int,
+    on_point: Callable[[dict[str, Any]], None],
+    stop: Stop | None = None,
+    out: Path | None = None,
+) -> list[Any]:
+    """Run ``tasks`` on the Dask scheduler at ``scheduler``, or on a LocalCluster of ``workers``
+    processes started for the run; ``on_point`` gets each task's result as it finishes.  A signal
+    (``stop``) or a failure asks every worker to stop its points at their next safe place
+    (:func:`~sigdiag.audit.worker.request_stop`); a second signal cancels them."""
+    import logging
+
+    stop = stop or Stop(False)
+    outp = out or Path(tasks[0].out if tasks else ".")
+    cluster = None
+    try:
+        with stop.working():
+            client, cluster = _dask_client(scheduler, workers)
+            dask_run = _DaskRun(client, stop, on_point, outp)
+            try:
+                futures = [
+                    client.submit(process_point, t, pure=False, key=f"sigdiag-audit-{t.pid}-{time.time_ns()}")
+                    for t in tasks
+                ]
+                dask_run.wait(futures, tasks[0].run if tasks else "")
+            finally:
+                logging.getLogger("distributed").setLevel(
+                    logging.CRITICAL if stop.requested else logging.ERROR
+                )
+                client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+    if stop.requested:
+        raise stop.interrupted(stop.forced)
+    if dask_run.failure is not None:
+        raise dask_run.failure
+    return dask_run.results
