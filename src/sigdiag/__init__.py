@@ -7,6 +7,7 @@ The library is the product; the ``sigdiag`` command is a thin layer on it::
         print(m.frame, m.type, m.cic, m.called, m.cause)
     df = sigdiag.messages_frame("capture.pcap")      # pandas DataFrame, one row per message
     calls = sigdiag.calls_frame("capture.pcap")      # one row per call, with its outcome
+                                                     # (refined by the diagnosis rules, as sigdiag calls)
 """
 
 from __future__ import annotations
@@ -30,16 +31,16 @@ __all__ = [
 
 if TYPE_CHECKING:
     from sigdiag.anomalies import Anomaly
-    from sigdiag.calls import calls_frame, stats_frame
     from sigdiag.capture import CaptureError
     from sigdiag.decode import messages_frame, read_messages
     from sigdiag.model import Message
+    from sigdiag.report.frames import calls_frame, stats_frame
     from sigdiag.settings import ConfigError, DecodeSettings
 
 _LAZY = {
     "Anomaly": "sigdiag.anomalies",
-    "calls_frame": "sigdiag.calls",
-    "stats_frame": "sigdiag.calls",
+    "calls_frame": "sigdiag.report.frames",
+    "stats_frame": "sigdiag.report.frames",
     "CaptureError": "sigdiag.capture",
     "ConfigError": "sigdiag.settings",
     "DecodeSettings": "sigdiag.settings",

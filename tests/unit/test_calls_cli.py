@@ -16,7 +16,7 @@ import typer
 from typer.testing import CliRunner
 
 from sigdiag.calls import CALL_KEYS, STATS_KEYS
-from sigdiag.calls.cli import calls_command, stats_command
+from sigdiag.cli.calls import calls_command, stats_command
 from tests.unit.test_calls_builder import Flow, write_capture
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"

@@ -1,4 +1,4 @@
-"""Files in, calls out: iter_calls, calls_frame, stats_frame, filters and the refiner hook."""
+"""Files in, calls out: iter_calls, calls_frame, stats_frame, filters, by_start and the refiner hook."""
 
 from __future__ import annotations
 
@@ -68,11 +68,33 @@ def test_refiners_change_the_outcome_before_filters_and_stats(tmp_path: Path) ->
     assert df["network_loss"][0] == 1 and df["caller_failures"][0] == 0
     df = stats_frame(path, refiners=())  # the cause-based classes only
     assert df["network_loss"][0] == 0 and df["caller_failures"][0] == 1
-    # by default the shipped rules' outcome overrides apply: the same refinement, from rules/
+    # the calls layer knows nothing of the rules above it: by default, the cause-based classes
     calls = list(iter_calls(path))
+    assert (calls[0].outcome, calls[0].outcome_by) == ("caller", "outcomes")
+    # the rules' outcome refiner handed in: the same refinement, from rules/
+    from sigdiag.rules.check import outcome_refiner
+
+    calls = list(iter_calls(path, refiners=[outcome_refiner()]))
     assert (calls[0].outcome, calls[0].outcome_by) == ("network", "incomplete-digit-collection")
-    df = stats_frame(path)
-    assert df["network_loss"][0] == 1 and df["caller_failures"][0] == 0
+
+
+def test_report_frames_apply_the_shipped_rules_by_default(tmp_path: Path) -> None:
+    """sigdiag.report.frames (and sigdiag.calls_frame, sigdiag.stats_frame): the outcomes the command
+    line shows, the shipped rules' outcome overrides applied."""
+    import sigdiag
+    from sigdiag.report import frames
+
+    path = _capture(tmp_path)
+    calls = list(frames.iter_calls(path))
+    assert (calls[0].outcome, calls[0].outcome_by) == ("network", "incomplete-digit-collection")
+    assert [c.outcome for c in frames.iter_calls(path, refiners=())] == ["caller", "answered"]
+    for stats in (frames.stats_frame, sigdiag.stats_frame):
+        df = stats(path)
+        assert df["network_loss"][0] == 1 and df["caller_failures"][0] == 0
+    for calls_df in (frames.calls_frame, sigdiag.calls_frame):
+        df = calls_df(path)
+        assert list(df["outcome"]) == ["network", "answered"]
+        assert list(df["base_outcome"]) == ["caller", "answered"]
 
 
 def test_register_refiner() -> None:
@@ -91,9 +113,7 @@ def test_calls_frame(tmp_path: Path) -> None:
     df = calls_frame(_capture(tmp_path), refiners=())
     assert list(df.columns) == list(CALL_KEYS) and len(df) == 2
     assert list(df["outcome"]) == ["caller", "answered"] and df["frames"][0] == [1, 2, 3, 4]
-    df = calls_frame(_capture(tmp_path))  # refined by the incomplete-digit-collection rule
-    assert list(df["outcome"]) == ["network", "answered"]
-    assert list(df["base_outcome"]) == ["caller", "answered"]
+    assert calls_frame(_capture(tmp_path)).equals(df)  # the default: no refiner
 
 
 def test_stats_frame_several_files_and_groups(tmp_path: Path) -> None:

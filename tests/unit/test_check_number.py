@@ -259,7 +259,7 @@ def _stats_outcomes(*args: str) -> Counter[str]:
 def _check_outcomes(*args: str) -> tuple[dict[int, str], dict[str, int]]:
     """Every call's outcome in check: the library with number "" (in every number: every call is listed;
     the command refuses an empty --number) and the rule options of the command line."""
-    from sigdiag.rules.cli import rule_overrides
+    from sigdiag.cli.rules import rule_overrides
 
     path, options = args[0], list(args[1:])
     kw: dict[str, Any] = {}

@@ -1,14 +1,17 @@
 """From capture files to calls and KPIs: decode -> correlate -> classify -> refine -> filter.
 
 :func:`iter_calls` streams finished calls; :func:`calls_frame` and :func:`stats_frame` give pandas
-DataFrames.  *Refiners* are the hook for later stages: callables that get every finished call (already
-classified by the outcomes table) before it is filtered and handed out, and may change its outcome
-with :meth:`Call.override_outcome`.  The diagnosis rules (``sigdiag check``) plug in here; the command
-line uses the refiners registered in :data:`REFINERS` (``register_refiner``).
+DataFrames; :func:`by_start` puts a reader's calls in start-time order.  *Refiners* are the hook for later
+stages: callables that get every finished call (already classified by the outcomes table) before it is
+filtered and handed out, and may change its outcome with :meth:`Call.override_outcome`.  The caller hands
+them in (``refiners=``): the diagnosis rules sit above this layer, so the command line and
+:mod:`sigdiag.report.frames` pass the rules' outcome refiner (:func:`sigdiag.rules.check.outcome_refiner`);
+the command line also runs the refiners registered in :data:`REFINERS` (``register_refiner``).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from os import PathLike
 from pathlib import Path
@@ -29,6 +32,7 @@ __all__ = [
     "CallFilter",
     "CallReader",
     "Refiner",
+    "by_start",
     "calls_frame",
     "iter_calls",
     "register_refiner",
@@ -123,12 +127,53 @@ class CallReader:
         return next(self._it)
 
 
+#: finished calls held back between two looks at the calls still open (:func:`by_start`)
+_WATERMARK_EVERY = 256
+
+
+def by_start(reader: CallReader) -> Iterator[Call]:
+    """The calls of a :class:`CallReader` in start (IAM) time order, streaming.
+
+    Calls come out of the correlator when they end, a batch of messages at a time.  A finished call is
+    held until no call can still come out with an earlier start.  A look at the correlator after a batch
+    (``mark``: the earliest start of the calls still open, and the latest time stamp less the reorder
+    window for IAMs not yet read) bounds every call not yet handed out, except those that ended in that
+    same batch and are still on their way: those were open, or not yet started, at the previous look.  So
+    the calls that started before both marks go out.  Memory: the calls that ended while an earlier one
+    was still open."""
+    correlator = reader.correlator
+    slack = correlator.reorder_window + 1.0
+    heap: list[tuple[float, int, Call]] = []
+    previous = float("-inf")  # the mark of the previous look
+    looked_at = -1  # messages read at the previous look (one look per batch at most)
+    for seq, call in enumerate(reader, 1):
+        heapq.heappush(heap, (call.start, seq, call))
+        if seq % _WATERMARK_EVERY == 0 or len(heap) > 4 * _WATERMARK_EVERY:
+            messages = correlator.messages
+            if messages == looked_at:
+                continue
+            looked_at = messages
+            mark = correlator.now - slack
+            for open_call in correlator.table.values():
+                if open_call.start < mark:
+                    mark = open_call.start
+            for waiting in correlator.done:  # ended, held back for the cross-link window (take)
+                if waiting.start < mark:
+                    mark = waiting.start
+            limit = min(mark, previous)
+            previous = mark
+            while heap and heap[0][0] < limit:
+                yield heapq.heappop(heap)[2]
+    while heap:
+        yield heapq.heappop(heap)[2]
+
+
 def iter_calls(
     path: str | PathLike[str],
     *,
     settings: CallSettings | None = None,
     outcomes: OutcomeTable | str | PathLike[str] | None = None,
-    refiners: Sequence[Refiner] | None = None,
+    refiners: Sequence[Refiner] = (),
     cic: int | None = None,
     number: str | None = None,
     decode_settings: DecodeSettings | None = None,
@@ -138,9 +183,10 @@ def iter_calls(
 
     ``settings`` are the correlation thresholds (:class:`CallSettings`); ``outcomes`` an outcomes table or
     file (default: :func:`~sigdiag.calls.outcomes.default_outcomes_path`); ``refiners`` run on each call
-    before the ``cic``/``number`` filters (default: the outcome overrides of the shipped diagnosis rules,
-    :func:`sigdiag.rules.check.outcome_refiner`; ``()`` for the cause-based classes only).  Other keyword
-    options are decoding options as for
+    before the ``cic``/``number`` filters (default: none, the cause-based classes;
+    ``[sigdiag.rules.check.outcome_refiner()]`` adds the outcome overrides of the shipped diagnosis
+    rules, which :mod:`sigdiag.report.frames` applies by default).  Other keyword options are decoding
+    options as for
     :func:`sigdiag.read_messages` (``pc_format``, ``config``...).  Raises
     :class:`~sigdiag.capture.CaptureError` if the file is not a capture.
     """
@@ -149,10 +195,6 @@ def iter_calls(
     table = outcomes if isinstance(outcomes, OutcomeTable) else load_outcomes(outcomes)
     dsettings = resolve_settings(decode_settings, decode_options.pop("config", None), **decode_options)
     flt = CallFilter(cic=cic, number=number)
-    if refiners is None:
-        from sigdiag.rules.check import outcome_refiner
-
-        refiners = [outcome_refiner()]
     return CallReader(
         path, dsettings, settings or CallSettings(), table, refiners, flt if flt.active else None
     )

@@ -2,28 +2,23 @@
 
 Every reporter takes an iterable of dict rows with a fixed column order, so the same code serves
 messages, calls and findings.  JSON Lines and CSV stream row by row; Parquet is written in batches
-through pyarrow so memory stays bounded.
+through pyarrow so memory stays bounded.  The table layouts: :mod:`sigdiag.report.messages` (``decode``)
+and :mod:`sigdiag.report.calls` (``calls``, ``stats``); :mod:`sigdiag.report.frames` gives the calls and
+KPIs as DataFrames with the outcomes the command line shows.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import math
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
 from typing import IO, Any
+
+from sigdiag.display import format_ts
 
 __all__ = ["FORMATS", "format_ts", "write_csv", "write_jsonl", "write_parquet", "write_rows", "write_table"]
 
 FORMATS = ("table", "jsonl", "csv", "parquet")
-
-
-def format_ts(ts: float | None) -> str:
-    """Epoch seconds as UTC ``YYYY-MM-DD HH:MM:SS.ffffff``."""
-    if ts is None or (isinstance(ts, float) and math.isnan(ts)):
-        return ""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _json_default(value: Any) -> Any:

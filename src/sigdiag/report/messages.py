@@ -6,38 +6,52 @@ from collections.abc import Callable
 from typing import Any
 
 from sigdiag.codec.names import cause_name, location_short
+from sigdiag.display import format_ts
 from sigdiag.model import MESSAGE_KEYS
-from sigdiag.report import format_ts
 from sigdiag.settings import DecodeSettings
 
-__all__ = ["MESSAGE_COLUMNS", "message_table_columns"]
+__all__ = ["MESSAGE_COLUMNS", "Cell", "file_column", "message_table_columns", "pc_formatter"]
 
 MESSAGE_COLUMNS: tuple[str, ...] = MESSAGE_KEYS
 
+#: A table cell: the text of one column of a row.
 Cell = Callable[[dict[str, Any]], str]
+
+
+def pc_formatter(pc_display: str, default_format: str) -> Callable[[int | None, str | None], str]:
+    """``pc(value, pc_format)``: a point code as ``pc_display`` shows it (decimal or structured) in its
+    row's format (``default_format`` when the row has none); ``-`` for None.  Texts are cached."""
+    from sigdiag.carrier.mtp import format_pc
+
+    structured = pc_display == "structured"
+    cache: dict[tuple[int, str], str] = {}
+
+    def pc(value: int | None, fmt: str | None) -> str:
+        if value is None:
+            return "-"
+        key = (value, fmt or default_format)
+        text = cache.get(key)
+        if text is None:
+            text = cache[key] = format_pc(value, key[1], structured)
+        return text
+
+    return pc
+
+
+def file_column(with_file: bool) -> list[tuple[str, str, Cell]]:
+    """The ``file`` column that rows from several files begin with (none for one file)."""
+    return [("file", "<", lambda r: str(r["file"]))] if with_file else []
 
 
 def message_table_columns(settings: DecodeSettings, with_file: bool = False) -> list[tuple[str, str, Cell]]:
     """Columns of the readable table: frame, UTC time, OPC -> DPC, CIC, message, digits, cause, anomalies,
     link (the signalling link the message was seen on)."""
-    from sigdiag.carrier.mtp import format_pc
-
-    structured = settings.pc_display == "structured"
-    cache: dict[tuple[int, str], str] = {}
-
-    def pc(value: int | None, fmt: str) -> str:
-        if value is None:
-            return "-"
-        key = (value, fmt)
-        text = cache.get(key)
-        if text is None:
-            text = cache[key] = format_pc(value, fmt, structured)
-        return text
+    pc = pc_formatter(settings.pc_display, settings.pc_format)
 
     def route(r: dict[str, Any]) -> str:
         if r["opc"] is None and r["dpc"] is None:
             return r["carrier"]
-        fmt = r.get("pc_format") or settings.pc_format
+        fmt = r.get("pc_format")
         return f"{pc(r['opc'], fmt)} -> {pc(r['dpc'], fmt)}"
 
     def called(r: dict[str, Any]) -> str:
@@ -55,10 +69,8 @@ def message_table_columns(settings: DecodeSettings, with_file: bool = False) -> 
     def anomalies(r: dict[str, Any]) -> str:
         return ",".join(a["name"] for a in r["anomalies"])
 
-    cols: list[tuple[str, str, Cell]] = []
-    if with_file:
-        cols.append(("file", "<", lambda r: str(r["file"])))
-    cols += [
+    return [
+        *file_column(with_file),
         ("frame", ">", lambda r: str(r["frame"])),
         ("time (UTC)", "<", lambda r: format_ts(r["ts"])),
         ("opc -> dpc", "<", route),
@@ -70,4 +82,3 @@ def message_table_columns(settings: DecodeSettings, with_file: bool = False) -> 
         ("anomalies", "<", anomalies),
         ("link", "<", lambda r: r.get("link") or ""),
     ]
-    return cols

@@ -11,15 +11,15 @@ files.  :func:`score` compares findings with the truth of a simulated capture:
   congestion burst is a network-loss spike too); a share finding is also right when its window would not
   hold the threshold without the calls of injected (per-call) faults.
 
-:func:`run_rule_tests` runs the tests of rules (``sigdiag rules test``), simulating each scenario once
-into a temporary folder.
+:func:`run_rule_tests` runs the tests of rules (``sigdiag rules test``).  The simulator sits above the
+rules' layer, used by the command line only: the caller hands in how a scenario becomes a capture
+(:func:`sigdiag.cli.rules.simulated_rule_tests` simulates each scenario once into a folder).
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,11 @@ from typing import Any
 from sigdiag.rules.engine import Finding
 from sigdiag.rules.loader import Rule, RuleSet, load_rule
 
-__all__ = ["Score", "TestResult", "load_truth", "run_rule_tests", "score"]
+__all__ = ["ScenarioCapture", "Score", "TestResult", "load_truth", "run_rule_tests", "score"]
+
+#: ``(scenario file, seed, calls)`` -> the capture simulated from that scenario (calls None: the
+#: scenario's own number).
+ScenarioCapture = Callable[[Path, int, int | None], Path]
 
 #: Windowed/circuit findings of a rule may also be explained by events of these other faults.
 ALSO_EXPLAINED_BY: dict[str, tuple[str, ...]] = {"trunk-loss-rate": ("congestion-burst",)}
@@ -165,53 +169,31 @@ class TestResult:
     findings: int
 
 
-def _simulate(scenario: Path, seed: int, calls: int | None, folder: Path) -> Path:
-    from sigdiag.simulate import simulate
-
-    folder.mkdir(parents=True, exist_ok=True)
-    out = folder / f"{scenario.stem}-{seed}-{calls or 0}.pcap"
-    if not out.exists():
-        simulate(str(out), str(scenario), calls=calls, seed=seed)
-    return out
-
-
-def run_rule_tests(rules: RuleSet | Iterable[Rule], workdir: str | Path | None = None) -> list[TestResult]:
-    """Run the ``tests`` of each rule; scenarios are simulated into ``workdir`` (a temporary folder by
-    default) once per (scenario, seed, calls)."""
+def run_rule_tests(rules: RuleSet | Iterable[Rule], scenario_capture: ScenarioCapture) -> list[TestResult]:
+    """Run the ``tests`` of each rule: on the capture a test names, or on the capture that
+    ``scenario_capture`` gives for its scenario (with the test's seed and number of calls).  A test that
+    cannot run (a broken scenario, a capture that cannot be read) is a failed test, with the reason."""
     from sigdiag.rules.check import check
 
     results: list[TestResult] = []
-    tmp = None
-    if workdir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="sigdiag-rule-tests-")
-        workdir = tmp.name
-    folder = Path(workdir)
-    try:
-        for rule in rules:
-            base = Path(rule.source).parent
-            for t in rule.tests:
-                name = t["name"]
-                kind = t.get("kind", "positive" if name != "negative" else "negative")
-                try:
-                    if "scenario" in t:
-                        capture = _simulate(base / t["scenario"], t.get("seed", 1), t.get("calls"), folder)
-                    else:
-                        capture = base / t["capture"]
-                    test_rule = load_rule(rule.source, {**_overrides(rule), **(t.get("set") or {})})
-                    run = check(
-                        capture,
-                        rules=RuleSet([test_rule]),
-                        pc_format=t.get("pc_format", "itu"),
-                    )
-                    findings = list(run)
-                except Exception as exc:  # a broken test is a failed test, with the reason
-                    results.append(TestResult(rule.id, name, kind, False, f"error: {exc}", 0))
-                    continue
-                ok, detail = _judge(test_rule, t["expect"], findings, capture)
-                results.append(TestResult(rule.id, name, kind, ok, detail, len(findings)))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+    for rule in rules:
+        base = Path(rule.source).parent
+        for t in rule.tests:
+            name = t["name"]
+            kind = t.get("kind", "positive" if name != "negative" else "negative")
+            try:
+                if "scenario" in t:
+                    capture = scenario_capture(base / t["scenario"], t.get("seed", 1), t.get("calls"))
+                else:
+                    capture = base / t["capture"]
+                test_rule = load_rule(rule.source, {**_overrides(rule), **(t.get("set") or {})})
+                run = check(capture, rules=RuleSet([test_rule]), pc_format=t.get("pc_format", "itu"))
+                findings = list(run)
+            except Exception as exc:  # a broken test is a failed test, with the reason
+                results.append(TestResult(rule.id, name, kind, False, f"error: {exc}", 0))
+                continue
+            ok, detail = _judge(test_rule, t["expect"], findings, capture)
+            results.append(TestResult(rule.id, name, kind, ok, detail, len(findings)))
     return results
 
 

@@ -1,8 +1,6 @@
 """``sigdiag simulate``: the command-line face of :func:`sigdiag.simulate.simulate`.
 
-:func:`simulate_command` is a Typer-annotated function; ``sigdiag.cli`` registers it with
-``app.command("simulate")(simulate_command)``.  Only ``typer`` and ``pathlib`` are imported here; the
-simulator is imported when the command runs.
+The simulator is imported when the command runs.
 """
 
 from __future__ import annotations
@@ -11,6 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from sigdiag.cli.common import fail, failing_on
 
 __all__ = ["simulate_command"]
 
@@ -58,14 +58,10 @@ def simulate_command(
     from sigdiag.simulate import ScenarioError, simulate
 
     if format is not None and format not in ("pcap", "pcapng"):
-        typer.echo(f"sigdiag: error: --format must be pcap or pcapng, not {format!r}", err=True)
-        raise typer.Exit(2)
+        raise fail(f"--format must be pcap or pcapng, not {format!r}")
     try:
-        result = simulate(out, scenario, calls=calls, seed=seed, fmt=format)
-    except ScenarioError as exc:
-        typer.echo(f"sigdiag: error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        with failing_on(ScenarioError):
+            result = simulate(out, scenario, calls=calls, seed=seed, fmt=format)
     except OSError as exc:
-        typer.echo(f"sigdiag: error: {exc.filename or out}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(f"{exc.filename or out}: {exc.strerror or exc}") from None
     typer.echo(result.summary(), err=True)

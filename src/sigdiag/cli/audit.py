@@ -18,6 +18,19 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from sigdiag.cli.common import (
+    NO_DECODE_OPTIONS,
+    DecodeOptions,
+    OutcomesOpt,
+    SetOpt,
+    TrunksOpt,
+    fail,
+    failing_on,
+    split_set,
+    with_decode_options,
+)
+from sigdiag.cli.rules import rule_overrides
+
 __all__ = ["audit_app"]
 
 
@@ -37,23 +50,9 @@ audit_app = typer.Typer(
 )
 
 
-class Engine(StrEnum):
-    local = "local"
-    dask = "dask"
-
-
-class SummaryFormat(StrEnum):
-    table = "table"
-    jsonl = "jsonl"
-    csv = "csv"
-
-
-class PointMode(StrEnum):
-    name = "name"
-    folder = "folder"
-    file = "file"
-
-
+Engine = StrEnum("Engine", ["local", "dask"])
+SummaryFormat = StrEnum("SummaryFormat", ["table", "jsonl", "csv"])
+PointMode = StrEnum("PointMode", ["name", "folder", "file"])
 FormatOpt = Annotated[SummaryFormat, typer.Option("--format", "-f", help="Summary output format.")]
 BucketOpt = Annotated[
     str, typer.Option("--bucket", help="Time bucket of the summary rows: 15m, 1h, 1d, ... (UTC-aligned).")
@@ -71,10 +70,8 @@ ThresholdsOpt = Annotated[
 def _bucket(text: str) -> int:
     from sigdiag.audit.summary import parse_bucket
 
-    try:
+    with failing_on(ValueError):
         return parse_bucket(text)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
 
 
 def _thresholds(path: Path | None) -> Any:
@@ -83,13 +80,12 @@ def _thresholds(path: Path | None) -> Any:
 
     if path is None:
         return None
-    try:
+    with failing_on(ConfigError):
         return load_thresholds(path)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
 
 
 @audit_app.command("run")
+@with_decode_options
 def run_command(
     paths: Annotated[
         list[str],
@@ -98,10 +94,7 @@ def run_command(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for the stored results (Parquet, state).")
     ] = Path("sigdiag-audit"),
-    trunks: Annotated[
-        Path | None,
-        typer.Option("--trunks", help="Trunk map YAML (name, opc, dpc, cic ranges).", show_default=False),
-    ] = None,
+    trunks: TrunksOpt = None,
     engine: Annotated[Engine, typer.Option("--engine", help="Run on local processes or a Dask cluster.")] = (
         Engine.local
     ),
@@ -145,12 +138,7 @@ def run_command(
         ),
     ] = None,
     outcomes: OutcomesOpt = None,
-    pc_format: PcFormatOpt = None,
-    variant: VariantOpt = None,
-    pc_display: PcDisplayOpt = None,
-    mtp2_fcs: Mtp2FcsOpt = None,
-    m3ua_version: M3uaOpt = None,
-    config: ConfigOpt = None,
+    decode: DecodeOptions = NO_DECODE_OPTIONS,
 ) -> None:
     """Audit call-loss rates over many captures (what 'sigdiag audit PATH...' runs).
 
@@ -164,28 +152,18 @@ def run_command(
     stops it cleanly, its state saved (exit status 130 or 143; the same command resumes).  Details:
     docs/audit.md.
     """
-    from sigdiag.audit.runner import AuditError, AuditInterrupted, run_audit
+    from sigdiag.audit.runner import AuditError, AuditInterrupted, damage_text, run_audit
 
     bucket_s = _bucket(bucket)
     th = _thresholds(thresholds)
-    _settings(config, pc_format, variant, pc_display, mtp2_fcs, m3ua_version)  # a bad option fails here
-    decode = {
-        "config": str(config) if config else None,
-        "pc_format": pc_format.value if pc_format else None,
-        "variant": variant.value if variant else None,
-        "pc_display": pc_display.value if pc_display else None,
-        "mtp2_fcs": mtp2_fcs.value if mtp2_fcs else None,
-        "m3ua_version": m3ua_version.value if m3ua_version else None,
-    }
-    from sigdiag.rules.cli import rule_overrides
-
+    decode.settings()  # a bad option fails here
+    config = decode.config
     # --set: correlation settings NAME=VALUE, and rule settings RULE.SETTING=VALUE (a dot in the name);
     # with --number-plan and the config file's rules: section, the rules are set as check sets them
-    call_set = [a for a in set_ or [] if "." not in a.partition("=")[0]]
-    rule_set = [a for a in set_ or [] if "." in a.partition("=")[0]]
+    call_set, rule_set = split_set(set_)
     rule_settings = rule_overrides(config, rule_set, number_plan)
     options: dict[str, Any] = {
-        "decode": decode,
+        "decode": {"config": str(config) if config else None, **decode.values()},
         "set": call_set,
         "rule_settings": rule_settings,
         "trunks": str(trunks) if trunks else None,
@@ -212,8 +190,6 @@ def run_command(
 
         typer.echo(f"sigdiag: {exc.line(shlex.join(['sigdiag', *sys.argv[1:]]))}", err=True)
         raise typer.Exit(exc.exit_code) from None
-    from sigdiag.audit.runner import damage_text
-
     for line in result.warnings:
         typer.echo(f"sigdiag: warning: {line}", err=True)
     for path, why in result.bad:
@@ -252,10 +228,8 @@ def report_command(
     if not out_dir.is_dir():
         raise fail(f"{out_dir}: no such folder")
     warnings: list[str] = []
-    try:
+    with failing_on(AuditError):
         rows = report(out_dir, bucket_s, th, warnings)
-    except AuditError as exc:
-        raise fail(str(exc)) from None
     for line in warnings:
         typer.echo(f"sigdiag: warning: {line}", err=True)
     damaged = damaged_files(out_dir)
@@ -285,7 +259,7 @@ _DELAYS_MS = frozenset(("pdd_mean_ms",))
 
 
 def _cell(v: Any, key: str = "") -> str:
-    from sigdiag.calls.report import ms_text, pct_text
+    from sigdiag.display import ms_text, pct_text
 
     if v is None:
         return "-"
@@ -347,16 +321,3 @@ def _print(
         out.write(f"\n{n} file{'s' if n > 1 else ''} with anomalies{where}:\n")
         for d in damaged:
             out.write(f"  {damage_text(d)}\n")
-
-
-from sigdiag.calls.cli import OutcomesOpt, SetOpt  # noqa: E402
-from sigdiag.cli import (  # noqa: E402
-    ConfigOpt,
-    M3uaOpt,
-    Mtp2FcsOpt,
-    PcDisplayOpt,
-    PcFormatOpt,
-    VariantOpt,
-    _settings,
-    fail,
-)

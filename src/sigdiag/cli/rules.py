@@ -1,5 +1,11 @@
 """``sigdiag check`` and ``sigdiag rules list|show|validate|test``: the command-line face of
-:mod:`sigdiag.rules`.  Registered by :mod:`sigdiag.cli`; errors are one line and exit code 2."""
+:mod:`sigdiag.rules`.  Registered by :mod:`sigdiag.cli`; errors are one line and exit code 2.
+
+Also the rule options the other commands share (:func:`rule_overrides`, :func:`outcome_refiner_for`), and
+``rules test``'s simulated captures: the rules sit below the simulator's only user, this layer, so
+:func:`sigdiag.rules.testing.run_rule_tests` gets the scenarios' captures from here
+(:func:`simulated_rule_tests`).
+"""
 
 from __future__ import annotations
 
@@ -14,24 +20,30 @@ from typing import IO, Annotated, Any
 
 import typer
 
-__all__ = ["check_command", "outcome_refiner_for", "rules_app"]
+from sigdiag.cli.common import (
+    CIC_HELP,
+    NO_DECODE_OPTIONS,
+    NUMBER_HELP,
+    PC_HELP,
+    DecodeOptions,
+    FilesArg,
+    OutputOpt,
+    TrunksOpt,
+    check_cic,
+    check_number,
+    check_pc,
+    fail,
+    failing_on,
+    report_anomalies,
+    trunk_map,
+    with_decode_options,
+)
+
+__all__ = ["check_command", "outcome_refiner_for", "rule_overrides", "rules_app", "simulated_rule_tests"]
 
 
-class CheckFormat(StrEnum):
-    table = "table"
-    jsonl = "jsonl"
-    json = "json"
-
-
-class FailOn(StrEnum):
-    info = "info"
-    low = "low"
-    medium = "medium"
-    high = "high"
-    critical = "critical"
-    never = "never"
-
-
+CheckFormat = StrEnum("CheckFormat", ["table", "jsonl", "json"])
+FailOn = StrEnum("FailOn", ["info", "low", "medium", "high", "critical", "never"])
 RulesOpt = Annotated[
     list[Path] | None,
     typer.Option("--rules", help="A folder of extra rule files (repeatable).", show_default=False),
@@ -43,6 +55,21 @@ RuleSetOpt = Annotated[
         help="Rule setting RULE.SETTING=VALUE (repeatable), e.g. incomplete-digit-collection.max_gap_ms=500.",
         show_default=False,
     ),
+]
+
+
+CicOpt = Annotated[int | None, typer.Option("--cic", help="Only findings on this CIC." + CIC_HELP)]
+OpcOpt = Annotated[
+    str | None, typer.Option("--opc", help="Only findings involving this point code." + PC_HELP)
+]
+DpcOpt = Annotated[
+    str | None, typer.Option("--dpc", help="Only findings involving this point code." + PC_HELP)
+]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="Only findings from this time (ISO 8601 or epoch).")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Only findings up to this time (ISO 8601 or epoch).")
 ]
 
 
@@ -64,12 +91,6 @@ def _time(value: str | None, name: str) -> float | None:
     return dt.timestamp()
 
 
-def _pc(value: str | None, name: str, pc_format: str) -> int | None:
-    from sigdiag.cli import check_pc
-
-    return check_pc(value, name, pc_format)
-
-
 def rule_overrides(
     config: Path | None, set_: list[str] | None, number_plan: Path | None
 ) -> dict[str, dict[str, Any]]:
@@ -78,7 +99,7 @@ def rule_overrides(
     from sigdiag.settings import ConfigError, read_yaml_mapping
 
     out: dict[str, dict[str, Any]] = {}
-    try:
+    with failing_on(RuleError, ConfigError):
         if config is not None:
             section = read_yaml_mapping(config).get("rules") or {}
             if not isinstance(section, dict) or not all(isinstance(v, dict) for v in section.values()):
@@ -90,8 +111,6 @@ def rule_overrides(
                 out.setdefault(rid, {}).update(values)
         for rid, values in parse_assignments(set_).items():
             out.setdefault(rid, {}).update(values)
-    except (RuleError, ConfigError) as exc:
-        raise fail(str(exc)) from None
     return out
 
 
@@ -100,10 +119,8 @@ def _load(rules: list[Path] | None, overrides: dict[str, dict[str, Any]]) -> Any
     tests or whose file name is not its id)."""
     from sigdiag.rules.loader import RuleError, load_rules
 
-    try:
+    with failing_on(RuleError):
         ruleset = load_rules(rules or [], overrides)
-    except RuleError as exc:
-        raise fail(str(exc)) from None
     for r in ruleset:
         for warning in r.warnings:
             typer.echo(f"sigdiag: warning: {r.source}: rule {r.id}: {warning}", err=True)
@@ -125,10 +142,9 @@ def outcome_refiner_for(
     return outcome_refiner(_load(rules, rule_overrides(config, set_, number_plan)), trunks)
 
 
+@with_decode_options
 def check_command(
-    files: Annotated[
-        list[Path], typer.Argument(help="Capture files (pcap, pcapng, optionally gzip-compressed).")
-    ],
+    files: FilesArg,
     number: Annotated[
         str | None,
         typer.Option(
@@ -138,21 +154,11 @@ def check_command(
             + NUMBER_HELP,
         ),
     ] = None,
-    cic: Annotated[int | None, typer.Option("--cic", help="Only findings on this CIC." + CIC_HELP)] = None,
-    opc: Annotated[
-        str | None,
-        typer.Option("--opc", help="Only findings involving this point code." + PC_HELP),
-    ] = None,
-    dpc: Annotated[
-        str | None,
-        typer.Option("--dpc", help="Only findings involving this point code." + PC_HELP),
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="Only findings from this time (ISO 8601 or epoch).")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", help="Only findings up to this time (ISO 8601 or epoch).")
-    ] = None,
+    cic: CicOpt = None,
+    opc: OpcOpt = None,
+    dpc: DpcOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     rules: RulesOpt = None,
     set_: RuleSetOpt = None,
     number_plan: Annotated[
@@ -163,10 +169,7 @@ def check_command(
             show_default=False,
         ),
     ] = None,
-    trunks: Annotated[
-        Path | None,
-        typer.Option("--trunks", help="Trunk map YAML (name, opc, dpc, cic ranges).", show_default=False),
-    ] = None,
+    trunks: TrunksOpt = None,
     min_severity: Annotated[
         FailOn | None,
         typer.Option(
@@ -178,15 +181,8 @@ def check_command(
         typer.Option("--fail-on", help="Exit with code 1 when a finding is at or above this severity."),
     ] = FailOn.high,
     format: Annotated[CheckFormat, typer.Option("--format", "-f", help="Output format.")] = CheckFormat.table,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")
-    ] = None,
-    pc_format: PcFormatOpt = None,
-    variant: VariantOpt = None,
-    pc_display: PcDisplayOpt = None,
-    mtp2_fcs: Mtp2FcsOpt = None,
-    m3ua_version: M3uaOpt = None,
-    config: ConfigOpt = None,
+    output: OutputOpt = None,
+    decode: DecodeOptions = NO_DECODE_OPTIONS,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -209,29 +205,22 @@ def check_command(
     one row per matching call with "kind": "call".  Exit code 0 without findings at or above --fail-on
     (default high), 1 with, 2 for usage or input errors.
     """
-    from sigdiag.calls.stats import load_trunks
     from sigdiag.capture import CaptureError
     from sigdiag.rules.check import CheckRun, FindingFilter
     from sigdiag.rules.loader import SEVERITIES
     from sigdiag.rules.parallel import EngineProcessError
-    from sigdiag.settings import ConfigError
 
     number = check_number(number)
     cic = check_cic(cic)
-    dsettings = _settings(config, pc_format, variant, pc_display, mtp2_fcs, m3ua_version)
-    ruleset = _load(rules, rule_overrides(config, set_, number_plan))
-    tmap = None
-    if trunks is not None:
-        try:
-            tmap = load_trunks(trunks)
-        except ConfigError as exc:
-            raise fail(str(exc)) from None
+    dsettings = decode.settings()
+    ruleset = _load(rules, rule_overrides(decode.config, set_, number_plan))
+    tmap = trunk_map(trunks)
     level = None if min_severity in (None, FailOn.never) else min_severity.value
     flt = FindingFilter(
         number,
         cic,
-        _pc(opc, "--opc", dsettings.pc_format),
-        _pc(dpc, "--dpc", dsettings.pc_format),
+        check_pc(opc, "--opc", dsettings.pc_format),
+        check_pc(dpc, "--dpc", dsettings.pc_format),
         _time(since, "--since"),
         _time(until, "--until"),
         level,
@@ -247,10 +236,8 @@ def check_command(
 
         return format_pc(value, dsettings.pc_format, True)
 
-    try:
+    with failing_on(CaptureError):
         run = CheckRun(files, ruleset, flt, tmap, None, None, dsettings, pc, workers=workers)
-    except CaptureError as exc:
-        raise fail(str(exc)) from None
 
     titles = {r.id: (r.severity, r.title) for r in ruleset}
     try:
@@ -262,9 +249,7 @@ def check_command(
         if output is None:  # standard output closed (a pager quit): sigdiag.cli.main ends quietly
             raise
         raise fail(f"cannot write {output}: {exc.strerror}") from None
-    from sigdiag.cli import _report_anomalies
-
-    _report_anomalies([(p, r.reader) for p, r in run.readers], 0)
+    report_anomalies([(p, r.reader) for p, r in run.readers])
     for warning in summary["memory_bounds"]:  # what the memory bounds dropped (docs/calls.md, rules.md)
         typer.echo(f"sigdiag: warning: {warning}", err=True)
     if format != CheckFormat.table:
@@ -427,14 +412,11 @@ def rules_test(
 ) -> None:
     """Run each rule's positive and negative tests (simulated captures; exit code 1 if one fails)."""
     from sigdiag.rules.loader import RuleError
-    from sigdiag.rules.testing import run_rule_tests
 
     rs = _load(rules, {})
-    try:
+    with failing_on(RuleError):
         selected = rs.select(rule_ids) if rule_ids else rs
-    except RuleError as exc:
-        raise fail(str(exc)) from None
-    results = run_rule_tests(selected, workdir)
+    results = simulated_rule_tests(selected, workdir)
     failed = 0
     for t in results:
         failed += not t.ok
@@ -444,19 +426,22 @@ def rules_test(
         raise typer.Exit(1)
 
 
-# The shared option types and helpers of ``sigdiag decode``.
-from sigdiag.cli import (  # noqa: E402
-    CIC_HELP,
-    NUMBER_HELP,
-    PC_HELP,
-    ConfigOpt,
-    M3uaOpt,
-    Mtp2FcsOpt,
-    PcDisplayOpt,
-    PcFormatOpt,
-    VariantOpt,
-    _settings,
-    check_cic,
-    check_number,
-    fail,
-)
+def simulated_rule_tests(rules: Any, workdir: Path | None = None) -> list[Any]:
+    """:func:`sigdiag.rules.testing.run_rule_tests` with each scenario simulated once per (scenario,
+    seed, calls) into ``workdir`` (a temporary folder by default)."""
+    import tempfile
+
+    from sigdiag.rules.testing import run_rule_tests
+    from sigdiag.simulate import simulate
+
+    with tempfile.TemporaryDirectory(prefix="sigdiag-rule-tests-") as tmp:
+        folder = Path(tmp if workdir is None else workdir)
+
+        def scenario_capture(scenario: Path, seed: int, calls: int | None) -> Path:
+            folder.mkdir(parents=True, exist_ok=True)
+            out = folder / f"{scenario.stem}-{seed}-{calls or 0}.pcap"
+            if not out.exists():
+                simulate(str(out), str(scenario), calls=calls, seed=seed)
+            return out
+
+        return run_rule_tests(rules, scenario_capture)
