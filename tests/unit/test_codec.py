@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from sigdiag.anomalies import CATALOGUE
 from sigdiag.codec import ANSI_MESSAGES, ITU_MESSAGES, decode_bytes, encode_message, reencode
-from sigdiag.codec.isup import decode_params
+from sigdiag.codec.isup import EncodeError, decode_params, encode_cic
 from sigdiag.codec.params import ANSI_PARAMETERS, PARAMETERS, bcd_decode, bcd_encode
 
 # --- hand-checked vectors (CIC first, little-endian) ------------------------------------------------------
@@ -250,6 +250,176 @@ def test_malformed_messages_give_named_anomalies(hexstr: str, anomaly: str) -> N
     m.params  # noqa: B018 - decoding the parameters must not raise either
 
 
+# Exact results of the rare paths (what the decoder made of these octets before its hot path was split into
+# rare-path helpers, issue 15): (hex, protocol, variant, cic, type, raw params, anomalies, layout, cause)
+RARE_PATHS = [
+    (
+        "11",
+        "isup",
+        "itu",
+        None,
+        "?",
+        [],
+        [("isup.truncated", "1 octets: no room for CIC and message type")],
+        None,
+        None,
+    ),
+    (
+        "",
+        "isup",
+        "itu",
+        None,
+        "?",
+        [],
+        [("isup.truncated", "0 octets: no room for CIC and message type")],
+        None,
+        None,
+    ),
+    (
+        "0100000c",
+        "bicc",
+        "itu",
+        None,
+        "?",
+        [],
+        [("isup.truncated", "4 octets: no room for CIC and message type")],
+        None,
+        None,
+    ),
+    ("11f0090100", "isup", "itu", 17, "ANM", [], [], {"cic_spare": 15, "empty_optional_part": True}, None),
+    ("11c0090100", "isup", "ansi", 17, "ANM", [], [], {"cic_spare": 3, "empty_optional_part": True}, None),
+    (
+        "110006",
+        "isup",
+        "itu",
+        17,
+        "ACM",
+        [],
+        [("isup.truncated", "ACM: mandatory fixed part ends at octet 3")],
+        None,
+        None,
+    ),
+    (
+        "1100061614",
+        "isup",
+        "itu",
+        17,
+        "ACM",
+        [(17, "1614")],
+        [("isup.truncated", "ACM: pointers missing")],
+        None,
+        None,
+    ),
+    (
+        "11000c0203028290",
+        "isup",
+        "itu",
+        17,
+        "REL",
+        [(18, "8290"), (144, "")],
+        [
+            ("isup.parameter_overrun", "REL: optional parameter 0x90"),
+            ("isup.irregular_layout", "REL: pointers leave gaps or overlap"),
+        ],
+        None,
+        16,
+    ),
+    (
+        "11000c020002829000",
+        "isup",
+        "itu",
+        17,
+        "REL",
+        [(18, "8290")],
+        [("isup.trailing_bytes", "REL: 1 octets after the message")],
+        {"trailing": "00"},
+        16,
+    ),
+    (
+        "11000c02010282900000",
+        "isup",
+        "itu",
+        17,
+        "REL",
+        [(18, "8290"), (2, "900000")],
+        [
+            ("isup.parameter_overrun", "REL: optional parameter 0x02"),
+            ("isup.irregular_layout", "REL: pointers leave gaps or overlap"),
+        ],
+        None,
+        16,
+    ),
+    (
+        "1100090200003d0104",
+        "isup",
+        "itu",
+        17,
+        "ANM",
+        [],
+        [
+            ("isup.irregular_layout", "ANM: pointers leave gaps or overlap"),
+            ("isup.trailing_bytes", "ANM: 3 octets after the message"),
+        ],
+        {"empty_optional_part": True, "trailing": "3d0104"},
+        None,
+    ),
+    (
+        "110009013d05",
+        "isup",
+        "itu",
+        17,
+        "ANM",
+        [(61, "")],
+        [("isup.parameter_overrun", "ANM: optional parameter 0x3D")],
+        None,
+        None,
+    ),
+    (
+        "11000c0302028290013d",
+        "isup",
+        "itu",
+        17,
+        "REL",
+        [(18, "90013d")],
+        [("isup.parameter_overrun", "REL: parameter 0x12 length 130")],
+        None,
+        1,
+    ),
+    (
+        "0500ff0102",
+        "isup",
+        "ansi",
+        5,
+        "0xFF",
+        [(-1, "0102")],
+        [("isup.unknown_message_type", "message type 0xFF")],
+        None,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("hexstr", "protocol", "variant", "cic", "typ", "params", "anomalies", "layout", "cause"), RARE_PATHS
+)
+def test_rare_paths_exactly(
+    hexstr: str,
+    protocol: str,
+    variant: str,
+    cic: int | None,
+    typ: str,
+    params: list[tuple[int, str]],
+    anomalies: list[tuple[str, str]],
+    layout: dict | None,
+    cause: int | None,
+) -> None:
+    m = decode_bytes(bytes.fromhex(hexstr), protocol=protocol, variant=variant)
+    assert (m.cic, m.type, m.cause) == (cic, typ, cause)
+    assert [(c, v.hex()) for c, v in m.raw_params] == params
+    assert [(a.name, a.detail) for a in m.anomalies] == anomalies
+    assert m.layout == layout
+
+
 # --- properties -----------------------------------------------------------------------------------------
 
 digits = st.text(alphabet="0123456789ABCE", max_size=24)
@@ -384,6 +554,33 @@ def test_decoded_messages_have_every_attribute() -> None:
         for name in Message.__slots__:
             getattr(m, name)  # no AttributeError: decode_message sets every slot on every path
         assert m.params is not None
+
+
+def test_message_too_long_for_its_pointers_is_an_encode_error() -> None:
+    # USR: user-to-user information (mandatory variable, 255 octets) then the optional part, whose pointer
+    # would have to count past 255
+    params = {"user_to_user_information": bytes(255), "hop_counter": {"hop_counter": 3}}
+    with pytest.raises(EncodeError, match="too long for its pointers"):
+        encode_message("USR", params, cic=1)
+    assert decode_bytes(encode_message("USR", {"user_to_user_information": bytes(255)}, cic=1)).type == "USR"
+
+
+@given(
+    cic=st.integers(0, 0xFFFFFFFF),
+    spare=st.integers(0, 15),
+    protocol=st.sampled_from(["isup", "bicc"]),
+    variant=st.sampled_from(["itu", "ansi"]),
+)
+def test_encode_cic_is_what_decode_reads(cic: int, spare: int, protocol: str, variant: str) -> None:
+    bits = 32 if protocol == "bicc" else 14 if variant == "ansi" else 12
+    cic &= (1 << bits) - 1
+    spare = 0 if protocol == "bicc" else spare & ((1 << (16 - bits)) - 1)
+    field = encode_cic(cic, protocol, variant, spare)
+    m = decode_bytes(field + b"\x10\x00", protocol=protocol, variant=variant)  # RLC
+    assert (m.cic, m.type) == (cic, "RLC")
+    assert (m.layout or {}).get("cic_spare", 0) == spare
+    assert encode_message("RLC", {}, cic=cic, protocol=protocol, variant=variant, layout=m.layout) == m.raw
+    assert encode_cic(None) == b""
 
 
 @given(st.binary(max_size=40))

@@ -25,9 +25,10 @@ from typing import Any
 
 from sigdiag.anomalies import Anomaly
 from sigdiag.carrier.payload import Payload
+from sigdiag.codec.codes import CALLED_PARTY_NUMBER, CALLING_PARTY_NUMBER, CAUSE_INDICATORS, SUBSEQUENT_NUMBER
 from sigdiag.codec.message import Message
 from sigdiag.codec.messages import ALL_ABBRS, MessageSpec, message_table
-from sigdiag.codec.params import ANSI_PARAMETERS, PARAMETERS, RAW, Codec, ParamError
+from sigdiag.codec.params import ANSI_PARAMETERS, PARAMETERS, RAW, Codec, ParamError, bcd_digits
 
 __all__ = [
     "EncodeError",
@@ -35,28 +36,22 @@ __all__ = [
     "decode_message",
     "decode_params",
     "decode_payload",
+    "encode_cic",
     "encode_message",
     "param_code",
     "reencode",
 ]
 
+#: The CIC bits of the 2-octet ISUP CIC field (the bits above are spare).
+CIC_MASK_ITU = 0x0FFF
+CIC_MASK_ANSI = 0x3FFF
+
 #: Pseudo parameter code for the undecoded body of a message of unknown type.
 UNPARSED = -1
-
-_SWAP = bytes(((b & 0x0F) << 4) | (b >> 4) for b in range(256))
 
 
 class EncodeError(ValueError):
     """The message or a parameter given to :func:`encode_message` cannot be encoded."""
-
-
-def _digits(data: bytes, odd: int) -> tuple[str, bool]:
-    digits = data.translate(_SWAP).hex().upper()
-    if odd and digits:
-        digits = digits[:-1]
-    if digits.endswith("F"):
-        return digits[:-1], True
-    return digits, False
 
 
 #: A message format compiled for decoding: (abbreviation, fixed part as ((code, length), ...), total
@@ -65,9 +60,12 @@ def _digits(data: bytes, odd: int) -> tuple[str, bool]:
 #: attributes.
 _Plan = tuple[str, tuple[tuple[int, int], ...], int, tuple[int, ...], bool, bool]
 
+#: The parameters a message is split into: ``(code, value octets)`` in message order (Message.raw_params).
+_Params = list[tuple[int, bytes]]
+
 #: Parameter codes of the key fields: called party number, subsequent number, calling party number,
 #: cause indicators.
-_KEY_CODES = frozenset((0x04, 0x05, 0x0A, 0x12))
+_KEY_CODES = frozenset((CALLED_PARTY_NUMBER, SUBSEQUENT_NUMBER, CALLING_PARTY_NUMBER, CAUSE_INDICATORS))
 
 
 def _plans(table: Mapping[int, MessageSpec]) -> dict[int, _Plan]:
@@ -138,6 +136,9 @@ def decode_message(
     built here with every attribute stored once (what ``Message(payload)`` sets to defaults, then the
     codec's results), the key fields decoded, ``anomalies`` taken over as the message's list (a new
     list when None, as a Payload's default).
+
+    The common path calls only :func:`_split` (not even that for a message with a fixed part only) and
+    :func:`~sigdiag.codec.params.bcd_digits` per number; what does not fit goes to the rare-path helpers.
     """
     m: Message = _new_message(Message)
     m.frame = frame
@@ -155,49 +156,35 @@ def decode_message(
     m.raw = data
     m.anomalies = an = [] if anomalies is None else anomalies
     m._params = None
-    n = len(data)
     cic: int | None = None
     layout: dict[str, Any] | None = None
-    if has_cic:
-        if protocol == "bicc":
-            if n < 5:
-                an.append(Anomaly("isup.truncated", frame, f"{n} octets: no room for CIC and message type"))
-                return _undecoded(m, None, "?", -1, [], None)
+    try:  # an IndexError: too short for the CIC and message type (the rare path)
+        if not has_cic:  # SIP-I bodies
+            pos = 0  # the message type's offset
+        elif protocol == "bicc":  # a 32-bit call instance code
             cic = int.from_bytes(data[:4], "little")
             pos = 4
-        else:
-            if n < 3:
-                an.append(Anomaly("isup.truncated", frame, f"{n} octets: no room for CIC and message type"))
-                return _undecoded(m, None, "?", -1, [], None)
+        else:  # ISUP: 12 (ITU) or 14 (ANSI) bits of 2 octets, the rest spare
             word = data[0] | (data[1] << 8)
-            if variant == "ansi":
-                cic = word & 0x3FFF
-                if word > 0x3FFF:
-                    layout = {"cic_spare": word >> 14}
-            else:
-                cic = word & 0x0FFF
-                if word > 0x0FFF:
-                    layout = {"cic_spare": word >> 12}
+            mask = CIC_MASK_ANSI if variant == "ansi" else CIC_MASK_ITU
+            cic = word & mask
+            if word > mask:
+                layout = {"cic_spare": word >> mask.bit_length()}
             pos = 2
-    elif n < 1:
-        an.append(Anomaly("isup.truncated", frame, "empty message"))
-        return _undecoded(m, None, "?", -1, [], None)
-    else:
-        pos = 0
-    mt = data[pos]
+        mt = data[pos]
+    except IndexError:
+        return _too_short(m, has_cic)
     # the tables message_table(protocol, variant) gives
     plan = (_BICC_PLANS if protocol == "bicc" else _ANSI_PLANS if variant == "ansi" else _ITU_PLANS).get(mt)
     pos += 1
     if plan is None:
-        other = ALL_ABBRS.get(mt)
-        hint = f" ({other} in another variant)" if other else ""
-        an.append(Anomaly("isup.unknown_message_type", frame, f"message type 0x{mt:02X}{hint}"))
-        return _undecoded(m, cic, f"0x{mt:02X}", mt, [(UNPARSED, data[pos:])], layout)
+        return _unknown_type(m, cic, mt, data[pos:], layout)
     abbr, fixed, fixed_len, variable, optional, fixed_keys = plan
     m.cic = cic
     m.type = abbr
     m.type_code = mt
     m.raw_params = out = []
+    n = len(data)
     if n == pos + fixed_len + 1 and optional and not variable and not data[n - 1] and not fixed_keys:
         # Only a fixed part and an empty optional part (pointer 0, nothing after it): ANM, RLC, most
         # ACM and CPG, two thirds of the traffic.  This is what _split does for such a message, without
@@ -210,51 +197,29 @@ def decode_message(
         m.called = m.called_complete = m.calling = m.subsequent = m.cause = m.cause_location = None
         return m
     m.layout = _split(out, plan, data, pos, frame, an, layout)
-    # The key fields (hot path: no dicts, no codec objects); a repeated parameter: the last one counts.
+    # The key fields (hot path: no dicts, no codec objects, no call but bcd_digits); a repeated parameter:
+    # the last one counts.
     called = called_complete = calling = subsequent = cause = cause_location = None
     for code, value in out:
         if code not in _KEY_CODES:
             continue
-        if code == 0x04:
-            if len(value) >= 2:
-                called, called_complete = _digits(value[2:], value[0] & 0x80)
-        elif code == 0x0A:
-            if len(value) > 2:
-                calling = _digits(value[2:], value[0] & 0x80)[0] or None
-        elif code == 0x05:
-            if value:
-                subsequent, called_complete = _digits(value[1:], value[0] & 0x80)
-        elif len(value) >= 2:  # 0x12, cause indicators
-            o1 = value[0]
-            cause_location = o1 & 0x0F
-            if o1 & 0x80:
-                cause = value[1] & 0x7F
-            elif len(value) >= 3:
-                cause = value[2] & 0x7F
+        if code == CALLED_PARTY_NUMBER and len(value) >= 2:
+            called, called_complete = bcd_digits(value[2:], value[0] & 0x80)
+        elif code == CALLING_PARTY_NUMBER and len(value) > 2:
+            calling = bcd_digits(value[2:], value[0] & 0x80)[0] or None
+        elif code == SUBSEQUENT_NUMBER and value:
+            subsequent, called_complete = bcd_digits(value[1:], value[0] & 0x80)
+        elif code == CAUSE_INDICATORS and len(value) >= 2:
+            # params.cause_location and params.cause_value, inlined: the cause value follows octet 1, or
+            # octet 1a when octet 1's extension bit is 0
+            cause_location = value[0] & 0x0F
+            cause = value[1] & 0x7F if value[0] & 0x80 else value[2] & 0x7F if len(value) >= 3 else cause
     m.called = called
     m.called_complete = called_complete
     m.calling = calling
     m.subsequent = subsequent
     m.cause = cause
     m.cause_location = cause_location
-    return m
-
-
-def _undecoded(
-    m: Message,
-    cic: int | None,
-    typ: str,
-    type_code: int,
-    raw_params: list[tuple[int, bytes]],
-    layout: dict[str, Any] | None,
-) -> Message:
-    """Finish a message whose parameters could not be split (too short, unknown type): no key fields."""
-    m.cic = cic
-    m.type = typ
-    m.type_code = type_code
-    m.raw_params = raw_params
-    m.layout = layout
-    m.called = m.called_complete = m.calling = m.subsequent = m.cause = m.cause_location = None
     return m
 
 
@@ -270,88 +235,61 @@ def _split(
     """Append the mandatory and optional parameters to ``out``; anomalies for what does not fit.
 
     Returns ``layout`` with the layout quirks found added (an empty optional part, trailing octets).
+    This is the path of well-formed messages: what does not fit goes to the rare-path helpers below.
     """
     abbr, fixed, fixed_len, variable, optional, _ = plan
     n = len(data)
-    if pos + fixed_len <= n:  # the whole fixed part is there (the usual case): no check per parameter
-        for code, length in fixed:
-            end = pos + length
-            out.append((code, data[pos:end]))
-            pos = end
-    else:
-        for code, length in fixed:
-            if pos + length > n:
-                an.append(Anomaly("isup.truncated", frame, f"{abbr}: mandatory fixed part ends at octet {n}"))
-                return layout
-            out.append((code, data[pos : pos + length]))
-            pos += length
     nvariable = len(variable)
-    npointers = nvariable + optional
-    if pos + npointers > n:
-        if npointers:
-            an.append(Anomaly("isup.truncated", frame, f"{abbr}: pointers missing"))
+    end = pos + fixed_len + nvariable + optional  # after the pointers
+    if end > n:
+        _short_mandatory(out, plan, data, pos, frame, an)
         return layout
-    end = pos + npointers
-    expect = end  # where the next parameter starts in the canonical layout (what the encoder writes)
+    for code, length in fixed:
+        stop = pos + length
+        out.append((code, data[pos:stop]))
+        pos = stop
+    # pos: the first pointer.  expect: where the next parameter starts in the canonical layout (what the
+    # encoder writes); a parameter elsewhere makes the layout irregular.  end: the furthest octet used.
+    expect = end
     irregular = False
     for i, code in enumerate(variable):
         ptr = data[pos + i]
         start = pos + i + ptr
         if start != expect:
             irregular = True
-        if ptr == 0 or start >= n:
-            an.append(Anomaly("isup.pointer_out_of_range", frame, f"{abbr}: pointer {i + 1} = {ptr}"))
-            return layout
-        length = data[start]
-        stop = start + 1 + length
-        if stop > n:
-            an.append(
-                Anomaly("isup.parameter_overrun", frame, f"{abbr}: parameter 0x{code:02X} length {length}")
-            )
-            out.append((code, data[start + 1 : n]))
+        if not ptr or start >= n or (stop := start + 1 + data[start]) > n:
+            _bad_variable(out, plan, data, pos, i, frame, an)
             return layout
         out.append((code, data[start + 1 : stop]))
         expect = stop
-        if stop > end:
-            end = stop
-    if optional:
-        ptr = data[pos + nvariable]
-        if ptr:
-            q = pos + nvariable + ptr
-            if q != expect:
-                irregular = True
-            if q >= n:
-                an.append(
-                    Anomaly("isup.pointer_out_of_range", frame, f"{abbr}: optional part pointer = {ptr}")
-                )
-                return layout
-            first = q
-            seen = 0  # bit per parameter code met (codes are octets)
-            while True:
-                if q >= n:
-                    an.append(Anomaly("isup.missing_end_of_optional", frame, abbr))
-                    break
-                code = data[q]
-                if code == 0:
-                    q += 1
-                    if q - 1 == first:
-                        layout = {**(layout or {}), "empty_optional_part": True}
-                    break
-                if q + 1 >= n or q + 2 + data[q + 1] > n:
-                    an.append(
-                        Anomaly("isup.parameter_overrun", frame, f"{abbr}: optional parameter 0x{code:02X}")
-                    )
-                    out.append((code, data[q + 2 : n]))
-                    q = n
-                    break
-                stop = q + 2 + data[q + 1]
-                if seen >> code & 1:
-                    an.append(Anomaly("isup.duplicate_parameter", frame, f"{abbr}: parameter 0x{code:02X}"))
-                seen |= 1 << code
-                out.append((code, data[q + 2 : stop]))
-                q = stop
-            if q > end:
-                end = q
+        end = stop if stop > end else end
+    ptr = data[pos + nvariable] if optional else 0
+    if ptr:
+        q = pos + nvariable + ptr
+        irregular |= q != expect
+        if q >= n:
+            an.append(Anomaly("isup.pointer_out_of_range", frame, f"{abbr}: optional part pointer = {ptr}"))
+            return layout
+        first = q
+        seen = 0  # bit per parameter code met (codes are octets)
+        while q < n and (code := data[q]):  # up to the end of optional parameters (code 0)
+            stop = q + 2 + data[q + 1] if q + 1 < n else n + 1
+            if stop > n:
+                _optional_overrun(out, abbr, data, q, frame, an)
+                q = n
+                break
+            if seen >> code & 1:
+                an.append(Anomaly("isup.duplicate_parameter", frame, f"{abbr}: parameter 0x{code:02X}"))
+            seen |= 1 << code
+            out.append((code, data[q + 2 : stop]))
+            q = stop
+        else:
+            if q < n:  # the end of optional parameters
+                layout = {**(layout or {}), "empty_optional_part": True} if q == first else layout
+                q += 1
+            else:
+                an.append(Anomaly("isup.missing_end_of_optional", frame, abbr))
+        end = q if q > end else end
     if irregular:
         # octets no parameter covers, or parameters that overlap or come out of order: decoded as the
         # pointers say, but the message does not re-encode to the same octets
@@ -360,6 +298,72 @@ def _split(
         an.append(Anomaly("isup.trailing_bytes", frame, f"{abbr}: {n - end} octets after the message"))
         layout = {**(layout or {}), "trailing": data[end:].hex()}
     return layout
+
+
+# -- the rare paths of decode_message and _split: messages that do not fit their format -----------------
+
+
+def _too_short(m: Message, has_cic: bool) -> Message:
+    """A message with no room for its message type (after the CIC, if any)."""
+    text = f"{len(m.raw)} octets: no room for CIC and message type" if has_cic else "empty message"
+    m.anomalies.append(Anomaly("isup.truncated", m.frame, text))
+    return _undecoded(m, None, "?", -1, [], None)
+
+
+def _unknown_type(
+    m: Message, cic: int | None, mt: int, body: bytes, layout: dict[str, Any] | None
+) -> Message:
+    """A message type the variant's table does not define: its body kept undecoded."""
+    other = ALL_ABBRS.get(mt)
+    hint = f" ({other} in another variant)" if other else ""
+    m.anomalies.append(Anomaly("isup.unknown_message_type", m.frame, f"message type 0x{mt:02X}{hint}"))
+    return _undecoded(m, cic, f"0x{mt:02X}", mt, [(UNPARSED, body)], layout)
+
+
+def _undecoded(
+    m: Message, cic: int | None, typ: str, type_code: int, raw_params: _Params, layout: dict[str, Any] | None
+) -> Message:
+    """Finish a message whose parameters could not be split (too short, unknown type): no key fields."""
+    m.cic, m.type, m.type_code, m.raw_params, m.layout = cic, typ, type_code, raw_params, layout
+    m.called = m.called_complete = m.calling = m.subsequent = m.cause = m.cause_location = None
+    return m
+
+
+def _short_mandatory(out: _Params, plan: _Plan, data: bytes, pos: int, frame: int, an: list[Anomaly]) -> None:
+    """The message ends inside its mandatory fixed part or its pointers: what fits, and why not more."""
+    abbr, fixed = plan[0], plan[1]
+    n = len(data)
+    for code, length in fixed:
+        if pos + length > n:
+            an.append(Anomaly("isup.truncated", frame, f"{abbr}: mandatory fixed part ends at octet {n}"))
+            return
+        out.append((code, data[pos : pos + length]))
+        pos += length
+    an.append(Anomaly("isup.truncated", frame, f"{abbr}: pointers missing"))
+
+
+def _bad_variable(
+    out: _Params, plan: _Plan, data: bytes, pos: int, i: int, frame: int, an: list[Anomaly]
+) -> None:
+    """Mandatory variable parameter ``i`` (its pointer at ``pos + i``) does not fit: the pointer points
+    nowhere, or the parameter overruns the message (then what there is of it is kept)."""
+    abbr, code, n = plan[0], plan[3][i], len(data)
+    ptr = data[pos + i]
+    start = pos + i + ptr
+    if not ptr or start >= n:
+        an.append(Anomaly("isup.pointer_out_of_range", frame, f"{abbr}: pointer {i + 1} = {ptr}"))
+        return
+    an.append(
+        Anomaly("isup.parameter_overrun", frame, f"{abbr}: parameter 0x{code:02X} length {data[start]}")
+    )
+    out.append((code, data[start + 1 : n]))
+
+
+def _optional_overrun(out: _Params, abbr: str, data: bytes, q: int, frame: int, an: list[Anomaly]) -> None:
+    """The optional parameter at ``q`` overruns the message: what there is of it is kept."""
+    code = data[q]
+    an.append(Anomaly("isup.parameter_overrun", frame, f"{abbr}: optional parameter 0x{code:02X}"))
+    out.append((code, data[q + 2 :]))
 
 
 def _param_table(variant: str) -> dict[int, tuple[str, Codec]]:
@@ -430,6 +434,20 @@ def _encode_value(code: int, value: Any, variant: str) -> bytes:
         raise EncodeError(f"parameter 0x{code:02X}: {exc}") from None
 
 
+def encode_cic(cic: int | None, protocol: str = "isup", variant: str = "itu", spare: int = 0) -> bytes:
+    """The CIC field as :func:`decode_message` reads it: 2 octets little-endian for ISUP (12 bits ITU,
+    14 bits ANSI, ``spare`` in the bits above), the 4-octet call instance code for BICC, nothing for None
+    (SIP-I bodies)."""
+    if cic is None:
+        return b""
+    if protocol == "bicc":
+        return int(cic).to_bytes(4, "little")
+    bits = (CIC_MASK_ANSI if variant == "ansi" else CIC_MASK_ITU).bit_length()
+    if not 0 <= cic < (1 << bits):
+        raise EncodeError(f"CIC {cic} does not fit in {bits} bits")
+    return (cic | (spare << bits)).to_bytes(2, "little")
+
+
 def encode_message(
     message_type: int | str,
     params: Mapping[str, Any],
@@ -445,30 +463,48 @@ def encode_message(
     The mandatory parameters of the message's format must all be given; every other parameter goes in
     the optional part, in the order given.  ``cic=None`` leaves the CIC out (SIP-I bodies).
     """
-    table = message_table(protocol, variant)
-    if isinstance(message_type, str):
-        found = [s for s in table.values() if s.abbr == message_type.upper()]
-        if not found:
-            raise EncodeError(f"no message {message_type!r} in {protocol}/{variant}")
-        spec: MessageSpec | None = found[0]
-        code = found[0].code
-    else:
-        code = message_type
-        spec = table.get(code)
+    code, spec = _find_spec(message_type, protocol, variant)
     layout = layout or {}
-    out = bytearray()
-    if cic is not None:
-        if protocol == "bicc":
-            out += int(cic).to_bytes(4, "little")
-        else:
-            bits = 14 if variant == "ansi" else 12
-            if not 0 <= cic < (1 << bits):
-                raise EncodeError(f"CIC {cic} does not fit in {bits} bits")
-            out += (cic | (int(layout.get("cic_spare", 0)) << bits)).to_bytes(2, "little")
+    out = bytearray(encode_cic(cic, protocol, variant, int(layout.get("cic_spare", 0))))
     out.append(code)
     if spec is None:
         unparsed = params.get("unparsed", {})
         return bytes(out) + bytes.fromhex(str(unparsed.get("raw", "")))
+    by_code, optional = _mandatory_and_optional(spec, params, variant)
+    for c, length in spec.fixed:
+        if c not in by_code:
+            raise _missing(spec, c)
+        value = _encode_value(c, by_code[c], variant)
+        if len(value) != length:
+            raise EncodeError(f"{spec.abbr}: parameter 0x{c:02X} must be {length} octets, got {len(value)}")
+        out += value
+    variable = []
+    for c in spec.variable:
+        if c not in by_code:
+            raise _missing(spec, c)
+        variable.append(_encode_value(c, by_code[c], variant))
+    if optional and not spec.optional:
+        raise EncodeError(f"{spec.abbr} has no optional part: {[hex(c) for c, _ in optional]}")
+    out += _pointed_parts(spec, variable, optional, variant, bool(layout.get("empty_optional_part")))
+    return bytes(out) + bytes.fromhex(str(layout.get("trailing", "")))
+
+
+def _find_spec(message_type: int | str, protocol: str, variant: str) -> tuple[int, MessageSpec | None]:
+    """The code and format of a message type given by code or abbreviation (None: a code the table does
+    not define, encoded with its body as given)."""
+    table = message_table(protocol, variant)
+    if not isinstance(message_type, str):
+        return message_type, table.get(message_type)
+    for spec in table.values():
+        if spec.abbr == message_type.upper():
+            return spec.code, spec
+    raise EncodeError(f"no message {message_type!r} in {protocol}/{variant}")
+
+
+def _mandatory_and_optional(
+    spec: MessageSpec, params: Mapping[str, Any], variant: str
+) -> tuple[dict[int, Any], list[tuple[int, Any]]]:
+    """The given parameters by code: the mandatory ones (the first of each code), then the rest in order."""
     by_code: dict[int, Any] = {}
     optional: list[tuple[int, Any]] = []
     mandatory = {c for c, _ in spec.fixed} | set(spec.variable)
@@ -478,46 +514,45 @@ def encode_message(
             by_code[c] = value
         else:
             optional.append((c, value))
-    for c, length in spec.fixed:
-        if c not in by_code:
-            raise EncodeError(f"{spec.abbr}: mandatory parameter 0x{c:02X} missing")
-        value = _encode_value(c, by_code[c], variant)
-        if len(value) != length:
-            raise EncodeError(f"{spec.abbr}: parameter 0x{c:02X} must be {length} octets, got {len(value)}")
-        out += value
-    variable = []
-    for c in spec.variable:
-        if c not in by_code:
-            raise EncodeError(f"{spec.abbr}: mandatory parameter 0x{c:02X} missing")
-        variable.append(_encode_value(c, by_code[c], variant))
-    if optional and not spec.optional:
-        raise EncodeError(f"{spec.abbr} has no optional part: {[hex(c) for c, _ in optional]}")
+    return by_code, optional
+
+
+def _missing(spec: MessageSpec, code: int) -> EncodeError:
+    return EncodeError(f"{spec.abbr}: mandatory parameter 0x{code:02X} missing")
+
+
+def _pointed_parts(
+    spec: MessageSpec,
+    variable: list[bytes],
+    optional: list[tuple[int, Any]],
+    variant: str,
+    empty_optional_part: bool,
+) -> bytes:
+    """The pointers, the mandatory variable part and the optional part, in the canonical layout (each
+    part right after the previous one, as :func:`_split` expects them)."""
     npointers = len(variable) + spec.optional
     body = bytearray()
-    pointers = bytearray()
-    offset = npointers  # from the first pointer
+    pointers: list[int] = []  # each counts from itself to its parameter's length octet
     for i, value in enumerate(variable):
         if len(value) > 255:
             raise EncodeError(f"{spec.abbr}: variable parameter longer than 255 octets")
-        pointers.append(offset + len(body) - i)
+        pointers.append(npointers - i + len(body))
         body.append(len(value))
         body += value
-    if spec.optional:
-        i = len(variable)
-        if optional or layout.get("empty_optional_part"):
-            pointers.append(offset + len(body) - i)
-            for c, value in optional:
-                encoded = _encode_value(c, value, variant)
-                if len(encoded) > 255 or c > 0xFF:
-                    raise EncodeError(f"{spec.abbr}: optional parameter 0x{c:02X} cannot be encoded")
-                body += bytes((c, len(encoded)))
-                body += encoded
-            body.append(0)
-        else:
-            pointers.append(0)
+    if spec.optional and (optional or empty_optional_part):
+        pointers.append(npointers - len(variable) + len(body))
+        for c, value in optional:
+            encoded = _encode_value(c, value, variant)
+            if len(encoded) > 255 or c > 0xFF:
+                raise EncodeError(f"{spec.abbr}: optional parameter 0x{c:02X} cannot be encoded")
+            body += bytes((c, len(encoded)))
+            body += encoded
+        body.append(0)  # end of optional parameters
+    elif spec.optional:
+        pointers.append(0)  # no optional part
     if any(p > 255 for p in pointers):
         raise EncodeError(f"{spec.abbr}: message too long for its pointers")
-    return bytes(out + pointers + body) + bytes.fromhex(str(layout.get("trailing", "")))
+    return bytes(pointers) + body
 
 
 def decode_bytes(

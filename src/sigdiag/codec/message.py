@@ -39,6 +39,11 @@ MESSAGE_KEYS: tuple[str, ...] = (
 )
 
 
+#: What ``Message(payload)`` takes from the payload as it is: the keys up to the link, which are the
+#: payload's, and the SIP Call-ID (besides ``raw``, the payload's ``data``, and its anomalies).
+_FROM_PAYLOAD = (*MESSAGE_KEYS[: MESSAGE_KEYS.index("cic")], "sip_call_id")
+
+
 class Message:
     """One decoded ISUP/BICC message.
 
@@ -109,32 +114,15 @@ class Message:
     _params: dict[str, Any] | None
 
     def __init__(self, payload: Payload) -> None:
-        self.frame = payload.frame
-        self.ts = payload.ts
-        self.carrier = payload.carrier
-        self.protocol = payload.protocol
-        self.variant = payload.variant
-        self.pc_format = payload.pc_format
-        self.opc = payload.opc
-        self.dpc = payload.dpc
-        self.ni = payload.ni
-        self.sls = payload.sls
-        self.link = payload.link
-        self.sip_call_id = payload.sip_call_id
+        for name in _FROM_PAYLOAD:
+            setattr(self, name, getattr(payload, name))
         self.raw = payload.data
         self.anomalies = payload.anomalies  # the payload is not used after decoding: take its list over
-        self.cic = None
+        self.cic = self.called = self.called_complete = self.calling = self.subsequent = None
+        self.cause = self.cause_location = self.layout = self._params = None
         self.type = ""
         self.type_code = -1
-        self.called = None
-        self.called_complete = None
-        self.calling = None
-        self.subsequent = None
-        self.cause = None
-        self.cause_location = None
         self.raw_params = []
-        self.layout = None
-        self._params = None
 
     @property
     def params(self) -> dict[str, Any]:

@@ -10,12 +10,13 @@ The bit positions follow Q.763's figures: bit A is the least significant bit of 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sigdiag.codec import names as N
 
 __all__ = [
+    "SWAP",
     "AccessTransport",
     "ApplicationTransport",
     "Bits",
@@ -28,7 +29,12 @@ __all__ = [
     "Raw",
     "UserServiceInformation",
     "bcd_decode",
+    "bcd_digits",
     "bcd_encode",
+    "cause_location",
+    "cause_value",
+    "circuit_range",
+    "range_circuits",
 ]
 
 
@@ -38,25 +44,30 @@ class ParamError(ValueError):
 
 # -- BCD digits ---------------------------------------------------------------------------------------
 
-_SWAP = bytes(((b & 0x0F) << 4) | (b >> 4) for b in range(256))
+#: ``bytes.translate`` table swapping the two nibbles of every octet: BCD digits read and written in order.
+SWAP = bytes(((b & 0x0F) << 4) | (b >> 4) for b in range(256))
 _HEX = "0123456789ABCDEF"
 
 
-def bcd_decode(data: bytes, odd: bool) -> tuple[str, bool, int]:
-    """Digits of a Q.763 address signal field: (digits without ST, ST present, filler nibble).
+def bcd_digits(data: bytes, odd: int) -> tuple[str, bool]:
+    """Digits of a Q.763 address signal field: (digits without ST, ST present).
 
     The first digit is in the low nibble of the first octet; an odd count leaves a filler nibble in the
     high nibble of the last octet.  Digits 0xA-0xF print as uppercase hex letters; a trailing 0xF is ST.
+    (The decoder's key fields read numbers with this: no more than it needs.)
     """
-    digits = data.translate(_SWAP).hex().upper()
-    filler = 0
+    digits = data.translate(SWAP).hex().upper()
     if odd and digits:
-        filler = int(digits[-1], 16)
         digits = digits[:-1]
-    st = digits.endswith("F")
-    if st:
-        digits = digits[:-1]
-    return digits, st, filler
+    if digits.endswith("F"):
+        return digits[:-1], True
+    return digits, False
+
+
+def bcd_decode(data: bytes, odd: bool) -> tuple[str, bool, int]:
+    """:func:`bcd_digits` and the filler nibble (0 for an even count)."""
+    digits, st = bcd_digits(data, odd)
+    return digits, st, data[-1] >> 4 if odd and data else 0
 
 
 def bcd_encode(digits: str, st: bool = False, filler: int = 0) -> tuple[bytes, bool]:
@@ -68,7 +79,7 @@ def bcd_encode(digits: str, st: bool = False, filler: int = 0) -> tuple[bytes, b
     odd = len(text) % 2 == 1
     if odd:
         text += _HEX[filler & 0x0F]
-    return bytes.fromhex(text).translate(_SWAP), odd
+    return bytes.fromhex(text).translate(SWAP), odd
 
 
 # -- codecs -------------------------------------------------------------------------------------------
@@ -137,6 +148,35 @@ class Bits(Codec):
         if len(data) > self.octets:
             out["extra"] = data[self.octets :].hex()
         return out
+
+    def reader(self, name: str) -> Callable[[bytes], int | None]:
+        """A fast reader of field ``name`` from a value's octets: ``None`` when the value is too short.
+
+        Only the octet holding the field is read (no length check against the codec's size, no other
+        field decoded): what hot code needs, from the same :class:`Field` that :meth:`decode` uses.
+        """
+        f = next(f for f in self.fields if f.name == name)
+        index, shift = divmod(f.shift, 8)
+        if shift + f.width > 8:
+            raise ValueError(f"{name} spans two octets")
+        mask = f.mask
+        if index == 0 and shift == 0:
+
+            def read(value: bytes) -> int | None:
+                return value[0] & mask if value else None
+
+        elif index == 0:
+
+            def read(value: bytes) -> int | None:
+                return value[0] >> shift & mask if value else None
+
+        else:
+
+            def read(value: bytes) -> int | None:
+                return value[index] >> shift & mask if len(value) > index else None
+
+        read.__name__ = read.__qualname__ = name
+        return read
 
     def encode(self, value: Mapping[str, Any]) -> bytes:
         word = 0
@@ -218,22 +258,40 @@ class Number(Codec):
         return lead + self.header.encode(head) + digits
 
 
+def cause_location(data: bytes) -> int | None:
+    """The location of cause indicators (octet 1 bits 4-1); None when there is no room for a cause value
+    (under 2 octets).  ``Message.cause_location`` and :class:`Cause` read it here."""
+    return data[0] & 0x0F if len(data) >= 2 else None
+
+
+def cause_value(data: bytes) -> int | None:
+    """The cause value of cause indicators (bits 7-1 of octet 2, or of octet 3 when octet 1's extension
+    bit is 0 and octet 1a, the recommendation, comes first); None when it is missing.  ``Message.cause``
+    and :class:`Cause` read it here."""
+    if len(data) < 2:
+        return None
+    if data[0] & 0x80:
+        return data[1] & 0x7F
+    return data[2] & 0x7F if len(data) >= 3 else None
+
+
 class Cause(Codec):
     """Cause indicators (Q.850 2.2): coding standard, location, [recommendation], value, diagnostics."""
 
     kind = "cause"
 
     def decode(self, data: bytes) -> dict[str, Any]:
-        if len(data) < 2:
+        location = cause_location(data)
+        if location is None:
             raise ParamError("cause indicators need at least 2 octets")
         o1 = data[0]
         out: dict[str, Any] = {
             "coding_standard": (o1 >> 5) & 3,
             "coding_standard_name": N.CAUSE_CODING_STANDARD[(o1 >> 5) & 3],
-            "location": o1 & 0x0F,
+            "location": location,
         }
-        if o1 & 0x0F in N.CAUSE_LOCATION:
-            out["location_name"] = N.CAUSE_LOCATION[o1 & 0x0F]
+        if location in N.CAUSE_LOCATION:
+            out["location_name"] = N.CAUSE_LOCATION[location]
         if o1 & 0x10:
             out["spare"] = 1
         pos = 1
@@ -245,7 +303,7 @@ class Cause(Codec):
             if len(data) < 3:
                 raise ParamError("cause indicators end after octet 1a")
         o2 = data[pos]
-        value = o2 & 0x7F
+        value = o2 & 0x7F  # what cause_value reads
         out["cause_value"] = value
         out["cause_name"] = N.cause_name(value)
         out["cause_class"] = value >> 4
@@ -269,6 +327,26 @@ class Cause(Codec):
         out.append(cause | (0 if value.get("ext2") == 0 else 0x80))
         out += bytes.fromhex(str(value.get("diagnostics", "")))
         return bytes(out)
+
+
+def circuit_range(data: bytes) -> int | None:
+    """The range of a range and status value (octet 1: the number of circuits - 1); None when empty."""
+    return data[0] if data else None
+
+
+def range_circuits(cic: int, data: bytes, use_status: bool = True) -> tuple[int, ...] | None:
+    """The circuits a range and status value names, from ``cic`` (the message's CIC) on: all the range's
+    circuits, or (``use_status`` and status octets present) those whose status bit is 1.  None for an
+    empty value.  The bits are the ones :class:`RangeAndStatus` decodes as ``status_bits``."""
+    if not data:
+        return None
+    rng = data[0]
+    status = data[1:]
+    if status and use_status:
+        return tuple(
+            cic + i for i in range(rng + 1) if i // 8 < len(status) and (status[i // 8] >> (i % 8)) & 1
+        )
+    return tuple(range(cic, cic + rng + 1))
 
 
 class RangeAndStatus(Codec):
