@@ -14,16 +14,21 @@
 from __future__ import annotations
 
 import random
-import struct
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from sigdiag.capture import open_capture
 from sigdiag.capture.writer import PcapngWriter, PcapWriter
-from sigdiag.carrier.netbuild import inet_checksum
-
-MTP_LINKTYPES = frozenset((139, 140, 141))
+from sigdiag.carrier.ip import IP4_PARSE, IP6_PARSE, PROTO_UDP, inet_checksum
+from sigdiag.carrier.link import (
+    ETHERTYPE_IPV4,
+    ETHERTYPE_IPV6,
+    ETHERTYPE_OFFSET,
+    MTP_LINKTYPES,
+    VLAN_TPIDS,
+)
+from sigdiag.carrier.transport import UDP_HEADER
 
 
 class Record(NamedTuple):
@@ -63,26 +68,30 @@ def _flip(addr: bytes) -> bytes:
 def second_association(data: bytes) -> bytes:
     """The Ethernet frame ``data`` as seen on a second association (see the module docstring); frames that
     are not IP are returned unchanged."""
-    pos = 12
-    (etype,) = struct.unpack_from("!H", data, pos)
-    while etype in (0x8100, 0x88A8):
+    pos = ETHERTYPE_OFFSET
+    etype = int.from_bytes(data[pos : pos + 2], "big")
+    while etype in VLAN_TPIDS:
         pos += 4
-        (etype,) = struct.unpack_from("!H", data, pos)
+        etype = int.from_bytes(data[pos : pos + 2], "big")
     ip = pos + 2
     out = bytearray(data)
-    if etype == 0x0800:
-        ihl = (data[ip] & 0x0F) * 4
-        out[ip + 12 : ip + 16] = _flip(data[ip + 12 : ip + 16])
-        out[ip + 16 : ip + 20] = _flip(data[ip + 16 : ip + 20])
+    if etype == ETHERTYPE_IPV4:
+        vihl, _total, _ident, ff, proto, src, dst = IP4_PARSE.unpack_from(data, ip)
+        ihl = (vihl & 0x0F) * 4
+        out[ip + 12 : ip + 16] = _flip(src)
+        out[ip + 16 : ip + 20] = _flip(dst)
         out[ip + 10 : ip + 12] = b"\0\0"
-        out[ip + 10 : ip + 12] = struct.pack("!H", inet_checksum(bytes(out[ip : ip + ihl])))
-        proto = data[ip + 9]
-        frag_offset = struct.unpack_from("!H", data, ip + 6)[0] & 0x1FFF
-        if proto == 17 and frag_offset == 0 and len(data) >= ip + ihl + 8:
-            out[ip + ihl + 6 : ip + ihl + 8] = b"\0\0"  # no UDP checksum (allowed on IPv4)
-    elif etype == 0x86DD:
-        out[ip + 8 : ip + 24] = _flip(data[ip + 8 : ip + 24])
-        out[ip + 24 : ip + 40] = _flip(data[ip + 24 : ip + 40])
+        out[ip + 10 : ip + 12] = inet_checksum(bytes(out[ip : ip + ihl])).to_bytes(2, "big")
+        udp = ip + ihl
+        if proto == PROTO_UDP and ff & 0x1FFF == 0 and len(data) >= udp + UDP_HEADER.size:
+            sport, dport, length, _checksum = UDP_HEADER.unpack_from(data, udp)
+            out[udp : udp + UDP_HEADER.size] = UDP_HEADER.pack(
+                sport, dport, length, 0
+            )  # no UDP checksum (IPv4)
+    elif etype == ETHERTYPE_IPV6:
+        _vtf, _plen, _nh, src, dst = IP6_PARSE.unpack_from(data, ip)
+        out[ip + 8 : ip + 24] = _flip(src)
+        out[ip + 24 : ip + 40] = _flip(dst)
     return bytes(out)
 
 
@@ -137,8 +146,9 @@ def flow_records(raw: Sequence[tuple[float, int, int, bytes, str, str | None]], 
     """The messages of a :class:`tests.unit.test_calls_builder.Flow` (its ``raw`` list) as capture records
     on one link: ``"m3ua"`` (Ethernet/IPv4/SCTP/M3UA, interface 0) or ``"mtp2"`` (link type 140,
     interface 0)."""
-    from sigdiag.carrier.mtp import build_mtp2, build_mtp3
-    from sigdiag.carrier.sigtran import build_m3ua_data
+    from sigdiag.carrier.m3ua import build_m3ua_data
+    from sigdiag.carrier.mtp2 import build_mtp2
+    from sigdiag.carrier.mtp3 import build_mtp3
     from tests.unit._packets import sctp_frame
 
     out = []

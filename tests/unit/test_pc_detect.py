@@ -20,8 +20,9 @@ from sigdiag import ConfigError, DecodeSettings, read_messages
 from sigdiag.anomalies import Anomaly
 from sigdiag.capture import open_capture
 from sigdiag.capture.writer import PcapngWriter, PcapWriter
+from sigdiag.carrier import flows as FLOWS
 from sigdiag.carrier import iter_payloads
-from sigdiag.carrier import netbuild as nb
+from sigdiag.carrier import sctp as SCTP
 from sigdiag.carrier.mtp import build_mtp2, build_mtp3, format_pc, parse_pc
 from sigdiag.carrier.pcdetect import PcDetector
 from sigdiag.carrier.sigtran import build_m2pa_user_data, build_m3ua_data
@@ -97,9 +98,9 @@ def _msus(fmt: str, n: int = 25, seed: int = 1, variant: str | None = None) -> l
 
 
 def _m2pa_frames(msus: list[bytes], a: str = "10.0.0.1", b: str = "10.0.0.2") -> list[bytes]:
-    flow = nb.SctpFlow(a, b, 3565, 3565, vtag=1)
+    flow = FLOWS.SctpFlow(a, b, 3565, 3565, vtag=1)
     return [
-        flow.frame([nb.data_chunk(build_m2pa_user_data(0, i, msu), i, ppid=5)])
+        flow.frame([SCTP.data_chunk(build_m2pa_user_data(0, i, msu), i, ppid=5)])
         for i, msu in enumerate(msus, 1)
     ]
 
@@ -329,10 +330,10 @@ def test_point_code_text_without_a_known_format() -> None:
 
 
 def _m3ua_capture(path: Path, opc: int, dpc: int, variant: str = "itu") -> Path:
-    flow = nb.SctpFlow("10.0.0.1", "10.0.0.2", 2905, 2905, vtag=1)
+    flow = FLOWS.SctpFlow("10.0.0.1", "10.0.0.2", 2905, 2905, vtag=1)
     frames = [
         flow.frame(
-            [nb.data_chunk(build_m3ua_data(opc if fwd else dpc, dpc if fwd else opc, 5, 2, 0, 3, b), i)]
+            [SCTP.data_chunk(build_m3ua_data(opc if fwd else dpc, dpc if fwd else opc, 5, 2, 0, 3, b), i)]
         )
         for i, (fwd, b) in enumerate(_calls(20, variant), 1)
     ]

@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sigdiag.anomalies import CATALOGUE, Anomaly
+from sigdiag.carrier import m2pa, m2ua, m3ua, ua
 from sigdiag.carrier.mtp import build_mtp3
+from sigdiag.carrier.sctp import PPID_M2PA, PPID_M2UA, PPID_M3UA
 from sigdiag.carrier.sigtran import (
     SigtranDecoder,
     build_m2pa_user_data,
@@ -473,3 +475,98 @@ def test_tshark_reads_our_m2pa_m2ua_and_draft6(fmt: str, tmp_path: Path) -> None
         p = dec.decode(_unit(sctp_payload, ppid=ppid))
         assert p is not None and (p.opc, p.dpc) == (opc, dpc), ppid
     assert anomalies == []
+
+
+# ----------------------------------------------------------------------------------------------
+# round trips: the layer modules' builders against their own layouts and the decoder
+
+_U32S = st.integers(0, 0xFFFFFFFF)
+
+
+def decode(msg: bytes, ppid: int = PPID_M3UA) -> Payload | None:
+    (p,), anomalies = _decode(_unit(msg, ppid=ppid), pc_format="itu")
+    assert anomalies == []
+    return p
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    opc=_U32S,
+    dpc=_U32S,
+    si=st.sampled_from([5, 13]),
+    ni=st.integers(0, 3),
+    mp=st.integers(0, 3),
+    sls=st.integers(0, 255),
+    data=st.binary(min_size=2, max_size=200),
+    rc=st.one_of(st.none(), _U32S),
+    na=st.one_of(st.none(), _U32S),
+)
+def test_m3ua_layout_round_trip(
+    opc: int, dpc: int, si: int, ni: int, mp: int, sls: int, data: bytes, rc: int | None, na: int | None
+) -> None:
+    msg = m3ua.build_m3ua_data(opc, dpc, si, ni, mp, sls, data, routing_context=rc, network_appearance=na)
+    version, _spare, mclass, mtype, mlen = ua.COMMON_HEADER.unpack_from(msg)
+    assert (version, mclass, mtype, mlen) == (ua.VERSION, m3ua.CLASS_TRANSFER, m3ua.TYPE_DATA, len(msg))
+    assert int.from_bytes(msg[:4], "big") == m3ua.DATA_HEAD
+    params = {}
+    off = ua.COMMON_HEADER_LEN
+    while off < mlen:
+        tag, plen = ua.PARAMETER_HEADER.unpack_from(msg, off)
+        params[tag] = msg[off + 4 : off + plen]
+        off += (plen + 3) & ~3
+    assert m3ua.PROTOCOL_DATA.unpack_from(params[m3ua.TAG_PROTOCOL_DATA]) == (opc, dpc, si, ni, mp, sls)
+    assert params[m3ua.TAG_PROTOCOL_DATA][12:] == data
+    assert params.get(m3ua.TAG_ROUTING_CONTEXT) == (None if rc is None else ua.u32(rc))
+    assert params.get(m3ua.TAG_NETWORK_APPEARANCE) == (None if na is None else ua.u32(na))
+    # parse -> build: the message rebuilt from the fields read is the same octets
+    again = ua.message(
+        mclass,
+        mtype,
+        b"".join(ua.parameter(tag, value) for tag, value in params.items()),
+    )
+    assert again == msg
+    p = decode(msg)
+    assert p is not None and (p.opc, p.dpc, p.ni, p.sls, p.data) == (opc, dpc, ni, sls, data)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    bsn=st.integers(0, 0xFFFFFF),
+    fsn=st.integers(0, 0xFFFFFF),
+    priority=st.integers(0, 3),
+    sls=st.integers(0, 15),
+    data=st.binary(min_size=2, max_size=100),
+)
+def test_m2pa_layout_round_trip(bsn: int, fsn: int, priority: int, sls: int, data: bytes) -> None:
+    msu = build_mtp3(5, 2, 11, 22, sls, "itu", data)
+    msg = m2pa.build_m2pa_user_data(bsn, fsn, msu, priority)
+    fields = m2pa.USER_DATA_HEADER.unpack_from(msg)
+    assert fields == (1, 0, m2pa.CLASS_M2PA, m2pa.TYPE_USER_DATA, len(msg), bsn, fsn, priority << 6)
+    assert msg[m2pa.USER_DATA_HEADER_LEN :] == msu
+    assert m2pa.user_data_header(bsn, fsn, len(msu), priority) + msu == msg
+    p = decode(msg, ppid=PPID_M2PA)
+    assert p is not None and (p.carrier, p.opc, p.dpc, p.sls, p.data) == ("m2pa", 11, 22, sls, data)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    iid=st.one_of(_U32S, st.text(min_size=1, max_size=12)),
+    ttc=st.one_of(st.none(), st.integers(0, 255)),
+    data=st.binary(min_size=2, max_size=100),
+)
+def test_m2ua_layout_round_trip(iid: int | str, ttc: int | None, data: bytes) -> None:
+    msu = build_mtp3(13, 2, 11, 22, 3, "itu", data)
+    msg = m2ua.build_m2ua_data(iid, msu, ttc)
+    version, _spare, mclass, mtype, mlen = ua.COMMON_HEADER.unpack_from(msg)
+    assert (version, mclass, mtype, mlen) == (1, m2ua.CLASS_MAUP, m2ua.TYPE_DATA, len(msg))
+    tag, plen = ua.PARAMETER_HEADER.unpack_from(msg, 8)
+    assert tag == (m2ua.TAG_IID_TEXT if isinstance(iid, str) else m2ua.TAG_IID_INT)
+    off = 8 + ((plen + 3) & ~3)
+    tag, plen = ua.PARAMETER_HEADER.unpack_from(msg, off)
+    value = msg[off + 4 : off + plen]
+    if ttc is None:
+        assert (tag, value) == (m2ua.TAG_PROTOCOL_DATA_1, msu)
+    else:
+        assert (tag, value) == (m2ua.TAG_PROTOCOL_DATA_2, bytes([ttc]) + msu)
+    p = decode(msg, ppid=PPID_M2UA)
+    assert p is not None and (p.carrier, p.protocol, p.opc, p.dpc, p.data) == ("m2ua", "bicc", 11, 22, data)

@@ -15,10 +15,11 @@ import pytest
 from crc32c import crc32c
 from typer.testing import CliRunner
 
-from sigdiag.codec import decode_bytes, encode_message
+from sigdiag.codec import EncodeError, decode_bytes, encode_cic, encode_message
+from sigdiag.codec.templates import SWAP, bcd
 from sigdiag.decode import read_messages
 from sigdiag.simulate import ScenarioError, load_scenario, parse_scenario, simulate
-from sigdiag.simulate.isupgen import SWAP, Templates, bcd
+from sigdiag.simulate.isupgen import Templates
 from sigdiag.simulate.scenario import FAULT_TYPES, Dist, resolve_format
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,11 +227,38 @@ def test_spliced_iam_and_sam_equal_the_codec(protocol: str, variant: str) -> Non
         assert body == T.iam(called, st, calling, attrs, hop)
 
 
+def test_cic_and_circuit_group_bodies_are_the_codecs() -> None:
+    for protocol, variant, cic in [("isup", "itu", 4095), ("isup", "ansi", 16383), ("bicc", "itu", 70000)]:
+        T = Templates(protocol, variant)
+        assert T.cic(cic) == encode_cic(cic, protocol, variant)
+        assert len(T.cic(cic)) == T.cic_len == (4 if protocol == "bicc" else 2)
+        assert decode_bytes(T.cic(cic) + T.simple("RSC"), protocol=protocol, variant=variant).cic == cic
+    T = Templates("isup", "itu")
+    with pytest.raises(EncodeError):
+        T.cic(4096)  # 12 bits in ITU ISUP
+    # the status bits: one per circuit, the first circuit in bit 0 of the first octet
+    cgb = T.group("CGB", 10, 0b10_0000_0101)
+    assert cgb == encode_message(
+        "CGB",
+        {
+            "circuit_group_supervision_message_type": {"type": 0},
+            "range_and_status": {"range": 9, "status": "0502"},
+        },
+    )
+    m = decode_bytes(T.cic(1) + cgb)
+    assert m.params["range_and_status"]["status_bits"] == "1010000001"
+    assert T.gra(3) == encode_message("GRA", {"range_and_status": {"range": 2, "status": "00"}})
+    assert T.gra(9, blocked=0b1_0000_0000) == encode_message(
+        "GRA", {"range_and_status": {"range": 8, "status": "0001"}}
+    )
+    assert T.grs(4) == encode_message("GRS", {"range_and_status": {"range": 3}})
+
+
 def test_truth_start_by_integer_formatting_equals_float_formatting() -> None:
     """The fast path prints a truth row's ``start`` as whole seconds, a point and six digits of
     micro-seconds (or, the same thing, by slicing the micro-second count's digits): the same text as
-    ``f"{us / 1e6:.6f}"`` wherever it is used (see engine._EXACT_US)."""
-    from sigdiag.simulate.engine import _EXACT_US
+    ``f"{us / 1e6:.6f}"`` wherever it is used (see truth._EXACT_US)."""
+    from sigdiag.simulate.truth import _EXACT_US
 
     rng = random.Random(11)
     samples = [1_000_000, 1_000_001, 1_999_999, _EXACT_US - 1, 1_709_254_800_003_026]
@@ -291,6 +319,39 @@ def test_m3ua_fast_emitter_equals_the_hop_emitters(fmt: str) -> None:
             emit = hop.emit_pcapng if ng else hop.emit_pcap
             emit(slow, epoch + base + u, (lane >> 8) & 1, data, lane & 0xFF)
         assert fast == slow
+
+
+def test_m3ua_records_are_the_builders_bytes() -> None:
+    """The fused packers of an M3UA hop (framing.M3uaHop.form) write what the layer builders write:
+    Ethernet and IP headers, the SCTP packet (data_chunk, sctp with its CRC32c) around the M3UA DATA
+    message (build_m3ua_data), and the pcap or pcapng record around it."""
+    from sigdiag.capture.formats import PCAP_RECORD, pcapng_epb
+    from sigdiag.carrier.m3ua import build_m3ua_data
+    from sigdiag.carrier.sctp import PPID_M3UA
+    from sigdiag.simulate.framing import M3uaHop, SctpAssociation
+
+    cases = [("10.1.0.1", "10.1.0.2", 310, 7, 9), ("fd00::1", "fd00::2", None, None, None)]
+    for a_ip, b_ip, vlan, rc, na in cases:
+        assoc = SctpAssociation(a_ip, 2905, b_ip, 2906, vlan, 16, random.Random(3))
+        fused = M3uaHop(assoc, 5, 2, 100, 200, rc, na)
+        ref = SctpAssociation(a_ip, 2905, b_ip, 2906, vlan, 16, random.Random(3))  # the same tags and TSNs
+        rng = random.Random(4)
+        for i in range(600):
+            d, sls = rng.randrange(2), rng.randrange(256)
+            data = rng.randbytes(rng.randint(0, 70))
+            opc, dpc = (100, 200) if d == 0 else (200, 100)
+            m3ua = build_m3ua_data(opc, dpc, 5, 2, 0, sls, data, rc, na)
+            want = ref.dirs[d].packet(PPID_M3UA, 1 + sls % 15, m3ua)
+            ts = 1_700_000_000_000_000 + i * 1_234_567
+            buf = bytearray()
+            if i % 3 == 0:
+                assert fused.frame(d, data, sls) == want
+            elif i % 3 == 1:
+                fused.emit_pcap(buf, ts, d, data, sls)
+                assert bytes(buf) == PCAP_RECORD.pack(ts // 10**6, ts % 10**6, len(want), len(want)) + want
+            else:
+                fused.emit_pcapng(buf, ts, d, data, sls)
+                assert bytes(buf) == pcapng_epb(want, ts, fused.iface)
 
 
 # -- whole runs --------------------------------------------------------------------------------------------
@@ -489,7 +550,7 @@ def test_incomplete_digit_collection_ladder(tmp_path: Path) -> None:
     truth, _, calls, _ = _one_fault(tmp_path, fault)
     rows = [r for r in truth if r["fault"] == "incomplete-digit-collection"]
     assert len(rows) == 12
-    kinds = Counter()
+    kinds: Counter[str] = Counter()
     for row in rows:
         ms = calls[row["iam_frame"]]
         iam = ms[0]
@@ -534,8 +595,9 @@ def test_release_faults(tmp_path: Path) -> None:
     truth, _, calls, _ = _one_fault(tmp_path, {"type": "release-collision", "count": 3})
     for row in (r for r in truth if r["fault"] == "release-collision"):
         ms = calls[row["iam_frame"]]
-        rels = [m for m in ms if m.type == "REL"]
-        assert len(rels) == 2 and rels[0].opc != rels[1].opc and abs(rels[1].ts - rels[0].ts) < 0.01
+        rel_msgs = [m for m in ms if m.type == "REL"]
+        assert len(rel_msgs) == 2 and rel_msgs[0].opc != rel_msgs[1].opc
+        assert abs(rel_msgs[1].ts - rel_msgs[0].ts) < 0.01
         assert sum(1 for m in ms if m.type == "RLC") == 2
 
 

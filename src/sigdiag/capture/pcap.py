@@ -21,50 +21,11 @@ Damage never raises once the file has been recognised: the iterator yields every
 damage, appends one :class:`~sigdiag.anomalies.Anomaly` naming the frame number that was being read,
 and stops.
 
-Classic pcap (all integers in the byte order given by the magic)::
-
-    file header, 24 octets
-    | off | size | field                                                                |
-    |   0 |    4 | magic: a1b2c3d4 (microsecond time stamps) or a1b23c4d (nanosecond)   |
-    |   4 |    2 | version major (2)                                                    |
-    |   6 |    2 | version minor (4)                                                    |
-    |   8 |    4 | thiszone (ignored, always 0 in practice)                             |
-    |  12 |    4 | sigfigs (ignored)                                                    |
-    |  16 |    4 | snaplen                                                              |
-    |  20 |    4 | link type (low 16 bits; bits 28-31 may carry FCS information)        |
-
-    record header, 16 octets, followed by incl_len octets of data
-    | off | size | field                                                                |
-    |   0 |    4 | ts_sec  (seconds since 1970, unsigned)                               |
-    |   4 |    4 | ts_frac (micro- or nanoseconds, per the magic)                       |
-    |   8 |    4 | incl_len (octets captured and stored in the file)                    |
-    |  12 |    4 | orig_len (octets on the wire)                                        |
-
-pcapng (byte order per section, from the Section Header Block's byte-order magic 1a2b3c4d)::
-
-    every block
-    | off     | size | field                                                          |
-    |       0 |    4 | block type                                                     |
-    |       4 |    4 | block total length (multiple of 4, >= 12)                      |
-    |       8 |  ... | body                                                           |
-    | len - 4 |    4 | block total length again                                       |
-
-    | type       | block                          | body used here                                      |
-    | 0x0a0d0d0a | Section Header (SHB)           | byte-order magic; starts a section, forgets IDBs     |
-    | 0x00000001 | Interface Description (IDB)    | link type u16, reserved u16, snaplen u32, options:   |
-    |            |                                |   if_tsresol (9): 1 octet, bit 7 clear -> 10^-n s,   |
-    |            |                                |   bit 7 set -> 2^-n s (default 10^-6)                |
-    |            |                                |   if_tsoffset (14): int64 seconds added to each ts   |
-    | 0x00000006 | Enhanced Packet (EPB)          | interface id u32, ts high u32, ts low u32,           |
-    |            |                                |   captured len u32, original len u32, data (padded)  |
-    | 0x00000003 | Simple Packet (SPB)            | original len u32, data; interface 0, no time stamp   |
-    |            |                                |   (the previous packet's time is used)               |
-    | 0x00000002 | Packet (obsolete)              | interface id u16, drops u16, ts high, ts low,        |
-    |            |                                |   captured len, original len, data                   |
-    | others     | NRB 4, ISB 5, DSB 10, custom   | skipped; an unknown type adds pcapng.unsupported_block|
-    |            | 0x0bad/0x40000bad, ...         |   once per type                                      |
-
-    options: code u16, length u16, value padded to 4 octets; code 0 ends the list.
+The file formats (header layouts, magics, block types, options) are described, and defined, in
+:mod:`sigdiag.capture.formats`.  pcapng blocks used here: SHB (a new section with its byte order; its
+interfaces are forgotten), IDB (link type, if_tsresol, if_tsoffset), EPB, SPB (interface 0, no time
+stamp: the previous packet's time is used) and the obsolete PB; known blocks without packets are skipped
+silently, an unknown block type adds ``pcapng.unsupported_block`` once per type.
 
 Frame numbers count packet records only (EPB, SPB, PB), from 1, as Wireshark does.  ``Frame.interface``
 is the interface's index over the whole file (interfaces of later sections follow those of earlier ones).
@@ -77,12 +38,13 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from sigdiag.anomalies import Anomaly
+from sigdiag.capture import formats as F
 from sigdiag.capture.frame import Frame
+from sigdiag.capture.gzipsource import GzipSource
 
 __all__ = [
     "CHUNK_SIZE",
@@ -108,39 +70,11 @@ MAX_BLOCK_BYTES = MAX_RECORD_BYTES + _BLOCK_OVERHEAD
 MAX_RECORD_VARIABLE = "SIGDIAG_MAX_RECORD_BYTES"
 _RECORD_LIMITS = (64, 1 << 30)
 
-_PCAP_MAGICS: dict[bytes, tuple[str, int]] = {
-    # first four octets -> (struct byte order, fraction units per second)
-    b"\xd4\xc3\xb2\xa1": ("<", 1_000_000),
-    b"\xa1\xb2\xc3\xd4": (">", 1_000_000),
-    b"\x4d\x3c\xb2\xa1": ("<", 1_000_000_000),
-    b"\xa1\xb2\x3c\x4d": (">", 1_000_000_000),
-}
-_PCAPNG_SHB = 0x0A0D0D0A
-_BOM = 0x1A2B3C4D
-_GZIP_MAGIC = b"\x1f\x8b"
 _U32LE = struct.Struct("<I").unpack_from
-
-_EPB = 6
-_SPB = 3
-_PB = 2
-_IDB = 1
-#: Block types that carry no packets and are skipped silently.
-_SKIPPED_BLOCKS = frozenset(
-    {
-        4,  # Name Resolution Block
-        5,  # Interface Statistics Block
-        7,  # IRIG time stamp
-        8,  # ARINC 429
-        9,  # systemd journal export
-        0x0A,  # Decryption Secrets Block
-        0x0B,  # Hone / custom range
-        0x101,  # Hone machine info
-        0x102,  # Hone connection event
-        0x00000BAD,  # Custom Block (copiable)
-        0x40000BAD,  # Custom Block (not copiable)
-    }
-    | set(range(0x201, 0x220))  # sysdig event blocks
-)
+_HEADER = F.PCAP_HEADER_LEN
+_RECORD = F.PCAP_RECORD_LEN
+_EPB_FIXED = F.EPB_FIXED_LEN
+_EPB_DATA = F.EPB_DATA_OFFSET
 
 PathOrFile = str | os.PathLike[str] | BinaryIO
 Read = Callable[[int], bytes]
@@ -148,176 +82,6 @@ Read = Callable[[int], bytes]
 
 class CaptureError(Exception):
     """The file cannot be read as a capture at all; the message is one line naming the file."""
-
-
-class _GzipSource:
-    """A ``read(n)`` over a gzip stream (one or several members) that never raises.
-
-    The gzip framing (RFC 1952) is parsed here and the deflate data inflated raw, so every octet that
-    inflates is delivered even when the stream turns out corrupt (a bad CRC is only seen at the end).
-    On corrupt data or an early end, ``read`` returns what was decompressed, then ``b""``, and
-    :attr:`error` says what went wrong.  Output comes in bounded pieces (``max_length``), so a
-    decompression bomb cannot exhaust memory.
-    """
-
-    _MAX_HEADER = 1 << 16
-
-    def __init__(self, raw: BinaryIO, head: bytes) -> None:
-        self._raw = raw
-        self._input = head
-        self._d: zlib._Decompress | None = None  # None: between members (a header or the end comes next)
-        self._crc = 0
-        self._size = 0
-        self._trailer = False  # the deflate data of a member ended: its 8-octet trailer comes next
-        self._eof = False
-        self._done = False
-        self.error: str | None = None
-
-    def _more(self) -> bool:
-        """Append raw input; False at the end of the file."""
-        if self._eof:
-            return False
-        try:
-            chunk = self._raw.read(1 << 18)
-        except OSError as exc:
-            self._fail(f"read error: {exc.strerror or exc}")
-            return False
-        if not chunk:
-            self._eof = True
-            return False
-        self._input += chunk
-        return True
-
-    def _fail(self, why: str) -> None:
-        self.error = why
-        self._done = True
-
-    def _header(self) -> bool:
-        """Parse a member header from the input; False when the stream ends (or is corrupt)."""
-        while True:
-            self._input = self._input.lstrip(b"\0")  # zero padding after a member is allowed
-            size = _gzip_header_size(self._input)
-            if size > 0:
-                break
-            if size < 0:
-                self._fail("not a gzip member header")
-                return False
-            if len(self._input) > self._MAX_HEADER:
-                self._fail("gzip header too long")
-                return False
-            if not self._more():
-                if self._input and not self._done:
-                    self._fail("the gzip stream ends inside a member header")
-                return False
-        self._input = self._input[size:]
-        self._d = zlib.decompressobj(-15)
-        self._crc = 0
-        self._size = 0
-        return True
-
-    def _check_trailer(self) -> bool:
-        while len(self._input) < 8:
-            if not self._more():
-                if not self._done:
-                    self._fail("the gzip stream ends before a member's trailer")
-                return False
-        crc, size = struct.unpack_from("<II", self._input)
-        self._input = self._input[8:]
-        self._trailer = False
-        if crc != self._crc or size != self._size & 0xFFFFFFFF:
-            self._fail("gzip CRC or length check failed: the data is corrupt")
-            return False
-        return True
-
-    def read(self, n: int) -> bytes:
-        parts: list[bytes] = []
-        have = 0
-        while have < n and not self._done:
-            if self._trailer:
-                if not self._check_trailer():
-                    break
-                continue
-            d = self._d
-            if d is None:
-                if not self._header():
-                    self._done = True
-                    break
-                continue
-            if not self._input and not self._more():
-                if not self._done:
-                    self._fail("the gzip stream ends early")
-                break
-            before = d.copy()  # to salvage what inflates before damage in this input
-            try:
-                out = d.decompress(self._input, n - have)
-            except zlib.error as exc:
-                out = _salvage(before, self._input, n - have)
-                if out:
-                    self._crc = zlib.crc32(out, self._crc)
-                    self._size += len(out)
-                    parts.append(out)
-                self._fail(f"corrupt gzip data: {exc}")
-                break
-            if d.eof:
-                self._input = d.unused_data
-                self._d = None
-                self._trailer = True
-            else:
-                self._input = d.unconsumed_tail
-            if out:
-                self._crc = zlib.crc32(out, self._crc)
-                self._size += len(out)
-                parts.append(out)
-                have += len(out)
-        return b"".join(parts)
-
-
-_SALVAGE_STEP = 16
-
-
-def _salvage(d: zlib._Decompress, data: bytes, limit: int) -> bytes:
-    """Inflate ``data`` in small steps and return what comes out before zlib finds the damage.
-
-    A ``decompress`` call that raises discards everything it inflated; feeding the same input
-    ``_SALVAGE_STEP`` octets at a time loses at most one step's output instead.
-    """
-    parts: list[bytes] = []
-    have = 0
-    pending = data
-    while pending and have < limit:
-        try:
-            out = d.decompress(pending[:_SALVAGE_STEP], limit - have)
-        except zlib.error:
-            break
-        parts.append(out)
-        have += len(out)
-        if d.eof:
-            break
-        pending = d.unconsumed_tail + pending[_SALVAGE_STEP:]
-    return b"".join(parts)
-
-
-def _gzip_header_size(data: bytes) -> int:
-    """Length of the gzip member header at the start of ``data``: 0 if incomplete, -1 if invalid."""
-    if len(data) < 10:
-        return 0 if _GZIP_MAGIC.startswith(data[:2]) else -1
-    if data[:2] != _GZIP_MAGIC or data[2] != 8:
-        return -1
-    flags = data[3]
-    pos = 10
-    if flags & 4:  # FEXTRA
-        if len(data) < pos + 2:
-            return 0
-        pos += 2 + int.from_bytes(data[pos : pos + 2], "little")
-    for bit in (8, 16):  # FNAME, FCOMMENT: zero-terminated
-        if flags & bit:
-            end = data.find(b"\0", pos)
-            if end < 0:
-                return 0
-            pos = end + 1
-    if flags & 2:  # FHCRC
-        pos += 2
-    return pos if len(data) >= pos else 0
 
 
 def _fill(read: Read, buf: bytes, pos: int, need: int) -> bytes:
@@ -414,10 +178,10 @@ def _open(raw: BinaryIO, name: str, anomalies: list[Anomaly], owned: bool, limit
         head = raw.read(CHUNK_SIZE)
     except OSError as exc:
         raise CaptureError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    gz: _GzipSource | None = None
+    gz: GzipSource | None = None
     read: Read
-    if head[:2] == _GZIP_MAGIC:
-        gz = _GzipSource(raw, head)
+    if head[:2] == F.GZIP_MAGIC:
+        gz = GzipSource(raw, head)
         read = gz.read
         buf = gz.read(CHUNK_SIZE)
         if len(buf) < 4 and gz.error:
@@ -431,16 +195,16 @@ def _open(raw: BinaryIO, name: str, anomalies: list[Anomaly], owned: bool, limit
     magic = buf[:4]
     what = "gzip-compressed data" if gz else "file"
     close = raw.close if owned else None
-    if magic in _PCAP_MAGICS:
-        order, units = _PCAP_MAGICS[magic]
+    if magic in F.PCAP_MAGICS:
+        order, units = F.PCAP_MAGICS[magic]
         return _iter_pcap(read, buf, order, units, anomalies, gz, close, limit)
-    if len(magic) == 4 and struct.unpack("<I", magic)[0] == _PCAPNG_SHB:
+    if len(magic) == 4 and struct.unpack("<I", magic)[0] == F.PCAPNG_SHB:
         return _iter_pcapng(read, buf, anomalies, gz, close, limit)
     shown = " ".join(f"{b:02x}" for b in magic)
     raise CaptureError(f"{name}: {what} is not a pcap or pcapng capture (starts with {shown})")
 
 
-def _end_anomaly(gz: _GzipSource | None, name: str, frame: int, detail: str) -> Anomaly:
+def _end_anomaly(gz: GzipSource | None, name: str, frame: int, detail: str) -> Anomaly:
     """The anomaly for data that stops early: ``gzip.corrupt`` when the gzip layer is to blame."""
     if gz is not None and gz.error:
         return Anomaly("gzip.corrupt", frame, f"{gz.error}; {detail}")
@@ -448,7 +212,7 @@ def _end_anomaly(gz: _GzipSource | None, name: str, frame: int, detail: str) -> 
 
 
 def _stream_end(
-    gz: _GzipSource | None, anomalies: list[Anomaly], name: str, frame: int, n: int, size: int, what: str
+    gz: GzipSource | None, anomalies: list[Anomaly], name: str, frame: int, n: int, size: int, what: str
 ) -> None:
     """The input ended with ``n`` octets of a ``size``-octet header left: a cut header (``name``), or a
     clean end, or a gzip stream that broke exactly at a record boundary."""
@@ -464,20 +228,20 @@ def _iter_pcap(
     order: str,
     units: int,
     anomalies: list[Anomaly],
-    gz: _GzipSource | None,
+    gz: GzipSource | None,
     close: Callable[[], None] | None,
     max_record: int = MAX_RECORD_BYTES,
 ) -> Iterator[Frame]:
     try:
-        buf = _fill(read, buf, 0, 24)
-        if len(buf) < 24:
+        buf = _fill(read, buf, 0, _HEADER)
+        if len(buf) < _HEADER:
             anomalies.append(
                 _end_anomaly(gz, "pcap.truncated_header", 1, f"file header cut at {len(buf)} of 24 octets")
             )
             return
-        linktype = struct.unpack_from(order + "I", buf, 20)[0] & 0xFFFF
-        unpack = struct.Struct(order + "IIII").unpack_from
-        pos = 24
+        linktype = struct.unpack_from(order + "I", buf, F.PCAP_LINKTYPE_OFFSET)[0] & 0xFFFF
+        unpack = F.pcap_record_struct(order).unpack_from
+        pos = _HEADER
         n = len(buf)
         number = 0
         # Frames are made here by hand, once per record: object.__new__ and the six slot stores skip the
@@ -485,12 +249,13 @@ def _iter_pcap(
         # loop costs per record.
         new = object.__new__
         frame_class = Frame
+        rec_len = _RECORD  # a local: read once per record
         while True:
-            if n - pos < 16:
-                buf = _fill(read, buf, pos, 16)
+            if n - pos < rec_len:
+                buf = _fill(read, buf, pos, rec_len)
                 pos = 0
                 n = len(buf)
-                if n < 16:
+                if n < rec_len:
                     _stream_end(gz, anomalies, "pcap.truncated_header", number + 1, n, 16, "record header")
                     return
             sec, frac, incl, orig = unpack(buf, pos)
@@ -503,13 +268,13 @@ def _iter_pcap(
                     )
                 )
                 return
-            start = pos + 16
+            start = pos + rec_len
             end = start + incl
             if end > n:
-                buf = _fill(read, buf, pos, 16 + incl)
+                buf = _fill(read, buf, pos, _RECORD + incl)
                 pos = 0
                 n = len(buf)
-                start = 16
+                start = _RECORD
                 end = start + incl
                 if end > n:
                     anomalies.append(
@@ -517,7 +282,7 @@ def _iter_pcap(
                             gz,
                             "pcap.truncated_record",
                             number + 1,
-                            f"record data cut at {n - 16} of {incl} octets",
+                            f"record data cut at {n - _RECORD} of {incl} octets",
                         )
                     )
                     return
@@ -547,7 +312,7 @@ class _Section:
         self.base = base  # global index of this section's interface 0
         self.hdr = struct.Struct(order + "II").unpack_from
         self.epb = struct.Struct(order + "IIIII").unpack_from
-        self.epb7 = struct.Struct(order + "IIIIIII").unpack_from  # the whole EPB header at once
+        self.epb7 = F.epb_struct(order).unpack_from  # the whole EPB header at once
         self.u32 = struct.Struct(order + "I").unpack_from
         self.u16 = struct.Struct(order + "HH").unpack_from
         # per interface: (link type, time units per second, offset seconds, snaplen)
@@ -555,7 +320,7 @@ class _Section:
 
 
 def _parse_idb(sec: _Section, buf: bytes, pos: int, blen: int) -> tuple[int, int, int, int] | None:
-    if blen < 20:
+    if blen < F.MIN_IDB_LEN:
         return None
     linktype, _reserved = sec.u16(buf, pos + 8)
     (snaplen,) = sec.u32(buf, pos + 12)
@@ -565,50 +330,274 @@ def _parse_idb(sec: _Section, buf: bytes, pos: int, blen: int) -> tuple[int, int
     end = pos + blen - 4
     while opt + 4 <= end:
         code, olen = sec.u16(buf, opt)
-        if code == 0:
+        if code == F.OPT_END:
             break
         value = opt + 4
         if value + olen > end:
             break
-        if code == 9 and olen >= 1:
-            res = buf[value]
-            units = (1 << (res & 0x7F)) if res & 0x80 else 10 ** (res & 0x7F)
-        elif code == 14 and olen >= 8:
+        if code == F.OPT_IF_TSRESOL and olen >= 1:
+            units = F.tsresol_units(buf[value])
+        elif code == F.OPT_IF_TSOFFSET and olen >= 8:
             (offset,) = struct.unpack_from(sec.order + "q", buf, value)
         opt = value + ((olen + 3) & ~3)
     return linktype, units, offset, snaplen
+
+
+#: What :meth:`_PcapngBlocks.step` returns when reading stops.
+_STOP = object()
+
+
+class _PcapngBlocks:
+    """The general path of the pcapng reader: one block at a time, every check (see
+    :func:`_iter_pcapng`, whose loop reads well-formed Enhanced Packet Blocks itself).
+
+    The cursor (``buf``, ``pos``, ``n``) and the packet count and time are shared with that loop: it
+    stores them here before :meth:`step` and takes them back after.
+    """
+
+    __slots__ = (
+        "anomalies",
+        "buf",
+        "gz",
+        "last_ts",
+        "max_block",
+        "n",
+        "number",
+        "pos",
+        "read",
+        "reported",
+        "sec",
+    )
+
+    def __init__(
+        self, read: Read, buf: bytes, anomalies: list[Anomaly], gz: GzipSource | None, max_block: int
+    ) -> None:
+        self.read = read
+        self.buf = buf
+        self.pos = 0
+        self.n = len(buf)
+        self.number = 0
+        self.last_ts = 0.0
+        self.anomalies = anomalies
+        self.gz = gz
+        self.max_block = max_block
+        self.sec: _Section | None = None
+        self.reported: set[int] = set()
+
+    def _bad(self, name: str, number: int, detail: str) -> None:
+        self.anomalies.append(Anomaly(name, number, detail))
+
+    def step(self) -> Frame | object | None:
+        """Read one block: the frame it holds, None (no frame), or :data:`_STOP`."""
+        if self.n - self.pos < F.MIN_BLOCK_LEN:
+            self.buf = _fill(self.read, self.buf, self.pos, F.MIN_BLOCK_LEN)
+            self.pos = 0
+            self.n = len(self.buf)
+            if self.n < F.MIN_BLOCK_LEN:
+                _stream_end(
+                    self.gz,
+                    self.anomalies,
+                    "pcapng.truncated_block",
+                    self.number + 1,
+                    self.n,
+                    12,
+                    "block header",
+                )
+                return _STOP
+        buf, pos = self.buf, self.pos
+        if _U32LE(buf, pos)[0] == F.PCAPNG_SHB:
+            if not self._section():
+                return _STOP
+        elif self.sec is None:  # pragma: no cover - open_capture checked the first block type
+            return _STOP
+        sec = self.sec
+        assert sec is not None
+        btype, blen = sec.hdr(buf, pos)
+        if blen < F.MIN_BLOCK_LEN or blen & 3:
+            self._bad("pcapng.bad_block_length", self.number + 1, f"block type {btype:#x} has length {blen}")
+            return _STOP
+        if blen > self.max_block:
+            return self._oversized(btype, blen)
+        if not self._have(btype, blen):
+            return _STOP
+        buf, pos = self.buf, self.pos
+        end = pos + blen
+        trailing = sec.u32(buf, end - 4)[0]
+        if trailing != blen:
+            detail = f"block type {btype:#x}: trailing length {trailing} != {blen}"
+            self._bad("pcapng.bad_block_length", self.number + 1, detail)
+            return _STOP
+        handler = _HANDLERS.get(btype)
+        got = None
+        if handler is not None:
+            got = handler(self, sec, buf, pos, blen)
+            if got is _STOP:
+                return _STOP
+        elif btype != F.PCAPNG_SHB:
+            _note_block(btype, self.reported, self.anomalies, self.number)
+        self.pos = end
+        return got
+
+    def _section(self) -> bool:
+        """A Section Header Block at the cursor: its byte order starts a new section."""
+        bom = self.buf[self.pos + 8 : self.pos + 12]
+        order = F.BYTE_ORDER_MARKS.get(bom)
+        if order is None:
+            self._bad(
+                "pcapng.bad_block_length",
+                self.number + 1,
+                f"section header with bad byte-order magic {bom.hex()}",
+            )
+            return False
+        base = 0 if self.sec is None else self.sec.base + len(self.sec.ifaces)
+        self.sec = _Section(order, base)
+        return True
+
+    def _have(self, btype: int, blen: int) -> bool:
+        """The whole block in the buffer (read as needed); False when the input ends first."""
+        if self.n - self.pos >= blen:
+            return True
+        self.buf = _fill(self.read, self.buf, self.pos, blen)
+        self.pos = 0
+        self.n = len(self.buf)
+        if self.n >= blen:
+            return True
+        detail = f"block type {btype:#x} cut at {self.n} of {blen} octets"
+        self.anomalies.append(_end_anomaly(self.gz, "pcapng.truncated_block", self.number + 1, detail))
+        return False
+
+    def _oversized(self, btype: int, blen: int) -> object | None:
+        """A block longer than the limit: the end of reading for packet, section and interface blocks;
+        others are skipped without being held in memory."""
+        number = self.number + 1
+        if btype in F.PACKET_BLOCKS:
+            detail = f"packet block claims {blen} octets (limit {self.max_block}); reading stops"
+            self._bad("pcap.oversized_record", number, detail)
+            return _STOP
+        if btype in (F.PCAPNG_SHB, F.PCAPNG_IDB):
+            self._bad("pcapng.bad_block_length", number, f"block type {btype:#x} claims {blen} octets")
+            return _STOP
+        remaining = blen - (self.n - self.pos)
+        if remaining <= 0:
+            self.pos += blen
+        else:
+            while remaining > 0:
+                chunk = self.read(min(CHUNK_SIZE, remaining))
+                if not chunk:
+                    detail = f"block type {btype:#x} of {blen} octets cut"
+                    self.anomalies.append(_end_anomaly(self.gz, "pcapng.truncated_block", number, detail))
+                    return _STOP
+                remaining -= len(chunk)
+            self.buf = b""
+            self.pos = self.n = 0
+        _note_block(btype, self.reported, self.anomalies, self.number)
+        return None
+
+    def _packet(self, sec: _Section, ifid: int, tsh: int, tsl: int, data: bytes, orig: int) -> Frame:
+        linktype, units, offset, _snap = sec.ifaces[ifid]
+        self.last_ts = ((tsh << 32) | tsl) / units
+        if offset:
+            self.last_ts += offset
+        return Frame(self.number, self.last_ts, linktype, data, orig, sec.base + ifid)
+
+    def _epb(self, sec: _Section, buf: bytes, pos: int, blen: int) -> Frame | None:
+        self.number += 1
+        if blen < _EPB_FIXED:
+            self._bad("pcapng.bad_block_length", self.number, f"enhanced packet block of {blen} octets")
+            return None
+        ifid, tsh, tsl, caplen, orig = sec.epb(buf, pos + 8)
+        start = pos + _EPB_DATA
+        if start + caplen > pos + blen - 4:
+            detail = f"captured length {caplen} exceeds block length {blen}"
+            self._bad("pcapng.bad_block_length", self.number, detail)
+            return None
+        if ifid >= len(sec.ifaces):
+            self._bad("pcapng.unknown_interface", self.number, f"interface {ifid} not described")
+            return None
+        return self._packet(sec, ifid, tsh, tsl, buf[start : start + caplen], orig)
+
+    def _pb(self, sec: _Section, buf: bytes, pos: int, blen: int) -> Frame | None:
+        self.number += 1
+        if blen < _EPB_FIXED:
+            self._bad("pcapng.bad_block_length", self.number, f"packet block of {blen} octets")
+            return None
+        ifid, _drops = sec.u16(buf, pos + 8)
+        _x, tsh, tsl, caplen, orig = sec.epb(buf, pos + 8)
+        start = pos + _EPB_DATA
+        if start + caplen > pos + blen - 4 or ifid >= len(sec.ifaces):
+            name = "pcapng.unknown_interface" if ifid >= len(sec.ifaces) else "pcapng.bad_block_length"
+            self._bad(name, self.number, f"packet block: interface {ifid}, captured length {caplen}")
+            return None
+        linktype, units, offset, _snap = sec.ifaces[ifid]
+        self.last_ts = ((tsh << 32) | tsl) / units + offset
+        return Frame(self.number, self.last_ts, linktype, buf[start : start + caplen], orig, sec.base + ifid)
+
+    def _spb(self, sec: _Section, buf: bytes, pos: int, blen: int) -> Frame | None:
+        self.number += 1
+        if blen < F.SPB_FIXED_LEN:
+            self._bad("pcapng.bad_block_length", self.number, f"simple packet block of {blen} octets")
+            return None
+        if not sec.ifaces:
+            self._bad("pcapng.unknown_interface", self.number, "simple packet block without interface 0")
+            return None
+        (orig,) = sec.u32(buf, pos + 8)
+        linktype, _units, _offset, snaplen = sec.ifaces[0]
+        caplen = min(orig, blen - F.SPB_FIXED_LEN)
+        if snaplen:
+            caplen = min(caplen, snaplen)
+        start = pos + F.SPB_DATA_OFFSET
+        return Frame(self.number, self.last_ts, linktype, buf[start : start + caplen], orig, sec.base)
+
+    def _idb(self, sec: _Section, buf: bytes, pos: int, blen: int) -> object | None:
+        idb = _parse_idb(sec, buf, pos, blen)
+        if idb is None:
+            detail = f"interface description block of {blen} octets"
+            self._bad("pcapng.bad_block_length", self.number + 1, detail)
+            return _STOP
+        sec.ifaces.append(idb)
+        return None
+
+
+_HANDLERS: dict[int, Callable[[_PcapngBlocks, _Section, bytes, int, int], object | None]] = {
+    F.PCAPNG_EPB: _PcapngBlocks._epb,
+    F.PCAPNG_SPB: _PcapngBlocks._spb,
+    F.PCAPNG_IDB: _PcapngBlocks._idb,
+    F.PCAPNG_PB: _PcapngBlocks._pb,
+}
 
 
 def _iter_pcapng(
     read: Read,
     buf: bytes,
     anomalies: list[Anomaly],
-    gz: _GzipSource | None,
+    gz: GzipSource | None,
     close: Callable[[], None] | None,
     max_record: int = MAX_RECORD_BYTES,
 ) -> Iterator[Frame]:
+    """The frames of a pcapng stream.  Well-formed Enhanced Packet Blocks of a described interface are
+    read here, with one ``unpack_from`` each; every other block (and any EPB that fails a check) goes
+    to :class:`_PcapngBlocks`, which reads it with every check and reports what is wrong."""
+    blocks = _PcapngBlocks(read, buf, anomalies, gz, max_record + _BLOCK_OVERHEAD)
     try:
         pos = 0
         n = len(buf)
         number = 0
         last_ts = 0.0
-        sec: _Section | None = None
-        n_ifaces_before = 0
-        reported: set[int] = set()
         frame = Frame
-        max_block = max_record + _BLOCK_OVERHEAD
+        sec: _Section | None = None
+        epb_type, epb_fixed, epb_data = F.PCAPNG_EPB, _EPB_FIXED, _EPB_DATA  # locals in the loop below
         # Fast path state for Enhanced Packet Blocks (refreshed when a section starts).
         epb7 = None
         u32 = _U32LE
         ifaces: list[tuple[int, int, int, int]] = []
         base = 0
         while True:
-            if epb7 is not None and n - pos >= 32:
+            if epb7 is not None and n - pos >= epb_fixed:
                 btype, blen, ifid, tsh, tsl, caplen, orig = epb7(buf, pos)
                 if (
-                    btype == 6
+                    btype == epb_type
                     and blen <= n - pos
-                    and 32 + caplen <= blen
+                    and epb_fixed + caplen <= blen
                     and not blen & 3
                     and ifid < len(ifaces)
                     and u32(buf, pos + blen - 4)[0] == blen
@@ -619,201 +608,26 @@ def _iter_pcapng(
                     if offset:
                         last_ts += offset
                     yield frame(
-                        number, last_ts, linktype, buf[pos + 28 : pos + 28 + caplen], orig, base + ifid
+                        number,
+                        last_ts,
+                        linktype,
+                        buf[pos + epb_data : pos + epb_data + caplen],
+                        orig,
+                        base + ifid,
                     )
                     pos += blen
                     continue
-            if n - pos < 12:
-                buf = _fill(read, buf, pos, 12)
-                pos = 0
-                n = len(buf)
-                if n < 12:
-                    _stream_end(gz, anomalies, "pcapng.truncated_block", number + 1, n, 12, "block header")
-                    return
-            btype = struct.unpack_from("<I", buf, pos)[0]
-            if btype == _PCAPNG_SHB:
-                bom = buf[pos + 8 : pos + 12]
-                if bom == b"\x4d\x3c\x2b\x1a":
-                    order = "<"
-                elif bom == b"\x1a\x2b\x3c\x4d":
-                    order = ">"
-                else:
-                    anomalies.append(
-                        Anomaly(
-                            "pcapng.bad_block_length",
-                            number + 1,
-                            f"section header with bad byte-order magic {bom.hex()}",
-                        )
-                    )
-                    return
-                if sec is not None:
-                    n_ifaces_before = sec.base + len(sec.ifaces)
-                sec = _Section(order, n_ifaces_before)
+            blocks.buf, blocks.pos, blocks.n, blocks.number, blocks.last_ts = buf, pos, n, number, last_ts
+            got = blocks.step()
+            if got is _STOP:
+                return
+            buf, pos, n, number, last_ts = blocks.buf, blocks.pos, blocks.n, blocks.number, blocks.last_ts
+            if blocks.sec is not sec:  # a new section: its byte order and interfaces
+                sec = blocks.sec
+                assert sec is not None
                 epb7, u32, ifaces, base = sec.epb7, sec.u32, sec.ifaces, sec.base
-            elif sec is None:  # pragma: no cover - open_capture checked the first block type
-                return
-            btype, blen = sec.hdr(buf, pos)
-            if blen < 12 or blen & 3:
-                anomalies.append(
-                    Anomaly("pcapng.bad_block_length", number + 1, f"block type {btype:#x} has length {blen}")
-                )
-                return
-            is_packet = btype in (_EPB, _SPB, _PB)
-            if blen > max_block:
-                if is_packet:
-                    anomalies.append(
-                        Anomaly(
-                            "pcap.oversized_record",
-                            number + 1,
-                            f"packet block claims {blen} octets (limit {max_block}); reading stops",
-                        )
-                    )
-                    return
-                if btype in (_PCAPNG_SHB, _IDB):
-                    anomalies.append(
-                        Anomaly(
-                            "pcapng.bad_block_length",
-                            number + 1,
-                            f"block type {btype:#x} claims {blen} octets",
-                        )
-                    )
-                    return
-                # Skip a large non-packet block without holding it in memory.
-                remaining = blen - (n - pos)
-                if remaining <= 0:
-                    pos += blen
-                else:
-                    while remaining > 0:
-                        chunk = read(min(CHUNK_SIZE, remaining))
-                        if not chunk:
-                            anomalies.append(
-                                _end_anomaly(
-                                    gz,
-                                    "pcapng.truncated_block",
-                                    number + 1,
-                                    f"block type {btype:#x} of {blen} octets cut",
-                                )
-                            )
-                            return
-                        remaining -= len(chunk)
-                    buf = b""
-                    pos = n = 0
-                _note_block(btype, reported, anomalies, number)
-                continue
-            if n - pos < blen:
-                buf = _fill(read, buf, pos, blen)
-                pos = 0
-                n = len(buf)
-                if n < blen:
-                    anomalies.append(
-                        _end_anomaly(
-                            gz,
-                            "pcapng.truncated_block",
-                            number + 1,
-                            f"block type {btype:#x} cut at {n} of {blen} octets",
-                        )
-                    )
-                    return
-            end = pos + blen
-            if sec.u32(buf, end - 4)[0] != blen:
-                anomalies.append(
-                    Anomaly(
-                        "pcapng.bad_block_length",
-                        number + 1,
-                        f"block type {btype:#x}: trailing length {sec.u32(buf, end - 4)[0]} != {blen}",
-                    )
-                )
-                return
-            if btype == _EPB:
-                number += 1
-                if blen < 32:
-                    anomalies.append(
-                        Anomaly("pcapng.bad_block_length", number, f"enhanced packet block of {blen} octets")
-                    )
-                    pos = end
-                    continue
-                ifid, tsh, tsl, caplen, orig = sec.epb(buf, pos + 8)
-                start = pos + 28
-                if start + caplen > end - 4:
-                    anomalies.append(
-                        Anomaly(
-                            "pcapng.bad_block_length",
-                            number,
-                            f"captured length {caplen} exceeds block length {blen}",
-                        )
-                    )
-                    pos = end
-                    continue
-                if ifid >= len(sec.ifaces):
-                    anomalies.append(
-                        Anomaly("pcapng.unknown_interface", number, f"interface {ifid} not described")
-                    )
-                    pos = end
-                    continue
-                linktype, units, offset, _snap = sec.ifaces[ifid]
-                last_ts = ((tsh << 32) | tsl) / units
-                if offset:
-                    last_ts += offset
-                yield frame(number, last_ts, linktype, buf[start : start + caplen], orig, sec.base + ifid)
-            elif btype == _SPB:
-                number += 1
-                if blen < 16:
-                    anomalies.append(
-                        Anomaly("pcapng.bad_block_length", number, f"simple packet block of {blen} octets")
-                    )
-                    pos = end
-                    continue
-                if not sec.ifaces:
-                    anomalies.append(
-                        Anomaly("pcapng.unknown_interface", number, "simple packet block without interface 0")
-                    )
-                    pos = end
-                    continue
-                (orig,) = sec.u32(buf, pos + 8)
-                linktype, _units, _offset, snaplen = sec.ifaces[0]
-                caplen = min(orig, blen - 16)
-                if snaplen:
-                    caplen = min(caplen, snaplen)
-                yield frame(number, last_ts, linktype, buf[pos + 12 : pos + 12 + caplen], orig, sec.base)
-            elif btype == _IDB:
-                idb = _parse_idb(sec, buf, pos, blen)
-                if idb is None:
-                    anomalies.append(
-                        Anomaly(
-                            "pcapng.bad_block_length",
-                            number + 1,
-                            f"interface description block of {blen} octets",
-                        )
-                    )
-                    return
-                sec.ifaces.append(idb)
-            elif btype == _PB:
-                number += 1
-                if blen < 32:
-                    anomalies.append(
-                        Anomaly("pcapng.bad_block_length", number, f"packet block of {blen} octets")
-                    )
-                    pos = end
-                    continue
-                ifid, _drops = sec.u16(buf, pos + 8)
-                _x, tsh, tsl, caplen, orig = sec.epb(buf, pos + 8)
-                start = pos + 28
-                if start + caplen > end - 4 or ifid >= len(sec.ifaces):
-                    name = (
-                        "pcapng.unknown_interface" if ifid >= len(sec.ifaces) else "pcapng.bad_block_length"
-                    )
-                    anomalies.append(
-                        Anomaly(name, number, f"packet block: interface {ifid}, captured length {caplen}")
-                    )
-                    pos = end
-                    continue
-                linktype, units, offset, _snap = sec.ifaces[ifid]
-                last_ts = ((tsh << 32) | tsl) / units + offset
-                yield frame(number, last_ts, linktype, buf[start : start + caplen], orig, sec.base + ifid)
-            elif btype != _PCAPNG_SHB:
-                _note_block(btype, reported, anomalies, number)
-            pos = end
-
+            if got is not None:
+                yield got  # type: ignore[misc]
     finally:
         if close is not None:
             close()
@@ -821,7 +635,7 @@ def _iter_pcapng(
 
 def _note_block(btype: int, reported: set[int], anomalies: list[Anomaly], number: int) -> None:
     """Report an unknown non-packet block type once per file; known ones are skipped silently."""
-    if btype in _SKIPPED_BLOCKS or btype in reported:
+    if btype in F.SKIPPED_BLOCKS or btype in reported:
         return
     reported.add(btype)
     anomalies.append(

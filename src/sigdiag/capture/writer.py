@@ -1,7 +1,8 @@
 """Fast writers for classic pcap and pcapng files (used by tests and the traffic simulator).
 
-Layouts are those read by :mod:`sigdiag.capture.pcap`.  Records are packed into an in-memory buffer
-that is written out every :data:`FLUSH_BYTES`, so writing costs about one ``struct.pack`` per record.
+Layouts, magics and block types are those of :mod:`sigdiag.capture.formats`.  Records are packed into an
+in-memory buffer that is written out every :data:`FLUSH_BYTES`, so writing costs about one ``struct.pack``
+per record.
 
 >>> with PcapWriter("out.pcap", linktype=1) as w:          # doctest: +SKIP
 ...     w.write(frame_bytes, ts=1700000000.25)
@@ -17,6 +18,21 @@ import struct
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, BinaryIO, NamedTuple
+
+from sigdiag.capture.formats import (
+    OPT_IF_NAME,
+    OPT_IF_TSOFFSET,
+    OPT_IF_TSRESOL,
+    PCAPNG_SPB,
+    SPB_FIXED_LEN,
+    pcap_file_header,
+    pcap_record_struct,
+    pcapng_block,
+    pcapng_epb,
+    pcapng_idb,
+    pcapng_shb,
+    tsresol_units,
+)
 
 __all__ = ["FLUSH_BYTES", "PcapWriter", "PcapngInterface", "PcapngWriter"]
 
@@ -115,10 +131,11 @@ class PcapWriter(_WriterBase):
         self._out = _Output(path_or_fileobj, gzip, compresslevel)
         order = ">" if big_endian else "<"
         self._units = 1_000_000_000 if nanosecond else 1_000_000
-        magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
-        self._rec = struct.Struct(order + "IIII").pack
+        self._rec = pcap_record_struct(order).pack
         self.linktype = linktype
-        self._out.buf += struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)
+        self._out.buf += pcap_file_header(
+            linktype, snaplen=snaplen, nanosecond=nanosecond, big_endian=big_endian
+        )
 
     def __enter__(self) -> PcapWriter:
         return self
@@ -178,50 +195,38 @@ class PcapngWriter(_WriterBase):
     ) -> None:
         self._out = _Output(path_or_fileobj, gzip, compresslevel)
         self._order = ">" if big_endian else "<"
-        self._epb = struct.Struct(self._order + "IIIIIII").pack
         self._u32 = struct.Struct(self._order + "I").pack
-        # padding + trailing block length, by data length modulo 4
-        self._tail = [struct.Struct(f"{self._order}{-i & 3}xI").pack for i in range(4)]
         self._ifaces: list[tuple[int, int]] = []  # (units per second, offset seconds)
         self.new_section(interfaces)
 
     def __enter__(self) -> PcapngWriter:
         return self
 
-    def _option(self, code: int, value: bytes) -> bytes:
-        pad = b"\0" * (-len(value) & 3)
-        return struct.pack(self._order + "HH", code, len(value)) + value + pad
-
     def write_block(self, block_type: int, body: bytes) -> None:
         """Append one raw block (``body`` is padded to 4 octets here)."""
-        body = body + b"\0" * (-len(body) & 3)
-        total = len(body) + 12
-        u32 = self._u32
-        self._out.buf += u32(block_type) + u32(total) + body + u32(total)
+        self._raw(pcapng_block(block_type, body, self._order))
+
+    def _raw(self, block: bytes) -> None:
+        self._out.buf += block
         if len(self._out.buf) >= FLUSH_BYTES:
             self._out.flush()
 
     def new_section(self, interfaces: Sequence[tuple[Any, ...]]) -> None:
         """Start a section (Section Header Block) and describe its interfaces (IDBs)."""
         order = self._order
-        shb = struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1) + self._option(0, b"")
-        self.write_block(0x0A0D0D0A, shb)
+        self._raw(pcapng_shb(order=order))
         self._ifaces = []
         for item in interfaces:
             iface = item if isinstance(item, PcapngInterface) else PcapngInterface(*item)
-            opts = b""
+            opts: list[tuple[int, bytes]] = []
             if iface.name:
-                opts += self._option(2, iface.name.encode())
+                opts.append((OPT_IF_NAME, iface.name.encode()))
             if iface.tsresol != 6:
-                opts += self._option(9, bytes([iface.tsresol]))
+                opts.append((OPT_IF_TSRESOL, bytes([iface.tsresol])))
             if iface.tsoffset:
-                opts += self._option(14, struct.pack(order + "q", iface.tsoffset))
-            if opts:
-                opts += self._option(0, b"")
-            self.write_block(1, struct.pack(order + "HHI", iface.linktype, 0, iface.snaplen) + opts)
-            res = iface.tsresol
-            units = (1 << (res & 0x7F)) if res & 0x80 else 10 ** (res & 0x7F)
-            self._ifaces.append((units, iface.tsoffset))
+                opts.append((OPT_IF_TSOFFSET, struct.pack(order + "q", iface.tsoffset)))
+            self._raw(pcapng_idb(iface.linktype, iface.snaplen, opts, order))
+            self._ifaces.append((tsresol_units(iface.tsresol), iface.tsoffset))
 
     def write(self, data: bytes, ts: float, interface: int = 0, orig_len: int | None = None) -> None:
         """Append one Enhanced Packet Block on ``interface`` (its index in this section)."""
@@ -231,20 +236,8 @@ class PcapngWriter(_WriterBase):
         else:
             sec, frac = _split_ts(ts - offset, units)
             ticks = sec * units + frac
-        n = len(data)
-        total = 32 + ((n + 3) & ~3)
         out = self._out.buf
-        out += self._epb(
-            6,
-            total,
-            interface,
-            (ticks >> 32) & 0xFFFFFFFF,
-            ticks & 0xFFFFFFFF,
-            n,
-            n if orig_len is None else orig_len,
-        )
-        out += data
-        out += self._tail[n & 3](total)
+        out += pcapng_epb(data, ticks, interface, orig_len, self._order)
         if len(out) >= FLUSH_BYTES:
             self._out.flush()
 
@@ -252,11 +245,16 @@ class PcapngWriter(_WriterBase):
         """Append one Simple Packet Block (interface 0, no time stamp)."""
         n = len(data)
         pad = -n & 3
-        total = 16 + n + pad
+        total = SPB_FIXED_LEN + n + pad
         u32 = self._u32
         out = self._out.buf
         out += (
-            u32(3) + u32(total) + u32(n if orig_len is None else orig_len) + data + b"\0" * pad + u32(total)
+            u32(PCAPNG_SPB)
+            + u32(total)
+            + u32(n if orig_len is None else orig_len)
+            + data
+            + b"\0" * pad
+            + u32(total)
         )
         if len(out) >= FLUSH_BYTES:
             self._out.flush()

@@ -1,13 +1,34 @@
 """Carrier layers: from capture frames to ISUP/BICC payloads.
 
-:func:`iter_payloads` composes the network layers (:class:`sigdiag.carrier.net.NetDecoder`: link layer,
-IP with reassembly, SCTP, UDP, TCP) with the signalling adaptation layers:
+One module per wire layer, each with its layout table, its constants, its parser and its builder side
+by side (the decoders below read the formats through them; tests and the simulator build with them):
 
-* :mod:`sigdiag.carrier.sigtran` - M3UA (RFC and draft 6), M2UA, M2PA, BICC on SCTP;
-* :mod:`sigdiag.carrier.mtp` - pcap link types 139, 140, 141 (MTP2/MTP3), point codes;
-* :mod:`sigdiag.carrier.sip` - SIP-I/SIP-T bodies over UDP and TCP.
+==============================  ==========================================================================
+module                          layer
+==============================  ==========================================================================
+:mod:`~sigdiag.carrier.link`    Ethernet + VLAN/MPLS/PPPoE/LLC, Linux SLL and SLL2, BSD loopback, raw IP
+:mod:`~sigdiag.carrier.ip`      IPv4, IPv6 + extension headers, fragment reassembly, Internet checksum
+:mod:`~sigdiag.carrier.sctp`    SCTP common header, DATA / I-DATA chunks, reassembly, PPIDs, CRC32c
+:mod:`~sigdiag.carrier.transport`  UDP, TCP, in-order TCP byte streams
+:mod:`~sigdiag.carrier.ua`      the SIGTRAN common header and parameters (M3UA, M2UA, M2PA)
+:mod:`~sigdiag.carrier.m3ua`    M3UA DATA (RFC 4666 and draft 6): Protocol Data, Routing Context
+:mod:`~sigdiag.carrier.m2pa`    M2PA User Data
+:mod:`~sigdiag.carrier.m2ua`    M2UA DATA
+:mod:`~sigdiag.carrier.mtp2`    MTP2 signal units, FCS (CRC-16/X.25), the link type 139 pseudo-header
+:mod:`~sigdiag.carrier.mtp3`    MTP3 SIO and routing label (itu, ansi, china, japan), point codes as text
+:mod:`~sigdiag.carrier.sip`     SIP-I / SIP-T: SIP framing and ISUP bodies (multipart), and their decoder
+==============================  ==========================================================================
 
-Links are named ``"<carrier>:<a>:<pa>-<b>:<pb>"`` for IP carriers (endpoints in a fixed order, so both
+The decoders: :class:`sigdiag.carrier.net.NetDecoder` (link layer, IP, SCTP, UDP, TCP: frames to
+transport units), :class:`~sigdiag.carrier.sigtran.SigtranDecoder` (M3UA, M2UA, M2PA, BICC on SCTP),
+:class:`~sigdiag.carrier.mtp.MtpDecoder` (link types 139-141 and the MTP3 messages of any layer),
+:class:`~sigdiag.carrier.sip.SipDecoder`, and :class:`~sigdiag.carrier.fastlane.M3uaFastLane` for the
+common Ethernet/IPv4/SCTP/M3UA frame (its offsets derived from the layer modules).
+:mod:`~sigdiag.carrier.flows` prebuilds whole frames for volume (simulators, benchmarks);
+:mod:`~sigdiag.carrier.netbuild` only re-exports the network builders under their former names.
+
+:func:`iter_payloads` composes the network layers with the signalling adaptation layers.  Links are
+named ``"<carrier>:<a>:<pa>-<b>:<pb>"`` for IP carriers (endpoints in a fixed order, so both
 directions share one name) and ``"mtp2:if<N>"`` for link types 139-141; each link's point-code format
 and variant come from :meth:`DecodeSettings.for_link`, looked up once per link, or, when that is
 ``auto``, from the :class:`~sigdiag.carrier.pcdetect.PcDetector` that :func:`walk_frames` runs (it holds
@@ -25,7 +46,8 @@ from typing import Any
 from sigdiag.anomalies import Anomaly
 from sigdiag.capture.frame import Frame
 from sigdiag.carrier.fastlane import M3uaFastLane
-from sigdiag.carrier.mtp import MtpDecoder, PendingPayload, format_pc, parse_pc
+from sigdiag.carrier.link import MTP_LINKTYPES
+from sigdiag.carrier.mtp import Decided, MtpDecoder, PendingPayload, format_pc, parse_pc
 from sigdiag.carrier.payload import Payload
 from sigdiag.carrier.pcdetect import PcDetector, anomalous
 from sigdiag.carrier.sigtran import SigtranDecoder, link_name
@@ -49,8 +71,6 @@ __all__ = [
     "walk_frames",
 ]
 
-_MTP_LINKTYPES = frozenset({139, 140, 141})
-
 
 class UnitDecoder:
     """The adaptation layers together: units in, payloads out (no network layers).
@@ -64,10 +84,7 @@ class UnitDecoder:
     """
 
     def __init__(
-        self,
-        settings: DecodeSettings,
-        anomalies: list[Anomaly],
-        decided: dict[str, tuple[str, str]] | None = None,
+        self, settings: DecodeSettings, anomalies: list[Anomaly], decided: Decided | None = None
     ) -> None:
         decided = {} if decided is None else decided
         self.sigtran = SigtranDecoder(settings, anomalies, decided)
@@ -140,29 +157,18 @@ def walk_frames(
     held = detector.queue  # not empty while the detector holds items back
     push = detector.push
     tally = detector.tally
-    pending_cls = PendingPayload
-
-    def emit(p: Payload) -> Iterable[Any]:
-        if held or p.pc_format == "auto":
-            return push(p if convert is None or p.__class__ is pending_cls else convert(p))
-        x = p if convert is None else convert(p)
-        t = tally.get(x.link)
-        if t is None:
-            t = tally[x.link] = [0, 0, x.carrier, x.pc_format]
-        t[0] += 1
-        if x.anomalies:
-            t[1] += anomalous(x.anomalies)
-        return (x,)
-
+    emit = _emitter(detector, convert)
     take = lane.take if lane.enabled and fast_lane else None
     feed = net.feed
     sig_decode = units.sigtran.decode
     mtp_decode = units.mtp.decode
     sip_decode = units.sip.decode
-    mtp_linktypes = _MTP_LINKTYPES
+    mtp_linktypes = MTP_LINKTYPES
+    stream_unit = StreamUnit
+    sctp_unit = SctpUnit
     for frame in frames:
         lt = frame.linktype
-        if lt == 1 and take is not None:
+        if lt == 1 and take is not None:  # Ethernet: maybe the fast lane's shape
             x = take(frame, build)
             if x is not None:
                 net._last = frame  # what the general path would have seen last
@@ -184,17 +190,45 @@ def walk_frames(
             continue
         for unit in feed(frame):
             cls = unit.__class__
-            if cls is SctpUnit:
-                p = sig_decode(unit)  # type: ignore[arg-type]
-                if p is not None:
-                    yield from emit(p)
-            elif cls is StreamUnit:
+            if cls is stream_unit:
                 for p in sip_decode(unit):  # type: ignore[arg-type]
                     yield from emit(p)
-            elif cls is MtpUnit:
-                p = mtp_decode(unit)  # type: ignore[arg-type]
-                if p is not None:
-                    yield from emit(p)
+                continue
+            p = sig_decode(unit) if cls is sctp_unit else mtp_decode(unit)  # type: ignore[arg-type]
+            if p is not None:
+                yield from emit(p)
+    yield from _finish(net, units, detector, emit)
+
+
+def _emitter(
+    detector: PcDetector, convert: Callable[[Payload], Any] | None
+) -> Callable[[Payload], Iterable[Any]]:
+    """The items of one payload of the general path: held back by the detector while it decides
+    (or while it holds earlier items), else converted and tallied per link."""
+    held = detector.queue
+    push = detector.push
+    tally = detector.tally
+    pending_cls = PendingPayload
+
+    def emit(p: Payload) -> Iterable[Any]:
+        if held or p.pc_format == "auto":
+            return push(p if convert is None or p.__class__ is pending_cls else convert(p))
+        x = p if convert is None else convert(p)
+        t = tally.get(x.link)
+        if t is None:
+            t = tally[x.link] = [0, 0, x.carrier, x.pc_format]
+        t[0] += 1
+        if x.anomalies:
+            t[1] += anomalous(x.anomalies)
+        return (x,)
+
+    return emit
+
+
+def _finish(
+    net: Any, units: UnitDecoder, detector: PcDetector, emit: Callable[[Payload], Iterable[Any]]
+) -> Iterator[Any]:
+    """End of capture: the data the network layers still held, then what the detector held back."""
     for unit in net.finish() or ():
         for p in units.decode(unit):
             yield from emit(p)

@@ -28,25 +28,55 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from sigdiag.capture.frame import Frame
+from sigdiag.carrier import m3ua, ua
+from sigdiag.carrier.hot import compile_hot
+from sigdiag.carrier.ip import IP4_MF, IP4_OFFSET, IPV4_HEADER_LEN, IPV4_VIHL, PROTO_SCTP
+from sigdiag.carrier.link import ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_OFFSET
+from sigdiag.carrier.mtp3 import SI_BICC, SI_ISUP
 from sigdiag.carrier.payload import Payload
+from sigdiag.carrier.sctp import CHUNK_DATA, COMMON_HEADER_LEN, DATA_CHUNK_LEN, FLAGS_WHOLE, PPID_M3UA
 from sigdiag.carrier.sigtran import link_name
 from sigdiag.settings import DecodeSettings
 
 __all__ = ["M3uaFastLane"]
 
-# From offset 12, in few fields (struct pays per field, so constant octets are taken in words and checked
-# with masks): Ethernet type + IPv4 version/IHL + TOS; IPv4 total length; flags/fragment offset + TTL +
-# protocol; (checksum, addresses and ports skipped: they are taken as one 12-octet key, see
+# Where each layer starts in a frame of the common shape (from the layers' own definitions).
+_IP_AT = ETHERNET_HEADER_LEN  # 14
+_SCTP_AT = _IP_AT + IPV4_HEADER_LEN  # 34
+_CHUNK_AT = _SCTP_AT + COMMON_HEADER_LEN  # 46
+_M3UA_AT = _CHUNK_AT + DATA_CHUNK_LEN  # 62
+_PARAM_AT = _M3UA_AT + ua.COMMON_HEADER_LEN  # 70: the first parameter's tag and length
+_VALUE_AT = _PARAM_AT + 4  # 74: its value
+_RC_LEN = 8  # a Routing Context parameter: tag, length, one 32-bit context
+
+# From the EtherType, in few fields (struct pays per field, so constant octets are taken in words and
+# checked with masks): Ethernet type + IPv4 version/IHL + TOS; IPv4 total length; flags/fragment offset +
+# TTL + protocol; (checksum, addresses and ports skipped: they are taken as one 12-octet key, see
 # M3uaFastLane._links; SCTP verification tag and checksum skipped) SCTP chunk type + flags + length;
 # (TSN, stream, SSN skipped) PPID + M3UA version..type; M3UA length; the first parameter's tag and length.
-_HEAD = struct.Struct(">IHxxI22xI8xQIHH")
-# After the first parameter header (value at offset 74): Protocol Data without Routing Context ...
+_HEAD = struct.Struct(f">IHxxI{_CHUNK_AT - (_IP_AT + 10)}xI8xQIHH")
+assert ETHERTYPE_OFFSET + _HEAD.size == _VALUE_AT
+# After the first parameter header: Protocol Data without Routing Context (OPC, DPC, SI, NI, MP, SLS) ...
 _PD = struct.Struct(">IIBBxB")
 # ... or Routing Context value, then Protocol Data tag and length, then its fixed part.
 _RC_PD = struct.Struct(">xxxxHHIIBBxB")
-_HEAD_SIZE = 74
-_MIN_FRAME = _HEAD_SIZE + 16  # a Protocol Data parameter's fixed part at least
+_MIN_FRAME = _VALUE_AT + m3ua.PROTOCOL_DATA_LEN  # a Protocol Data parameter's fixed part at least
 _PORTS = struct.Struct(">HH")
+
+# The values the words of _HEAD must have, and the masks they are compared under.
+_ETH_IP = (ETHERTYPE_IPV4 << 8) | IPV4_VIHL  # the first word >> 8: EtherType, version/IHL
+_FRAG_PROTO_MASK = ((IP4_MF | IP4_OFFSET) << 16) | 0xFF  # no fragment bits; the protocol octet
+_CHUNK_MASK = 0xFF000000 | (FLAGS_WHOLE << 16)  # chunk type, B and E flags
+_CHUNK_WANT = (CHUNK_DATA << 24) | (FLAGS_WHOLE << 16)
+_PPID_HEAD = (PPID_M3UA << 32) | m3ua.DATA_HEAD  # PPID, then M3UA version 1, class 1 (transfer), DATA
+_IP_SCTP = IPV4_HEADER_LEN + COMMON_HEADER_LEN  # what the IP total length holds besides the chunk
+_TAG_PD = m3ua.TAG_PROTOCOL_DATA
+_TAG_RC = m3ua.TAG_ROUTING_CONTEXT
+_PD_LEN = m3ua.PROTOCOL_DATA_LEN
+_M3UA_HDR = ua.COMMON_HEADER_LEN
+_PD_AT = _VALUE_AT + _PD_LEN - 4  # the user part, Protocol Data first (86)
+_RC_PD_AT = _PD_AT + _RC_LEN  # the user part after a Routing Context (94)
+_KEY = slice(_IP_AT + 12, _IP_AT + 24)  # IPv4 source and destination, SCTP ports
 
 _MAX_LINKS = 4096
 
@@ -86,57 +116,99 @@ class M3uaFastLane:
             if entry[0] == link:
                 self._links[key] = (link, pc_format, variant)
 
+    def take(self, frame: Frame, build: Callable[..., T]) -> T | None:
+        """``build(number, ts, "m3ua", protocol, variant, pc_format, opc, dpc, ni, sls, data, True, link)``
+        (the positional fields of a :class:`Payload`) for a frame of the common shape, else None.
+
+        The signature only: the body is :data:`_TAKE`, compiled with the layers' constants at import
+        (the assignment at the end of this module replaces this method)."""
+        raise NotImplementedError
+
     def payload(self, frame: Frame) -> Payload | None:
         """The frame's payload, or None when the frame is not of the common shape."""
         return self.take(frame, Payload)
 
-    def take(self, frame: Frame, build: Callable[..., T]) -> T | None:
-        """``build(number, ts, "m3ua", protocol, variant, pc_format, opc, dpc, ni, sls, data, True, link)``
-        (the positional fields of a :class:`Payload`) for a frame of the common shape, else None."""
-        data = frame.data
-        n = len(data)
-        if n < _MIN_FRAME or n != frame.orig_len:
+
+# The body of M3uaFastLane.take, with the constants of the frame's shape in braces: filled in from the
+# layer modules' definitions above and compiled once, at import (sigdiag.carrier.hot): the function then
+# compares with literals, as fast as if they were typed in.
+_TAKE = """
+def take(self, frame, build):
+    data = frame.data
+    n = len(data)
+    if n < {min_frame} or n != frame.orig_len:
+        return None
+    eth_ip, total, frag_proto, chunk, ppid_head, mlen, tag, plen = _HEAD.unpack_from(data, {ethertype_at})
+    clen = chunk & 0xFFFF
+    if (
+        eth_ip >> 8 != {eth_ip}  # Ethernet type IPv4, IPv4 without options
+        or frag_proto & {frag_proto_mask} != {proto_sctp}  # not a fragment (MF clear, offset 0), SCTP
+        or chunk & {chunk_mask} != {chunk_want}  # DATA chunk (type 0) with B and E set
+        or ppid_head != {ppid_head}  # PPID 3 (M3UA); M3UA version 1, class 1 (transfer), DATA
+        or not 0 <= total - {ip_sctp} - clen <= 3  # the chunk fills the packet (IP 20 + SCTP 12)
+        or {ip_at} + total > n
+        or clen - {data_chunk_len} != mlen
+    ):
+        return None
+    if tag == {tag_pd}:  # Protocol Data first
+        if not {pd_len} <= plen <= mlen - {m3ua_hdr}:
             return None
-        eth_ip, total, frag_proto, chunk, ppid_head, mlen, tag, plen = _HEAD.unpack_from(data, 12)
-        clen = chunk & 0xFFFF
-        if (
-            eth_ip >> 8 != 0x080045  # Ethernet type IPv4, IPv4 without options
-            or frag_proto & 0x3FFF00FF != 132  # not a fragment (MF clear, offset 0), protocol SCTP
-            or chunk & 0xFF030000 != 0x00030000  # DATA chunk (type 0) with B and E set
-            or ppid_head != 0x0000000301000101  # PPID 3 (M3UA); M3UA version 1, class 1 (transfer), DATA
-            or not 0 <= total - 32 - clen <= 3  # the chunk fills the packet (IP 20 + SCTP 12)
-            or 14 + total > n
-            or clen - 16 != mlen
-        ):
+        opc, dpc, si, ni, sls = _PD.unpack_from(data, {value_at})
+        start, stop = {pd_at}, {param_at} + plen
+    elif tag == {tag_rc} and plen == {rc_len} and n >= {rc_pd_at}:  # Routing Context, then Protocol Data
+        tag, plen, opc, dpc, si, ni, sls = _RC_PD.unpack_from(data, {value_at})
+        if tag != {tag_pd} or not {pd_len} <= plen <= mlen - {m3ua_hdr} - {rc_len}:
             return None
-        if tag == 0x0210:  # Protocol Data first
-            if not 16 <= plen <= mlen - 8:
-                return None
-            opc, dpc, si, ni, sls = _PD.unpack_from(data, 74)
-            start, stop = 86, 70 + plen
-        elif tag == 0x0006 and plen == 8 and n >= 94:  # Routing Context, then Protocol Data
-            tag, plen, opc, dpc, si, ni, sls = _RC_PD.unpack_from(data, 74)
-            if tag != 0x0210 or not 16 <= plen <= mlen - 16:
-                return None
-            start, stop = 94, 78 + plen
-        else:
-            return None
-        if si != 5 and si != 13:
-            return None
-        key = data[26:38]
-        entry = self._links.get(key) or self._link(key)
-        return build(
-            frame.number,
-            frame.ts,
-            "m3ua",
-            "isup" if si == 5 else "bicc",
-            entry[2],
-            entry[1],
-            opc,
-            dpc,
-            ni,
-            sls,
-            data[start:stop],
-            True,
-            entry[0],
-        )
+        start, stop = {rc_pd_at}, {param_at} + {rc_len} + plen
+    else:
+        return None
+    if si != {si_isup} and si != {si_bicc}:
+        return None
+    key = data[{key_start}:{key_end}]
+    entry = self._links.get(key) or self._link(key)
+    return build(
+        frame.number,
+        frame.ts,
+        "m3ua",
+        "isup" if si == {si_isup} else "bicc",
+        entry[2],
+        entry[1],
+        opc,
+        dpc,
+        ni,
+        sls,
+        data[start:stop],
+        True,
+        entry[0],
+    )
+"""
+
+
+M3uaFastLane.take = compile_hot(  # type: ignore[method-assign]
+    _TAKE,
+    {"_HEAD": _HEAD, "_PD": _PD, "_RC_PD": _RC_PD},
+    min_frame=_MIN_FRAME,
+    ethertype_at=ETHERTYPE_OFFSET,
+    eth_ip=_ETH_IP,
+    frag_proto_mask=_FRAG_PROTO_MASK,
+    proto_sctp=PROTO_SCTP,
+    chunk_mask=_CHUNK_MASK,
+    chunk_want=_CHUNK_WANT,
+    ppid_head=_PPID_HEAD,
+    ip_sctp=_IP_SCTP,
+    ip_at=_IP_AT,
+    data_chunk_len=DATA_CHUNK_LEN,
+    tag_pd=_TAG_PD,
+    tag_rc=_TAG_RC,
+    pd_len=_PD_LEN,
+    m3ua_hdr=_M3UA_HDR,
+    rc_len=_RC_LEN,
+    value_at=_VALUE_AT,
+    pd_at=_PD_AT,
+    param_at=_PARAM_AT,
+    rc_pd_at=_RC_PD_AT,
+    si_isup=SI_ISUP,
+    si_bicc=SI_BICC,
+    key_start=_KEY.start,
+    key_end=_KEY.stop,
+)

@@ -1,30 +1,14 @@
-"""MTP2 and MTP3: pcap link types 139, 140 and 141, the MTP3 routing label, point codes.
+"""The SS7 decoders: frames of pcap link types 139, 140 and 141, and MTP3 messages carried by any layer.
 
-Decode side
------------
-:func:`parse_mtp3` reads a service information octet and routing label in one of the four point-code
-formats; :class:`MtpDecoder` turns :class:`~sigdiag.carrier.units.MtpUnit` frames (link types 139-141)
-into :class:`~sigdiag.model.Payload` objects.  The SIGTRAN layers reuse :func:`payload_from_msu` for the
-MTP3 messages they carry (M2PA, M2UA, M3UA draft 6).
+:class:`MtpDecoder` turns :class:`~sigdiag.carrier.units.MtpUnit` frames (link types 139-141) into
+:class:`~sigdiag.carrier.payload.Payload` objects.  The SIGTRAN layers reuse :func:`payload_from_msu` for
+the MTP3 messages they carry (M2PA, M2UA, M3UA draft 6).  The wire formats stand in their own modules:
+:mod:`sigdiag.carrier.mtp2` (signal units, FCS, the link type 139 pseudo-header) and
+:mod:`sigdiag.carrier.mtp3` (SIO, routing labels, point codes); their builders and point-code functions
+are also importable from here, as before.
 
-MTP3 layouts (octets after the SIO; all little-endian):
-
-=======  =====  =====================================================================
-format   label  layout
-=======  =====  =====================================================================
-itu      4      32-bit word: DPC bits 0-13, OPC bits 14-27, SLS bits 28-31
-ansi     7      DPC 24 bits, OPC 24 bits, SLS octet (8 bits, as Wireshark's default)
-china    7      DPC 24 bits, OPC 24 bits, SLS low 4 bits
-japan    5      DPC 16 bits, OPC 16 bits, SLS low 4 bits (upper 4 spare)
-=======  =====  =====================================================================
-
-MTP2 (Q.703): BSN/BIB, FSN/FIB, LI (6 bits, capped at 63 for long MSUs); LI 0 is a FISU and LI 1-2
-an LSSU, neither carries user data.  Some capture hardware keeps the 2-octet FCS (CRC-16/X.25, stored
-little-endian) at the end: ``mtp2_fcs: auto`` decides per signal unit from LI against the length and,
-when LI is capped, from the CRC.  Link type 139 prefixes a 4-octet pseudo-header (Wireshark
-``wiretap/pcap-common.c``): sent (u8), annex A used (u8: 0 no, 1 yes, 2 unknown), link number (u16,
-big-endian).  With annex A (Q.703 extended sequence numbers) the MTP2 header is 6 octets: BSN u16,
-FSN u16, LI u16 (9 bits), all little-endian.
+MTP2: some capture hardware keeps the 2-octet FCS at the end: ``mtp2_fcs: auto`` decides per signal
+unit from LI against the length and, when LI is capped, from the CRC.
 
 ``pc_format: auto``: until the detector (:mod:`sigdiag.carrier.pcdetect`) has decided a link's format,
 its ISUP/BICC messages come out as :class:`PendingPayload`: read provisionally with the ITU label (what
@@ -34,27 +18,40 @@ the detector can read them again with the format it decides.
 Service indicators: 5 (ISUP) and 13 (BICC) become payloads.  Management and test (0-2), SCCP (3) and
 TUP (4) are ordinary traffic that carries no ISUP and is skipped silently; any other value is reported
 once per link and service indicator as ``mtp3.unsupported_si``.
-
-Encode side
------------
-:func:`build_mtp3`, :func:`build_mtp2` (with a correct FCS when asked), :func:`build_mtp2_phdr`.
 """
 
 from __future__ import annotations
 
-import binascii
-import struct
 from dataclasses import dataclass
 
 from sigdiag.anomalies import Anomaly
+from sigdiag.carrier import mtp2
+from sigdiag.carrier.mtp2 import build_mtp2, build_mtp2_phdr, crc16_x25
+from sigdiag.carrier.mtp3 import (
+    ANSI_NEED,
+    ITU_LABEL,
+    ITU_NEED,
+    LABEL_LENGTH,
+    PC_BITS,
+    SI_BICC,
+    SI_ISUP,
+    SILENT_SIS,
+    USER_PART_SIS,
+    build_mtp3,
+    format_pc,
+    parse_mtp3,
+    parse_pc,
+)
 from sigdiag.carrier.payload import Payload
 from sigdiag.carrier.units import MtpUnit
-from sigdiag.settings import PC_FORMATS, DecodeSettings
+from sigdiag.settings import DecodeSettings
 
 __all__ = [
     "LABEL_LENGTH",
     "PC_BITS",
+    "Decided",
     "DeferredMsus",
+    "MsuDecoder",
     "MtpDecoder",
     "PendingPayload",
     "build_mtp2",
@@ -65,43 +62,24 @@ __all__ = [
     "parse_mtp3",
     "parse_pc",
     "payload_from_msu",
+    "report_si",
     "report_unparsed",
 ]
 
-#: Width of a point code in bits, per point-code format.
-PC_BITS: dict[str, int] = {"itu": 14, "ansi": 24, "china": 24, "japan": 16}
-#: Length of the routing label (after the SIO) in octets, per point-code format.
-LABEL_LENGTH: dict[str, int] = {"itu": 4, "ansi": 7, "china": 7, "japan": 5}
-
-SI_ISUP = 5
-SI_BICC = 13
-#: Service indicators that are normal traffic without ISUP: SNM, MTN, MTNS, SCCP, TUP.
-SILENT_SIS = frozenset({0, 1, 2, 3, 4})
-
-_ITU = struct.Struct("<BI")  # SIO, label word
-_ANSI = struct.Struct("<BHBHBB")  # SIO, DPC lo16, DPC hi8, OPC lo16, OPC hi8, SLS
-_JAPAN = struct.Struct("<BHHB")  # SIO, DPC, OPC, SLS
-_U16LE = struct.Struct("<H")
-_U16BE = struct.Struct(">H")
-
-_ITU_NEED = 5
-_ANSI_NEED = 8
-_JAPAN_NEED = 6
-
-# bit-reversal table: CRC-16/X.25 is the reflected CCITT CRC; binascii.crc_hqx is the unreflected one.
-_REV = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+_ITU = ITU_LABEL
+_ITU_NEED = ITU_NEED
+_ANSI_NEED = ANSI_NEED
+_U16LE = mtp2.U16LE
+#: link -> (pc_format, variant): the formats the point-code detector decided, shared by the decoders.
+Decided = dict[str, tuple[str, str]]
+_LINKTYPE_MTP3 = 141
+_LINKTYPE_MTP2_WITH_PHDR = 139
 
 
 def internal_error(frame: int, layer: str, exc: Exception) -> Anomaly:
     """The anomaly for a decoder bug: the unit is skipped, the capture goes on."""
     detail = f"{layer} decoder: {type(exc).__name__}: {exc}; unit skipped"
     return Anomaly("carrier.internal_error", frame, detail)
-
-
-def crc16_x25(data: bytes) -> int:
-    """CRC-16/X.25 (the MTP2 and HDLC FCS: poly 0x1021 reflected, init and xor-out 0xFFFF)."""
-    crc = binascii.crc_hqx(data.translate(_REV), 0xFFFF)
-    return ((_REV[crc & 0xFF] << 8) | _REV[crc >> 8]) ^ 0xFFFF
 
 
 # --------------------------------------------------------------------------------------------------
@@ -124,36 +102,6 @@ class PendingPayload(Payload):
     variant_setting: str | None = None
 
 
-def parse_mtp3(
-    data: bytes, offset: int, pc_format: str, end: int | None = None
-) -> tuple[int, int, int, int, int, int] | None:
-    """Read the SIO and routing label at ``offset`` (of the message ending at ``end``, default the
-    end of ``data``).
-
-    Returns ``(si, ni, opc, dpc, sls, user_offset)`` or ``None`` when the message is shorter than the
-    SIO plus the label of ``pc_format``.  Never raises for any bytes.
-    """
-    n = (len(data) if end is None else min(end, len(data))) - offset
-    if offset < 0:
-        return None
-    if pc_format == "itu":
-        if n < _ITU_NEED:
-            return None
-        sio, label = _ITU.unpack_from(data, offset)
-        return sio & 0x0F, sio >> 6, (label >> 14) & 0x3FFF, label & 0x3FFF, label >> 28, offset + 5
-    if pc_format == "japan":
-        if n < _JAPAN_NEED:
-            return None
-        sio, dpc, opc, sls = _JAPAN.unpack_from(data, offset)
-        return sio & 0x0F, sio >> 6, opc, dpc, sls & 0x0F, offset + 6
-    if n < _ANSI_NEED:
-        return None
-    sio, dlo, dhi, olo, ohi, sls = _ANSI.unpack_from(data, offset)
-    if pc_format == "china":
-        sls &= 0x0F
-    return sio & 0x0F, sio >> 6, olo | (ohi << 16), dlo | (dhi << 16), sls, offset + 8
-
-
 def report_unparsed(
     link: str,
     frame: int,
@@ -171,10 +119,10 @@ def report_unparsed(
         detail = f"{have} octets, the {pc_format} label needs {need}"
         anomalies.append(Anomaly("mtp3.truncated", frame, detail))
     elif si != SI_ISUP and si != SI_BICC:
-        _report_si(link, frame, si, anomalies, si_reported)
+        report_si(link, frame, si, anomalies, si_reported)
 
 
-def _report_si(
+def report_si(
     link: str, frame: int, si: int, anomalies: list[Anomaly], si_reported: set[tuple[str, int]]
 ) -> None:
     if si not in SILENT_SIS and (link, si) not in si_reported:
@@ -246,10 +194,10 @@ def payload_from_msu(
         # fast path: ITU label, ISUP or BICC
         sio, label = _ITU.unpack_from(data, offset)
         si = sio & 0x0F
-        if si == 5 or si == 13:  # ISUP or BICC
+        if si in USER_PART_SIS:
             opc = (label >> 14) & 0x3FFF
-            protocol = "isup" if si == 5 else "bicc"
-            user_data = data[offset + 5 : end]
+            protocol = "isup" if si == SI_ISUP else "bicc"
+            user_data = data[offset + _ITU_NEED : end]
             return Payload(
                 frame,
                 ts,
@@ -286,7 +234,7 @@ def payload_from_msu(
     elif si == SI_BICC:
         protocol = "bicc"
     else:
-        _report_si(link, frame, si, anomalies, si_reported)
+        report_si(link, frame, si, anomalies, si_reported)
         return None
     if auto:
         # the link's format is not decided: keep the MTP3 message for the detector
@@ -313,139 +261,6 @@ def payload_from_msu(
     )
 
 
-def build_mtp3(si: int, ni: int, opc: int, dpc: int, sls: int, pc_format: str, user_data: bytes) -> bytes:
-    """An MTP3 message: SIO (``ni`` in the top 2 bits, ``si`` in the low 4), routing label, user data.
-
-    Point codes and SLS are masked to the widths of ``pc_format``.
-    """
-    sio = ((ni & 3) << 6) | (si & 0x0F)
-    if pc_format == "itu":
-        label = (dpc & 0x3FFF) | ((opc & 0x3FFF) << 14) | ((sls & 0x0F) << 28)
-        head = _ITU.pack(sio, label)
-    elif pc_format == "japan":
-        head = _JAPAN.pack(sio, dpc & 0xFFFF, opc & 0xFFFF, sls & 0x0F)
-    elif pc_format in ("ansi", "china"):
-        sls &= 0xFF if pc_format == "ansi" else 0x0F
-        head = _ANSI.pack(sio, dpc & 0xFFFF, (dpc >> 16) & 0xFF, opc & 0xFFFF, (opc >> 16) & 0xFF, sls)
-    else:
-        raise ValueError(f"unknown point-code format {pc_format!r}")
-    return head + bytes(user_data)
-
-
-# --------------------------------------------------------------------------------------------------
-# Point codes
-
-
-def format_pc(pc: int, pc_format: str, structured: bool = False) -> str:
-    """A point code as text: decimal, or structured as Wireshark shows it.
-
-    Structured: ITU 3-8-3 (zone-area-signalling point), ANSI and China 8-8-8 (network-cluster-member),
-    Japan 7-4-5 (Wireshark's NTT structure, most significant field first).  ``auto`` (format not known):
-    3-8-3 up to 16383, else 8-8-8.
-    """
-    if not structured:
-        return str(pc)
-    if pc_format == "auto":  # format not known: a 14-bit value as ITU, a larger one as 8-8-8
-        pc_format = "itu" if pc <= 0x3FFF else "china"
-    if pc_format == "itu":
-        return f"{(pc >> 11) & 7}-{(pc >> 3) & 0xFF}-{pc & 7}"
-    if pc_format == "japan":
-        return f"{(pc >> 9) & 0x7F}-{(pc >> 5) & 0x0F}-{pc & 0x1F}"
-    return f"{(pc >> 16) & 0xFF}-{(pc >> 8) & 0xFF}-{pc & 0xFF}"
-
-
-_STRUCTURE: dict[str, tuple[int, int, int]] = {
-    "itu": (3, 8, 3),
-    "ansi": (8, 8, 8),
-    "china": (8, 8, 8),
-    "japan": (7, 4, 5),
-}
-
-
-def parse_pc(text: str, pc_format: str) -> int:
-    """Parse a point code given as decimal (``"11522"``), hex (``"0x2d02"``) or structured
-    (``"5-160-2"``, ``"5.160.2"``, ``"5:160:2"``) in ``pc_format``'s structure (see :func:`format_pc`).
-
-    ``auto`` (the format is decided per link from the traffic): decimal or hex up to 24 bits; structured
-    as ITU 3-8-3 when the fields fit it, else as 8-8-8 (ANSI/China).
-
-    Raises ``ValueError`` with a readable message on bad input (this is for user input, not packets).
-    """
-    s = text.strip()
-    sep = next((c for c in "-.:" if c in s), None)
-    if pc_format == "auto":
-        if sep is None:
-            return parse_pc(s, "china")
-        try:
-            return parse_pc(s, "itu")
-        except ValueError:
-            return parse_pc(s, "china")
-    if pc_format not in PC_FORMATS:
-        raise ValueError(f"unknown point-code format {pc_format!r}; known: auto, {', '.join(PC_FORMATS)}")
-    bits = PC_BITS[pc_format]
-    if sep is None:
-        try:
-            value = int(s, 16) if s.lower().startswith("0x") else int(s, 10)
-        except ValueError:
-            raise ValueError(f"not a point code: {text!r}") from None
-        if not 0 <= value < (1 << bits):
-            raise ValueError(f"point code {text!r} does not fit the {bits} bits of the {pc_format} format")
-        return value
-    parts = s.split(sep)
-    widths = _STRUCTURE[pc_format]
-    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
-        shape = "-".join(str(w) for w in widths)
-        raise ValueError(f"not a {pc_format} point code: {text!r} (expected decimal or {shape} structured)")
-    value = 0
-    for part, width in zip(parts, widths, strict=True):
-        field_value = int(part)
-        if field_value >= (1 << width):
-            raise ValueError(f"point code {text!r}: field {part} does not fit {width} bits")
-        value = (value << width) | field_value
-    return value
-
-
-# --------------------------------------------------------------------------------------------------
-# MTP2
-
-
-def build_mtp2(
-    msu: bytes,
-    fsn: int = 0,
-    bsn: int = 0,
-    fcs: bool = False,
-    *,
-    fib: int = 1,
-    bib: int = 1,
-    extended: bool = False,
-) -> bytes:
-    """An MTP2 MSU around the MTP3 message ``msu`` (SIO + SIF).
-
-    LI is the MSU length (capped at 63, or 9 bits when ``extended``, Q.703 annex A); ``fcs`` appends the
-    CRC-16/X.25 frame check sequence little-endian, as capture hardware that keeps it does.
-    """
-    msu = bytes(msu)
-    if extended:
-        li = min(len(msu), 0x1FF)
-        head = (
-            _U16LE.pack((bsn & 0x0FFF) | ((bib & 1) << 15))
-            + _U16LE.pack((fsn & 0x0FFF) | ((fib & 1) << 15))
-            + _U16LE.pack(li)
-        )
-    else:
-        li = min(len(msu), 63)
-        head = bytes(((bsn & 0x7F) | ((bib & 1) << 7), (fsn & 0x7F) | ((fib & 1) << 7), li))
-    su = head + msu
-    if fcs:
-        su += _U16LE.pack(crc16_x25(su))
-    return su
-
-
-def build_mtp2_phdr(link_number: int = 0, sent: int = 0, annex_a: int = 0) -> bytes:
-    """The 4-octet pseudo-header of link type 139 (sent, annex A used, link number big-endian)."""
-    return bytes((sent & 0xFF, annex_a & 0xFF)) + _U16BE.pack(link_number & 0xFFFF)
-
-
 class _MtpLink:
     __slots__ = ("fcs", "link", "pc_format", "variant")
 
@@ -456,7 +271,29 @@ class _MtpLink:
         self.fcs: bool | None = None  # auto-detected FCS presence, once known
 
 
-class MtpDecoder:
+class MsuDecoder:
+    """What the decoders of MTP3 messages share (:class:`MtpDecoder`, and the SIGTRAN decoder for M2PA,
+    M2UA and M3UA draft 6): the settings, the anomaly list, the formats the detector decided, the
+    service indicators already reported per link, the detector's store of deferred anomalies.
+    Subclasses set up their own state in :meth:`_start`."""
+
+    def __init__(
+        self, settings: DecodeSettings, anomalies: list[Anomaly], decided: Decided | None = None
+    ) -> None:
+        self.settings = settings
+        self.anomalies = anomalies
+        #: link -> (pc_format, variant) decided by the detector for ``auto`` links (shared with it)
+        self.decided: Decided = {} if decided is None else decided
+        self._si_reported: set[tuple[str, int]] = set()
+        #: the detector's store of format-dependent anomalies of undecided links (None: report now)
+        self.deferred: DeferredMsus | None = None
+        self._start()
+
+    def _start(self) -> None:
+        """The subclass's own state (called at the end of ``__init__``)."""
+
+
+class MtpDecoder(MsuDecoder):
     """Decodes frames of link types 139 (MTP2 with pseudo-header), 140 (MTP2) and 141 (MTP3).
 
     ``decode`` returns the payload of one frame, or None (FISU, LSSU, non-ISUP user, or undecodable:
@@ -464,21 +301,9 @@ class MtpDecoder:
     payload (FCS or LI mismatch) travel on the payload.  Never raises for any bytes.
     """
 
-    def __init__(
-        self,
-        settings: DecodeSettings,
-        anomalies: list[Anomaly],
-        decided: dict[str, tuple[str, str]] | None = None,
-    ) -> None:
-        self.settings = settings
-        self.anomalies = anomalies
-        #: link -> (pc_format, variant) decided by the detector for ``auto`` links (shared with it)
-        self.decided: dict[str, tuple[str, str]] = {} if decided is None else decided
+    def _start(self) -> None:
         self._links: dict[int, _MtpLink] = {}
-        self._si_reported: set[tuple[str, int]] = set()
-        self._fcs_mode = settings.mtp2_fcs
-        #: the detector's store of format-dependent anomalies of undecided links (None: report now)
-        self.deferred: DeferredMsus | None = None
+        self._fcs_mode = self.settings.mtp2_fcs
 
     def _link(self, interface: int) -> _MtpLink:
         info = self._links.get(interface)
@@ -505,92 +330,66 @@ class MtpDecoder:
     def _decode(self, unit: MtpUnit) -> Payload | None:
         info = self._link(unit.interface)
         data = unit.data
+        start = 0
+        end = len(data)
+        carrier = "mtp3"
+        extra: list[Anomaly] | None = None
         lt = unit.linktype
-        if lt == 141:
-            return payload_from_msu(
-                data,
-                0,
-                len(data),
-                unit.frame,
-                unit.ts,
-                "mtp3",
-                info.link,
-                info.pc_format,
-                info.variant,
-                self.anomalies,
-                self._si_reported,
-                self.deferred,
-            )
-        base = 0
-        extended = False
-        if lt == 139:
-            if len(data) < 4:
+        if lt != _LINKTYPE_MTP3:  # an MTP2 signal unit (after the pseudo-header of link type 139)
+            base = 0
+            extended = False
+            if lt == _LINKTYPE_MTP2_WITH_PHDR:
+                if len(data) < mtp2.PHDR_LEN:
+                    detail = f"{len(data)} octets, the pseudo-header needs 4"
+                    self.anomalies.append(Anomaly("mtp2.truncated", unit.frame, detail))
+                    return None
+                extended = data[mtp2.PHDR_ANNEX_A] == 1
+                base = mtp2.PHDR_LEN
+            hdr = mtp2.EXTENDED_HEADER_LEN if extended else mtp2.HEADER_LEN
+            avail = len(data) - base
+            if avail < hdr:
+                detail = f"{avail} octets, the MTP2 header needs {hdr}"
+                self.anomalies.append(Anomaly("mtp2.truncated", unit.frame, detail))
+                return None
+            cap = mtp2.LI_MAX_EXTENDED if extended else mtp2.LI_MAX  # LI is 9 bits or 6
+            li = (_U16LE.unpack_from(data, base + 4)[0] if extended else data[base + 2]) & cap
+            if li < mtp2.LI_MSU:
+                return None  # FISU (0) or LSSU (1, 2)
+            rest = avail - hdr  # SIO + SIF (+ FCS)
+            fits_plain = li == rest or (li == cap and rest >= cap)
+            fits_fcs = rest >= 2 and (li == rest - 2 or (li == cap and rest - 2 >= cap))
+            crc_ok: bool | None = None  # computed at most once
+            mode = self._fcs_mode
+            if mode == "yes":
+                fcs = True
+            elif mode == "no":
+                fcs = False
+            elif fits_plain != fits_fcs:  # the length tells
+                fcs = info.fcs = fits_fcs
+            else:  # both (capped LI) or neither: the CRC decides, then what this link showed before
+                fcs = crc_ok = rest >= 2 and self._crc_ok(data, base)
+                if not fcs and not fits_plain and info.fcs:
+                    fcs = rest >= 2
+            if fcs and rest < 2:
                 self.anomalies.append(
-                    Anomaly("mtp2.truncated", unit.frame, f"{len(data)} octets, the pseudo-header needs 4")
+                    Anomaly("mtp2.truncated", unit.frame, "no room for the frame check sequence")
                 )
                 return None
-            extended = data[1] == 1
-            base = 4
-        hdr = 6 if extended else 3
-        avail = len(data) - base
-        if avail < hdr:
-            self.anomalies.append(
-                Anomaly("mtp2.truncated", unit.frame, f"{avail} octets, the MTP2 header needs {hdr}")
-            )
-            return None
-        if extended:
-            li = _U16LE.unpack_from(data, base + 4)[0] & 0x1FF
-        else:
-            li = data[base + 2] & 0x3F
-        if li < 3:
-            return None  # FISU (0) or LSSU (1, 2)
-        rest = avail - hdr  # SIO + SIF (+ FCS)
-        cap = 0x1FF if extended else 63
-        fits_plain = li == rest or (li == cap and rest >= cap)
-        fits_fcs = rest >= 2 and (li == rest - 2 or (li == cap and rest - 2 >= cap))
-        extra: list[Anomaly] = []
-        crc_ok: bool | None = None  # computed at most once
-        mode = self._fcs_mode
-        if mode == "yes":
-            fcs = True
-        elif mode == "no":
-            fcs = False
-        elif fits_plain and not fits_fcs:
-            fcs = False
-            info.fcs = False
-        elif fits_fcs and not fits_plain:
-            fcs = True
-            info.fcs = True
-        else:  # both (capped LI) or neither: the CRC decides, then what this link showed before
-            fcs = crc_ok = rest >= 2 and self._crc_ok(data, base)
-            if not fcs and not fits_plain and info.fcs:
-                fcs = rest >= 2
-        if fcs and rest < 2:
-            self.anomalies.append(
-                Anomaly("mtp2.truncated", unit.frame, "no room for the frame check sequence")
-            )
-            return None
-        if not (fits_fcs if fcs else fits_plain):
-            extra.append(
-                Anomaly(
-                    "mtp2.length_mismatch",
-                    unit.frame,
-                    f"LI {li} but {rest - 2 if fcs else rest} octets follow the header",
-                )
-            )
-        if fcs and (mode == "yes" or fits_fcs):
-            if crc_ok is None:
-                crc_ok = self._crc_ok(data, base)
-            if not crc_ok:
-                extra.append(Anomaly("mtp2.bad_fcs", unit.frame, "frame check sequence does not match"))
-        end = len(data) - 2 if fcs else len(data)
+            fits = fits_fcs if fcs else fits_plain
+            check_crc = fcs and (mode == "yes" or fits_fcs)
+            if check_crc or not fits:
+                extra = self._su_anomalies(unit.frame, data, base, li, rest, fcs, fits, check_crc, crc_ok)
+            start = base + hdr
+            if fcs:
+                end -= mtp2.FCS_LEN
+            carrier = "mtp2"
         payload = payload_from_msu(
             data,
-            base + hdr,
+            start,
             end,
             unit.frame,
             unit.ts,
-            "mtp2",
+            carrier,
             info.link,
             info.pc_format,
             info.variant,
@@ -604,6 +403,30 @@ class MtpDecoder:
             else:
                 payload.anomalies.extend(extra)
         return payload
+
+    @staticmethod
+    def _su_anomalies(
+        frame: int,
+        data: bytes,
+        base: int,
+        li: int,
+        rest: int,
+        fcs: bool,
+        fits: bool,
+        check_crc: bool,
+        crc_ok: bool | None,
+    ) -> list[Anomaly]:
+        """A signal unit's length mismatch and bad FCS, as ``check_crc`` and ``fits`` ask."""
+        extra = []
+        if not fits:
+            detail = f"LI {li} but {rest - 2 if fcs else rest} octets follow the header"
+            extra.append(Anomaly("mtp2.length_mismatch", frame, detail))
+        if check_crc:
+            if crc_ok is None:
+                crc_ok = crc16_x25(data[base:-2]) == _U16LE.unpack_from(data, len(data) - 2)[0]
+            if not crc_ok:
+                extra.append(Anomaly("mtp2.bad_fcs", frame, "frame check sequence does not match"))
+        return extra
 
     @staticmethod
     def _crc_ok(data: bytes, base: int) -> bool:

@@ -1,6 +1,6 @@
 """Network layers: link layer, IPv4/IPv6 (with fragment reassembly), SCTP, UDP and TCP.
 
-:class:`NetDecoder` turns :class:`~sigdiag.model.Frame` objects into transport units
+:class:`NetDecoder` turns :class:`~sigdiag.capture.frame.Frame` objects into transport units
 (:mod:`sigdiag.carrier.units`): one :class:`SctpUnit` per complete SCTP user message, one
 :class:`StreamUnit` per UDP datagram or in-order piece of a TCP byte stream, and an :class:`MtpUnit` for
 frames of the SS7 link types 139/140/141 (handed on unchanged).  It never raises on bad bytes: what it
@@ -9,108 +9,73 @@ Anomalies about traffic that simply carries no signalling (an ARP frame, an ICMP
 type) are reported once per kind and decoder, not once per frame.  When a layer is cut short and the
 frame was shortened by the capture's snapshot length, the anomaly is ``pcap.snaplen_truncated``.
 
-Link layers (``Frame.linktype``)::
+Each layer's wire table, constants and builders stand in its own module, which this one reads:
 
-    | link type         | header                                                                    |
-    | 1 Ethernet        | dst MAC 6, src MAC 6, EtherType 2; then any number of VLAN tags           |
-    |                   | (TPID 8100 / 88a8 / 9100 / 9200: TCI 2, EtherType 2); 802.3 length <= 1500 |
-    |                   | with LLC/SNAP aa aa 03 + OUI 3 + EtherType 2; MPLS 8847/8848 label        |
-    |                   | stack (4 octets each, S bit ends it); PPPoE session 8864 (6 + PPP 2)      |
-    | 113 Linux SLL     | packet type 2, ARPHRD 2, address length 2, address 8, protocol 2 (= 16)   |
-    | 276 Linux SLL2    | protocol 2, reserved 2, ifindex 4, ARPHRD 2, packet type 1, addr len 1,   |
-    |                   | address 8 (= 20)                                                          |
-    | 0 BSD null        | address family 4 octets in the capturing host's byte order (either is     |
-    | 108 OpenBSD loop  | accepted): 2 = IPv4; 10, 24, 28, 30 = IPv6                                |
-    | 101, 12, 14 raw   | none: the IP version nibble says IPv4 or IPv6 (14: OpenBSD DLT_RAW)       |
-    | 228 / 229         | none: IPv4 / IPv6                                                         |
-    | 139, 140, 141     | SS7 MTP2 with pseudo-header / MTP2 / MTP3: returned as MtpUnit            |
+* :mod:`sigdiag.carrier.link` - Ethernet, VLAN, MPLS, PPPoE, LLC/SNAP, Linux SLL/SLL2, loopback, raw IP;
+* :mod:`sigdiag.carrier.ip` - IPv4, IPv6 and its extension headers, fragment reassembly
+  (:class:`~sigdiag.carrier.ip.IpReassembler`);
+* :mod:`sigdiag.carrier.sctp` - common header, DATA / I-DATA chunks and user-message reassembly
+  (:class:`~sigdiag.carrier.sctp.SctpReader`);
+* :mod:`sigdiag.carrier.transport` - UDP and TCP, TCP byte streams (:class:`TcpStreams`).
 
-IPv4 (RFC 791)::
-
-    | off | size | field                                                     |
-    |   0 |    1 | version (4) << 4 | IHL (header length in 32-bit words, >= 5) |
-    |   2 |    2 | total length (0 = TCP segmentation offload: use the frame)  |
-    |   4 |    2 | identification                                            |
-    |   6 |    2 | flags (bit 13 MF) | fragment offset (13 bits, 8-octet units) |
-    |   9 |    1 | protocol: 132 SCTP, 17 UDP, 6 TCP, 4 IPv4, 41 IPv6        |
-    |  12 |    4 | source address                                            |
-    |  16 |    4 | destination address                                       |
-    |  20 |  ... | options up to IHL * 4, then payload up to total length    |
-
-    Fragments are reassembled per (source, destination, protocol, identification), in any order; a
-    datagram completes when the fragment without MF has arrived and the data from 0 to its end is
-    covered.  Overlaps with different contents add ``ip.fragment_overlap`` (the first copy wins).
-    Pending datagrams are bounded (:data:`MAX_PENDING_DATAGRAMS`, :data:`MAX_PENDING_FRAGMENT_BYTES`,
-    :data:`FRAGMENT_TIMEOUT` seconds of capture time); the oldest are dropped with
-    ``ip.fragment_incomplete``.  The reassembled datagram belongs to the frame that completed it.
-
-IPv6 (RFC 8200)::
-
-    | off | size | field                                           |
-    |   0 |    4 | version (6) << 28 | traffic class | flow label   |
-    |   4 |    2 | payload length (0 = jumbogram: use the frame)   |
-    |   6 |    1 | next header                                     |
-    |   7 |    1 | hop limit                                       |
-    |   8 |   16 | source address                                  |
-    |  24 |   16 | destination address                             |
-
-    Extension headers skipped: hop-by-hop 0, routing 43, destination options 60 (next header 1, length
-    1 in 8-octet units not counting the first 8), authentication 51 (length in 4-octet units + 2), and
-    fragment 44 (next header 1, reserved 1, offset << 3 | M 2, identification 4): fragments are
-    reassembled like IPv4 ones, keyed by (source, destination, identification).  59 = no next header.
-
-SCTP (RFC 9260) — common header, then chunks, each padded to 4 octets::
-
-    | off | size | field                  |   chunk: | off | size | field                            |
-    |   0 |    2 | source port            |          |   0 |    1 | type (0 DATA, 64 I-DATA, others    |
-    |   2 |    2 | destination port       |          |     |      |   are skipped)                     |
-    |   4 |    4 | verification tag       |          |   1 |    1 | flags                              |
-    |   8 |    4 | CRC32c (not checked)   |          |   2 |    2 | length (header included, padding   |
-    |                                       |          |     |      |   not; >= 4)                       |
-
-    | DATA (type 0)                             | I-DATA (type 64, RFC 8260)                          |
-    | flags: U 4 (unordered), B 2, E 1          | flags: I 8, U 4, B 2, E 1                           |
-    | 4: TSN 4, 8: stream 2, 10: SSN 2,         | 4: TSN 4, 8: stream 2, 10: reserved 2, 12: MID 4,   |
-    | 12: PPID 4, 16: user data                 | 16: PPID (B set) or FSN 4, 20: user data            |
-
-    Every chunk of a packet is looked at.  A DATA chunk with B and E set is one :class:`SctpUnit`.
-    Fragments (B, middle, E) are joined per direction (source and destination address and port) and
-    stream, in TSN order; retransmitted fragments are ignored, and TSNs are not used to drop whole
-    messages (some captures carry TSN 0 on every chunk: those are all delivered).  I-DATA fragments are
-    joined per message identifier by fragment sequence number.  A chunk length below its header size
-    adds ``sctp.bad_chunk_length``, one past the packet ``sctp.truncated_chunk``; the rest of that
-    packet is skipped.
-
-UDP (RFC 768)::
-
-    | off | size | field                                                      |
-    |   0 |    2 | source port                                                |
-    |   2 |    2 | destination port                                           |
-    |   4 |    2 | length (header included; 0 = IPv6 jumbogram: use the IP payload) |
-    |   6 |    2 | checksum (not checked)                                     |
-
-TCP (RFC 9293)::
-
-    | off | size | field                                                      |
-    |   0 |    2 | source port                                                |
-    |   2 |    2 | destination port                                           |
-    |   4 |    4 | sequence number                                            |
-    |   8 |    4 | acknowledgement number                                     |
-    |  12 |    1 | data offset (header length in 32-bit words) << 4           |
-    |  13 |    1 | flags: FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32          |
-
-    Segment payloads go through :class:`TcpStreams`, so TCP units are the byte stream of each direction
-    in order, without retransmitted or duplicated bytes; empty segments yield nothing.
+The common shapes (untagged Ethernet + IPv4 without options, an SCTP packet of one whole DATA chunk) are
+read here inline, with those modules' structs; everything else goes to the general handlers.
 """
 
 from __future__ import annotations
 
-import socket
 import struct
 from collections.abc import Callable
+from functools import partial
 
 from sigdiag.anomalies import Anomaly
 from sigdiag.capture.frame import Frame
+from sigdiag.carrier import link as L
+from sigdiag.carrier.hot import compile_hot
+from sigdiag.carrier.ip import (
+    EXT_AH,
+    EXT_DSTOPTS,
+    EXT_FRAGMENT,
+    EXT_HOPOPTS,
+    EXT_NONE,
+    EXT_ROUTING,
+    FRAG6_PARSE,
+    FRAGMENT_TIMEOUT,
+    IP4_MF,
+    IP4_OFFSET,
+    IP4_PARSE,
+    IP6_PARSE,
+    IPV4_HEADER_LEN,
+    IPV4_VIHL,
+    IPV6_HEADER_LEN,
+    MAX_PENDING_DATAGRAMS,
+    MAX_PENDING_FRAGMENT_BYTES,
+    PROTO_IPIP,
+    PROTO_IPV6,
+    PROTO_SCTP,
+    PROTO_TCP,
+    PROTO_UDP,
+    IpReassembler,
+    ntop,
+)
+from sigdiag.carrier.sctp import (
+    CHUNK_DATA,
+    COMMON_HEADER_LEN,
+    DATA_CHUNK_LEN,
+    FIRST_DATA,
+    FLAGS_WHOLE,
+    MAX_SCTP_MESSAGE,
+    MAX_SCTP_PENDING,
+    SctpReader,
+)
+from sigdiag.carrier.transport import (
+    TCP_HEADER_LEN,
+    TCP_PARSE,
+    UDP_HEADER_LEN,
+    UDP_PARSE,
+    TcpKey,
+    TcpStreams,
+)
 from sigdiag.carrier.units import MtpUnit, SctpUnit, StreamUnit
 
 __all__ = [
@@ -126,330 +91,28 @@ __all__ = [
 ]
 
 Unit = SctpUnit | StreamUnit | MtpUnit
-#: One direction of a TCP connection: (source address, source port, destination address, destination port).
-TcpKey = tuple[str, int, str, int]
 
-#: Most IP datagrams waiting for fragments at once.
-MAX_PENDING_DATAGRAMS = 4096
-#: Most octets held in incomplete IP datagrams at once.
-MAX_PENDING_FRAGMENT_BYTES = 16 << 20
-#: Capture-time seconds after which an incomplete IP datagram is dropped (Linux ipfrag_time).
-FRAGMENT_TIMEOUT = 30.0
-#: Largest SCTP user message reassembled from fragments.
-MAX_SCTP_MESSAGE = 1 << 20
-#: Most SCTP user messages being reassembled at once.
-MAX_SCTP_PENDING = 4096
 #: Depth limit for IP-in-IP tunnels and nested fragments.
 _MAX_DEPTH = 4
+#: A fragment: MF set or a non-zero offset.
+_FRAGMENT_BITS = IP4_MF | IP4_OFFSET
+_IPV6_SKIPPED = frozenset({EXT_HOPOPTS, EXT_ROUTING, EXT_DSTOPTS, EXT_AH})
 
-_VLAN_TPIDS = frozenset({0x8100, 0x88A8, 0x9100, 0x9200})
-_MTP_LINKTYPES = frozenset({139, 140, 141})
-_AF_INET6 = frozenset({10, 24, 28, 30})
-_SEQ_MOD = 1 << 32
-
-_IP4 = struct.Struct("!BxHHHxBxx4s4s")  # ver/ihl, total, id, flags/frag, proto, src, dst
-_IP6 = struct.Struct("!IHBx16s16s")  # ver/tc/flow, payload length, next header, src, dst
+_IP4 = IP4_PARSE
+_IP6 = IP6_PARSE
+_UDP = UDP_PARSE.unpack_from
+_TCP = TCP_PARSE.unpack_from
+_SCTP_FIRST = FIRST_DATA.unpack_from
+_FRAG6 = FRAG6_PARSE.unpack_from
 _U16 = struct.Struct("!H").unpack_from
-_U16x2 = struct.Struct("!HH").unpack_from
-_U32 = struct.Struct("!I").unpack_from
-_UDP = struct.Struct("!HHH").unpack_from
-_TCP = struct.Struct("!HHIxxxxBB").unpack_from  # sport, dport, seq, data offset, flags
-_CHUNK16 = struct.Struct("!BBHIHHI").unpack_from  # type, flags, length, TSN, stream, SSN, PPID
-_CHUNK4 = struct.Struct("!BBH").unpack_from  # type, flags, length
-_SCTP_FIRST = struct.Struct("!HH8xBBHIHHI").unpack_from  # ports, then the first chunk as DATA
-_IDATA = struct.Struct("!IHxxII").unpack_from  # TSN, stream, MID, PPID/FSN
-_FRAG6 = struct.Struct("!BxHI").unpack_from  # next header, offset|M, identification
-
-
-class _Datagram:
-    """An IP datagram being reassembled."""
-
-    __slots__ = ("first_ts", "nh", "overlap", "parts", "size", "total")
-
-    def __init__(self, ts: float) -> None:
-        self.parts: list[tuple[int, int, bytes]] = []  # (start, end, data) in arrival order
-        self.total: int | None = None  # payload length, known once the last fragment arrived
-        self.size = 0
-        self.first_ts = ts
-        self.nh = -1  # protocol / next header (IPv6: from the fragment at offset 0)
-        self.overlap = False
-
-
-class _IpReassembler:
-    """IPv4/IPv6 fragment reassembly with bounded memory (see the module docstring)."""
-
-    def __init__(self, anomalies: list[Anomaly]) -> None:
-        self._anomalies = anomalies
-        self._pending: dict[tuple[bytes, bytes, int, int], _Datagram] = {}
-        self._bytes = 0
-
-    def _drop(self, key: tuple[bytes, bytes, int, int], frame: int, why: str) -> None:
-        dg = self._pending.pop(key)
-        self._bytes -= dg.size
-        if why:
-            self._anomalies.append(
-                Anomaly(
-                    "ip.fragment_incomplete",
-                    frame,
-                    f"datagram id {key[3]:#x} from {_ntop(key[0])} to {_ntop(key[1])}: {why} "
-                    f"({len(dg.parts)} fragment(s), {dg.size} octets)",
-                )
-            )
-
-    def add(
-        self, key: tuple[bytes, bytes, int, int], start: int, more: bool, data: bytes, nh: int, frame: Frame
-    ) -> tuple[bytes, int] | None:
-        """Add one fragment; return (payload, protocol) when it completes its datagram."""
-        pending = self._pending
-        number = frame.number
-        end = start + len(data)
-        if end > 65535:
-            if key in pending:
-                self._drop(key, number, "")
-            self._anomalies.append(
-                Anomaly("ip.fragment_too_large", number, f"fragment ends at octet {end}, past 65535")
-            )
-            return None
-        dg = pending.get(key)
-        if dg is None:
-            # Age out and bound the pending set (oldest first: dicts keep insertion order).
-            while pending:
-                okey = next(iter(pending))
-                odg = pending[okey]
-                if odg.first_ts < frame.ts - FRAGMENT_TIMEOUT:
-                    self._drop(okey, number, f"timed out after {FRAGMENT_TIMEOUT:g} s")
-                elif (
-                    len(pending) >= MAX_PENDING_DATAGRAMS
-                    or self._bytes + len(data) > MAX_PENDING_FRAGMENT_BYTES
-                ):
-                    self._drop(okey, number, "evicted: too many incomplete datagrams")
-                else:
-                    break
-            dg = pending[key] = _Datagram(frame.ts)
-        contained = False
-        for s, e, b in dg.parts:
-            if start < e and s < end:
-                lo = max(s, start)
-                hi = min(e, end)
-                if b[lo - s : hi - s] != data[lo - start : hi - start] and not dg.overlap:
-                    dg.overlap = True
-                    self._anomalies.append(
-                        Anomaly(
-                            "ip.fragment_overlap",
-                            number,
-                            f"datagram id {key[3]:#x}: octets {lo}-{hi} differ between fragments; first kept",
-                        )
-                    )
-                if s <= start and end <= e:
-                    contained = True  # nothing new: a duplicate, or inside an earlier fragment
-        if not contained:
-            dg.parts.append((start, end, data))
-            dg.size += len(data)
-            self._bytes += len(data)
-        if start == 0:
-            dg.nh = nh
-        if not more and dg.total is None:
-            dg.total = end
-        total = dg.total
-        if total is None or dg.nh < 0:
-            return None
-        covered = 0
-        for s, e, _b in sorted(dg.parts):
-            if s > covered:
-                return None
-            if e > covered:
-                covered = e
-            if covered >= total:
-                break
-        if covered < total:
-            return None
-        buf = bytearray(total)
-        for s, e, b in reversed(dg.parts):  # earlier arrivals written last: the first copy wins
-            if s < total:
-                buf[s : min(e, total)] = b[: total - s]
-        self._drop(key, number, "")
-        return bytes(buf), dg.nh
-
-    def finish(self, frame: int) -> None:
-        for key in list(self._pending):
-            self._drop(key, frame, "never completed (end of capture)")
-
-
-class _SctpPartial:
-    """An SCTP user message being reassembled from DATA fragments."""
-
-    __slots__ = ("first", "last", "parts", "ppid", "size")
-
-    def __init__(self, tsn: int, ppid: int, data: bytes) -> None:
-        self.first = tsn
-        self.last = tsn
-        self.ppid = ppid
-        self.parts = [data]
-        self.size = len(data)
-
-
-class _IdataPartial:
-    """An SCTP user message being reassembled from I-DATA fragments (by fragment sequence number)."""
-
-    __slots__ = ("last_fsn", "parts", "ppid", "size")
-
-    def __init__(self) -> None:
-        self.parts: dict[int, bytes] = {}
-        self.ppid = -1  # known once the B fragment arrived
-        self.last_fsn = -1  # known once the E fragment arrived
-        self.size = 0
-
-
-class _TcpConn:
-    __slots__ = ("isn", "next", "pending", "pending_bytes")
-
-    def __init__(self, seq: int) -> None:
-        self.isn = -1  # the SYN's sequence number, when seen
-        self.next = seq
-        self.pending: dict[int, bytes] = {}
-        self.pending_bytes = 0
-
-
-class TcpStreams:
-    """In-order byte streams of TCP connections, one per direction, with bounded memory.
-
-    :meth:`push` takes one segment (its direction ``key``, sequence number, flags and payload) and
-    returns the payload pieces that are now in order: nothing for a retransmission, the new part of a
-    partly retransmitted segment, and held segments once the gap before them is filled.  A segment
-    beyond a gap is held until the gap fills; when more than ``max_pending_bytes`` or
-    ``max_pending_segments`` wait behind a gap, the gap is skipped (``tcp.gap``) and the held data
-    delivered.  A SYN sets the initial sequence number; without one the first segment seen starts the
-    stream.  RST forgets the direction.  At most ``max_connections`` directions are tracked (the oldest
-    is dropped).
-
-    :class:`NetDecoder` runs every TCP segment through one of these, so TCP :class:`StreamUnit` objects
-    already form each direction's byte stream; stream decoders (SIP) only frame messages in it.
-    """
-
-    FIN, SYN, RST = 1, 2, 4
-
-    def __init__(
-        self,
-        anomalies: list[Anomaly],
-        *,
-        max_connections: int = 16384,
-        max_pending_bytes: int = 256 << 10,
-        max_pending_segments: int = 64,
-    ) -> None:
-        self._anomalies = anomalies
-        self._conns: dict[TcpKey, _TcpConn] = {}
-        self.max_connections = max_connections
-        self.max_pending_bytes = max_pending_bytes
-        self.max_pending_segments = max_pending_segments
-
-    def push(self, frame: int, key: TcpKey, seq: int, flags: int, payload: bytes) -> list[bytes]:
-        conns = self._conns
-        conn = conns.get(key)
-        if flags & 4:  # RST
-            if conn is not None:
-                self._lose(conn, frame, key, "connection reset")
-                del conns[key]
-            return []
-        if flags & 2:  # SYN: data (if any, TCP Fast Open) starts after the SYN's sequence number
-            if conn is None or conn.isn != seq:  # a new connection (or the port pair reused)
-                if conn is not None:
-                    self._lose(conn, frame, key, "connection restarted")
-                    del conns[key]
-                conn = self._new(frame, key, (seq + 1) % _SEQ_MOD)
-                conn.isn = seq
-            seq = (seq + 1) % _SEQ_MOD
-        if not payload:
-            return []
-        if conn is None:
-            conn = self._new(frame, key, seq)
-        rel = (seq - conn.next + (1 << 31)) % _SEQ_MOD - (1 << 31)
-        if rel > 0:  # beyond a gap: hold
-            old = conn.pending.get(seq)
-            if old is None or len(old) < len(payload):
-                conn.pending[seq] = payload
-                conn.pending_bytes += len(payload) - (len(old) if old else 0)
-            if conn.pending_bytes > self.max_pending_bytes or len(conn.pending) > self.max_pending_segments:
-                return self._skip_gap(conn, frame, key)
-            return []
-        if -rel >= len(payload):
-            return []  # retransmission of bytes already delivered
-        if rel:
-            payload = payload[-rel:]
-        conn.next = (conn.next + len(payload)) % _SEQ_MOD
-        out = [payload]
-        if conn.pending:
-            self._drain(conn, out)
-        return out
-
-    def _new(self, frame: int, key: TcpKey, seq: int) -> _TcpConn:
-        conns = self._conns
-        while len(conns) >= self.max_connections:
-            okey = next(iter(conns))
-            self._lose(conns.pop(okey), frame, okey, "too many connections tracked")
-        conn = conns[key] = _TcpConn(seq)
-        return conn
-
-    def _drain(self, conn: _TcpConn, out: list[bytes]) -> None:
-        pending = conn.pending
-        progressed = True
-        while pending and progressed:
-            progressed = False
-            for seq in list(pending):
-                rel = (seq - conn.next + (1 << 31)) % _SEQ_MOD - (1 << 31)
-                if rel <= 0:
-                    data = pending.pop(seq)
-                    conn.pending_bytes -= len(data)
-                    if -rel < len(data):
-                        piece = data[-rel:] if rel else data
-                        out.append(piece)
-                        conn.next = (conn.next + len(piece)) % _SEQ_MOD
-                    progressed = True
-
-    def _skip_gap(self, conn: _TcpConn, frame: int, key: TcpKey) -> list[bytes]:
-        nearest = min(conn.pending, key=lambda s: (s - conn.next) % _SEQ_MOD)
-        missing = (nearest - conn.next) % _SEQ_MOD
-        self._anomalies.append(
-            Anomaly(
-                "tcp.gap",
-                frame,
-                f"{_key_text(key)}: {missing} octets never captured; stream resumes after them",
-            )
-        )
-        conn.next = nearest
-        out: list[bytes] = []
-        self._drain(conn, out)
-        return out
-
-    def _lose(self, conn: _TcpConn, frame: int, key: TcpKey, why: str) -> None:
-        if conn.pending:
-            self._anomalies.append(
-                Anomaly(
-                    "tcp.gap",
-                    frame,
-                    f"{_key_text(key)}: {conn.pending_bytes} octets held behind a gap dropped ({why})",
-                )
-            )
-
-    def flush(self, frame: int) -> list[tuple[TcpKey, bytes]]:
-        """End of capture: skip every remaining gap and return ``(key, data)`` for the held data."""
-        out: list[tuple[TcpKey, bytes]] = []
-        for key, conn in self._conns.items():
-            while conn.pending:
-                for piece in self._skip_gap(conn, frame, key):
-                    out.append((key, piece))
-        self._conns.clear()
-        return out
-
-
-def _key_text(key: TcpKey) -> str:
-    return f"{key[0]}:{key[1]} -> {key[2]}:{key[3]}"
-
-
-def _ntop(addr: bytes) -> str:
-    try:
-        return socket.inet_ntop(socket.AF_INET if len(addr) == 4 else socket.AF_INET6, addr)
-    except (ValueError, OSError):
-        return addr.hex()
+# Link headers that end with an EtherType: (length, offset of the EtherType, name in anomalies)
+_ETHERNET = (L.ETHERNET_HEADER_LEN, L.ETHERTYPE_OFFSET, "Ethernet")
+_SLL = (L.SLL_HEADER_LEN, L.SLL_PROTOCOL_OFFSET, "Linux cooked (SLL)")
+_SLL2 = (L.SLL2_HEADER_LEN, L.SLL2_PROTOCOL_OFFSET, "Linux cooked v2 (SLL2)")
+_ETH_LEN = L.ETHERNET_HEADER_LEN
+#: Offset of the user data of an SCTP packet's first DATA chunk.
+_SCTP_DATA_AT = COMMON_HEADER_LEN + DATA_CHUNK_LEN
+_ETH_IPV4 = L.ETHERTYPE_IPV4.to_bytes(2, "big")
 
 
 class NetDecoder:
@@ -463,25 +126,29 @@ class NetDecoder:
     def __init__(self, anomalies: list[Anomaly]) -> None:
         self._anomalies = anomalies
         self._names: dict[bytes, str] = {}
-        self._ip = _IpReassembler(anomalies)
-        self._sctp_pending: dict[tuple[object, ...], _SctpPartial] = {}
-        self._idata_pending: dict[tuple[object, ...], _IdataPartial] = {}
+        self._ip = IpReassembler(anomalies)
+        self._sctp_reader = SctpReader(anomalies, self._cut)
         self.tcp = TcpStreams(anomalies)
         self._once: set[tuple[str, object]] = set()
         self._last = Frame(0, 0.0, -1, b"", 0)  # the latest frame fed
         self._snap_cut: Frame | None = None  # the latest frame reported as cut by the snapshot length
         self._links: dict[int, Callable[[Frame, bytes], list[Unit]]] = {
-            1: self._ethernet,
-            113: self._sll,
-            276: self._sll2,
-            101: self._raw,
-            12: self._raw,
-            14: self._raw,
-            228: self._raw4,
-            229: self._raw6,
-            0: self._null,
-            108: self._null,
+            L.LINKTYPE_ETHERNET: partial(self._cooked, _ETHERNET),
+            L.LINKTYPE_LINUX_SLL: partial(self._cooked, _SLL),
+            L.LINKTYPE_LINUX_SLL2: partial(self._cooked, _SLL2),
+            L.LINKTYPE_IPV4: self._raw4,
+            L.LINKTYPE_IPV6: self._raw6,
+            L.LINKTYPE_NULL: self._null,
+            L.LINKTYPE_LOOP: self._null,
         }
+        for lt in L.RAW_IP_LINKTYPES:
+            self._links[lt] = self._raw
+        # EtherType -> handler(frame, data, offset of the payload), for the rarer encapsulations
+        self._ethertypes: dict[int, Callable[[Frame, bytes, int], list[Unit]]] = {
+            L.ETHERTYPE_PPPOE: self._pppoe,
+        }
+        for et in L.ETHERTYPE_MPLS:
+            self._ethertypes[et] = self._mpls
 
     # ------------------------------------------------------------------------------------------
     # entry points
@@ -491,15 +158,15 @@ class NetDecoder:
         self._last = frame
         try:
             lt = frame.linktype
-            if lt == 1:
+            if lt == 1:  # LINKTYPE_ETHERNET
                 data = frame.data
-                if data[12:14] == b"\x08\x00":  # the common case first: untagged Ethernet + IPv4
-                    return self._ipv4(frame, data, 14, 0)
-                return self._ethernet(frame, data)
+                if data[12:14] == _ETH_IPV4:  # the common case first: untagged Ethernet + IPv4
+                    return self._ipv4(frame, data, _ETH_LEN, 0)
+                return self._cooked(_ETHERNET, frame, data)
             handler = self._links.get(lt)
             if handler is not None:
                 return handler(frame, frame.data)
-            if lt in _MTP_LINKTYPES:
+            if lt in L.MTP_LINKTYPES:
                 return [MtpUnit(frame.number, frame.ts, lt, frame.interface, frame.data)]
             self._report_once("link.unsupported_linktype", lt, frame.number, f"link type {lt}")
             return []
@@ -513,14 +180,7 @@ class NetDecoder:
         """End of capture: report incomplete reassemblies; return TCP data held behind gaps."""
         frame = self._last.number
         self._ip.finish(frame)
-        for key, p in self._sctp_pending.items():
-            self._sctp_incomplete(
-                frame, key, f"never completed ({len(p.parts)} fragment(s), {p.size} octets)"
-            )
-        self._sctp_pending.clear()
-        for key, q in self._idata_pending.items():
-            self._sctp_incomplete(frame, key, f"I-DATA message never completed ({len(q.parts)} fragment(s))")
-        self._idata_pending.clear()
+        self._sctp_reader.finish(frame)
         units: list[Unit] = []
         for key, data in self.tcp.flush(frame):
             src, sport, dst, dport = key
@@ -558,57 +218,55 @@ class NetDecoder:
         if text is None:
             if len(names) >= 65536:
                 names.clear()
-            text = names[addr] = _ntop(addr)
+            text = names[addr] = ntop(addr)
         return text
 
     # ------------------------------------------------------------------------------------------
     # link layers
 
-    def _ethernet(self, frame: Frame, data: bytes) -> list[Unit]:
-        if len(data) < 14:
-            self._cut(frame, "link.truncated", f"Ethernet header: {len(data)} of 14 octets")
+    def _cooked(self, header: tuple[int, int, str], frame: Frame, data: bytes) -> list[Unit]:
+        """A link header of ``size`` octets with the EtherType at ``at`` (Ethernet, SLL, SLL2)."""
+        size, at, name = header
+        if len(data) < size:
+            self._cut(frame, "link.truncated", f"{name} header: {len(data)} of {size} octets")
             return []
-        return self._ethertype(frame, data, 14, (data[12] << 8) | data[13])
-
-    def _sll(self, frame: Frame, data: bytes) -> list[Unit]:
-        if len(data) < 16:
-            self._cut(frame, "link.truncated", f"Linux cooked (SLL) header: {len(data)} of 16 octets")
-            return []
-        return self._ethertype(frame, data, 16, (data[14] << 8) | data[15])
-
-    def _sll2(self, frame: Frame, data: bytes) -> list[Unit]:
-        if len(data) < 20:
-            self._cut(frame, "link.truncated", f"Linux cooked v2 (SLL2) header: {len(data)} of 20 octets")
-            return []
-        return self._ethertype(frame, data, 20, (data[0] << 8) | data[1])
+        return self._ethertype(frame, data, size, _U16(data, at)[0])
 
     def _null(self, frame: Frame, data: bytes) -> list[Unit]:
-        if len(data) < 4:
+        size = L.LOOPBACK_HEADER_LEN
+        if len(data) < size:
             self._cut(frame, "link.truncated", f"loopback header: {len(data)} of 4 octets")
             return []
-        family = int.from_bytes(data[:4], "little")
+        family = int.from_bytes(data[:size], "little")
         if family > 0xFFFF:
-            family = int.from_bytes(data[:4], "big")
-        if family == 2:
-            return self._ipv4(frame, data, 4, 0)
-        if family in _AF_INET6:
-            return self._ipv6(frame, data, 4, 0)
+            family = int.from_bytes(data[:size], "big")
+        if family == L.AF_INET:
+            return self._ipv4(frame, data, size, 0)
+        if family in L.AF_INET6_VALUES:
+            return self._ipv6(frame, data, size, 0)
         self._report_once(
             "link.unsupported_ethertype", ("family", family), frame.number, f"address family {family}"
         )
         return []
 
-    def _raw(self, frame: Frame, data: bytes) -> list[Unit]:
-        version = data[0] >> 4 if data else 0
+    def _by_version(self, frame: Frame, data: bytes, off: int) -> list[Unit] | None:
+        """IPv4 or IPv6 at ``off`` as its version nibble says; None for any other version."""
+        version = data[off] >> 4 if len(data) > off else 0
         if version == 4:
-            return self._ipv4(frame, data, 0, 0)
+            return self._ipv4(frame, data, off, 0)
         if version == 6:
-            return self._ipv6(frame, data, 0, 0)
+            return self._ipv6(frame, data, off, 0)
+        return None
+
+    def _raw(self, frame: Frame, data: bytes) -> list[Unit]:
+        units = self._by_version(frame, data, 0)
+        if units is not None:
+            return units
         if not data:
             self._cut(frame, "link.truncated", "empty raw IP frame")
         else:
             self._anomalies.append(
-                Anomaly("ip.bad_version", frame.number, f"IP version {version} in a raw IP frame")
+                Anomaly("ip.bad_version", frame.number, f"IP version {data[0] >> 4} in a raw IP frame")
             )
         return []
 
@@ -619,85 +277,104 @@ class NetDecoder:
         return self._ipv6(frame, data, 0, 0)
 
     def _ethertype(self, frame: Frame, data: bytes, off: int, et: int) -> list[Unit]:
+        """The payload of EtherType ``et`` at ``off``, through VLAN tags and LLC/SNAP headers."""
         n = len(data)
         while True:
-            if et == 0x0800:
+            if et == L.ETHERTYPE_IPV4:
                 return self._ipv4(frame, data, off, 0)
-            if et == 0x86DD:
+            if et == L.ETHERTYPE_IPV6:
                 return self._ipv6(frame, data, off, 0)
-            if et in _VLAN_TPIDS:
+            if et in L.VLAN_TPIDS:  # TCI 2, then the next EtherType
                 if n < off + 4:
                     self._cut(frame, "link.truncated", "VLAN tag cut short")
                     return []
-                et = (data[off + 2] << 8) | data[off + 3]
+                et = _U16(data, off + 2)[0]
                 off += 4
-            elif et == 0x8847 or et == 0x8848:  # MPLS: pop labels up to bottom of stack
-                while True:
-                    if n < off + 4:
-                        self._cut(frame, "link.truncated", "MPLS label stack cut short")
-                        return []
-                    bottom = data[off + 2] & 1
-                    off += 4
-                    if bottom:
-                        break
-                version = data[off] >> 4 if n > off else 0
-                if version == 4:
-                    return self._ipv4(frame, data, off, 0)
-                if version == 6:
-                    return self._ipv6(frame, data, off, 0)
-                self._report_once(
-                    "link.unsupported_ethertype", "mpls", frame.number, "MPLS payload that is not IP"
-                )
-                return []
-            elif et == 0x8864:  # PPPoE session: ver/type 1, code 1, session 2, length 2, PPP protocol 2
-                if n < off + 8:
-                    self._cut(frame, "link.truncated", "PPPoE header cut short")
-                    return []
-                ppp = (data[off + 6] << 8) | data[off + 7]
-                off += 8
-                if ppp == 0x0021:
-                    return self._ipv4(frame, data, off, 0)
-                if ppp == 0x0057:
-                    return self._ipv6(frame, data, off, 0)
-                self._report_once(
-                    "link.unsupported_ethertype", ("ppp", ppp), frame.number, f"PPP protocol {ppp:#06x}"
-                )
-                return []
-            elif et <= 1500:  # IEEE 802.3 length: LLC; only SNAP with an EtherType is followed
-                if data[off : off + 3] == b"\xaa\xaa\x03" and n >= off + 8:
-                    et = (data[off + 6] << 8) | data[off + 7]
-                    off += 8
-                else:
+            elif et <= L.MAX_8023_LENGTH:  # IEEE 802.3 length: LLC; only SNAP with an EtherType is followed
+                if data[off : off + 3] != L.LLC_SNAP or n < off + 8:
                     self._report_once(
                         "link.unsupported_ethertype", "llc", frame.number, "IEEE 802.3/LLC frame"
                     )
                     return []
+                et = _U16(data, off + 6)[0]
+                off += 8
             else:
+                handler = self._ethertypes.get(et)
+                if handler is not None:
+                    return handler(frame, data, off)
                 self._report_once("link.unsupported_ethertype", et, frame.number, f"EtherType {et:#06x}")
                 return []
+
+    def _mpls(self, frame: Frame, data: bytes, off: int) -> list[Unit]:
+        """MPLS: pop labels (4 octets each) up to the bottom of the stack, then IPv4 or IPv6."""
+        n = len(data)
+        while True:
+            if n < off + 4:
+                self._cut(frame, "link.truncated", "MPLS label stack cut short")
+                return []
+            bottom = data[off + 2] & 1
+            off += 4
+            if bottom:
+                break
+        units = self._by_version(frame, data, off)
+        if units is None:
+            self._report_once(
+                "link.unsupported_ethertype", "mpls", frame.number, "MPLS payload that is not IP"
+            )
+            return []
+        return units
+
+    def _pppoe(self, frame: Frame, data: bytes, off: int) -> list[Unit]:
+        """PPPoE session: ver/type 1, code 1, session 2, length 2, PPP protocol 2."""
+        if len(data) < off + 8:
+            self._cut(frame, "link.truncated", "PPPoE header cut short")
+            return []
+        ppp = _U16(data, off + 6)[0]
+        off += 8
+        if ppp == L.PPP_IPV4:
+            return self._ipv4(frame, data, off, 0)
+        if ppp == L.PPP_IPV6:
+            return self._ipv6(frame, data, off, 0)
+        self._report_once(
+            "link.unsupported_ethertype", ("ppp", ppp), frame.number, f"PPP protocol {ppp:#06x}"
+        )
+        return []
 
     # ------------------------------------------------------------------------------------------
     # network layers
 
-    def _ipv4(self, frame: Frame, data: bytes, off: int, depth: int) -> list[Unit]:
-        n = len(data)
-        if n - off >= 20:  # fast path: no options, not a fragment, length consistent
-            vihl, total, _ident, ff, proto, src, dst = _IP4.unpack_from(data, off)
-            if vihl == 0x45 and not ff & 0x3FFF and 20 <= total <= n - off:
-                names = self._names
-                s = names.get(src) or self._name(src)
-                d = names.get(dst) or self._name(dst)
-                if proto == 132:
-                    return self._sctp(frame, data, off + 20, off + total, s, d)
-                if proto == 17:
-                    return self._udp(frame, data, off + 20, off + total, s, d)
-                if proto == 6:
-                    return self._tcp(frame, data, off + 20, off + total, s, d)
-        return self._ipv4_full(frame, data, off, depth)
+    #: ``_ipv4(frame, data, off, depth)``: the units of the IPv4 packet at ``off``.  Fast path: no options,
+    #: not a fragment, length consistent; everything else goes to :meth:`_ipv4_full`.
+    _ipv4 = compile_hot(
+        """
+def _ipv4(self, frame, data, off, depth):
+    n = len(data)
+    if n - off >= {ip4_len}:
+        vihl, total, _ident, ff, proto, src, dst = _IP4.unpack_from(data, off)
+        if vihl == {vihl} and not ff & {fragment_bits} and {ip4_len} <= total <= n - off:
+            names = self._names
+            s = names.get(src) or self._name(src)
+            d = names.get(dst) or self._name(dst)
+            if proto == {sctp}:
+                return self._sctp(frame, data, off + {ip4_len}, off + total, s, d)
+            if proto == {udp}:
+                return self._udp(frame, data, off + {ip4_len}, off + total, s, d)
+            if proto == {tcp}:
+                return self._tcp(frame, data, off + {ip4_len}, off + total, s, d)
+    return self._ipv4_full(frame, data, off, depth)
+""",
+        {"_IP4": _IP4},
+        ip4_len=IPV4_HEADER_LEN,
+        vihl=IPV4_VIHL,
+        fragment_bits=_FRAGMENT_BITS,
+        sctp=PROTO_SCTP,
+        udp=PROTO_UDP,
+        tcp=PROTO_TCP,
+    )
 
     def _ipv4_full(self, frame: Frame, data: bytes, off: int, depth: int) -> list[Unit]:
         n = len(data)
-        if n - off < 20:
+        if n - off < IPV4_HEADER_LEN:
             self._cut(frame, "ip.truncated", f"IPv4 header: {max(n - off, 0)} of 20 octets")
             return []
         vihl, total, ident, ff, proto, src, dst = _IP4.unpack_from(data, off)
@@ -707,7 +384,7 @@ class NetDecoder:
             )
             return []
         ihl = (vihl & 15) << 2
-        if ihl < 20:
+        if ihl < IPV4_HEADER_LEN:
             self._anomalies.append(Anomaly("ip.bad_header_length", frame.number, f"IPv4 header length {ihl}"))
             return []
         if total == 0:  # TCP segmentation offload: the length was never filled in
@@ -726,37 +403,48 @@ class NetDecoder:
             self._cut(frame, "ip.truncated", f"IPv4 total length {total}, {n - off} octets present")
             if off + ihl > n:
                 return []
-            if ff & 0x3FFF:
+            if ff & _FRAGMENT_BITS:
                 return []  # a cut fragment would corrupt its datagram
             end = n
         names = self._names
         s = names.get(src) or self._name(src)
         d = names.get(dst) or self._name(dst)
         start = off + ihl
-        if ff & 0x3FFF:  # MF set or offset non-zero: a fragment
+        if ff & _FRAGMENT_BITS:  # MF set or offset non-zero: a fragment
             done = self._ip.add(
-                (src, dst, proto, ident), (ff & 0x1FFF) << 3, bool(ff & 0x2000), data[start:end], proto, frame
+                (src, dst, proto, ident),
+                (ff & IP4_OFFSET) << 3,
+                bool(ff & IP4_MF),
+                data[start:end],
+                proto,
+                frame,
             )
             if done is None:
                 return []
             data, _proto = done
             start, end = 0, len(data)
-        if proto == 132:
+        return self._transport(frame, proto, data, start, end, s, d, depth)
+
+    def _transport(
+        self, frame: Frame, proto: int, data: bytes, start: int, end: int, s: str, d: str, depth: int
+    ) -> list[Unit]:
+        """The payload of IP protocol ``proto`` in ``data[start:end]`` (from ``s`` to ``d``)."""
+        if proto == PROTO_SCTP:
             return self._sctp(frame, data, start, end, s, d)
-        if proto == 17:
+        if proto == PROTO_UDP:
             return self._udp(frame, data, start, end, s, d)
-        if proto == 6:
+        if proto == PROTO_TCP:
             return self._tcp(frame, data, start, end, s, d)
         return self._other_proto(frame, proto, data, start, end, depth)
 
     def _other_proto(
         self, frame: Frame, proto: int, data: bytes, start: int, end: int, depth: int
     ) -> list[Unit]:
-        if proto in (4, 41) and depth < _MAX_DEPTH:
+        if proto in (PROTO_IPIP, PROTO_IPV6) and depth < _MAX_DEPTH:
             inner = data[start:end]
             return (
                 self._ipv4(frame, inner, 0, depth + 1)
-                if proto == 4
+                if proto == PROTO_IPIP
                 else self._ipv6(frame, inner, 0, depth + 1)
             )
         self._report_once("ip.unsupported_protocol", proto, frame.number, f"IP protocol {proto}")
@@ -764,7 +452,7 @@ class NetDecoder:
 
     def _ipv6(self, frame: Frame, data: bytes, off: int, depth: int) -> list[Unit]:
         n = len(data)
-        if n - off < 40:
+        if n - off < IPV6_HEADER_LEN:
             self._cut(frame, "ip.truncated", f"IPv6 header: {max(n - off, 0)} of 40 octets")
             return []
         vtf, plen, nh, src, dst = _IP6.unpack_from(data, off)
@@ -773,7 +461,7 @@ class NetDecoder:
                 Anomaly("ip.bad_version", frame.number, f"IP version {vtf >> 28} where IPv6 expected")
             )
             return []
-        end = off + 40 + plen
+        end = off + IPV6_HEADER_LEN + plen
         if plen == 0:  # jumbogram or offload: use the frame
             end = n
         elif end > n:
@@ -781,7 +469,7 @@ class NetDecoder:
             end = n
         s = self._names.get(src) or self._name(src)
         d = self._names.get(dst) or self._name(dst)
-        return self._ipv6_chain(frame, nh, data, off + 40, end, src, dst, s, d, depth)
+        return self._ipv6_chain(frame, nh, data, off + IPV6_HEADER_LEN, end, src, dst, s, d, depth)
 
     def _ipv6_chain(
         self,
@@ -797,23 +485,23 @@ class NetDecoder:
         depth: int,
     ) -> list[Unit]:
         while True:
-            if nh == 132:
+            if nh == PROTO_SCTP:
                 return self._sctp(frame, data, pos, end, s, d)
-            if nh == 17:
+            if nh == PROTO_UDP:
                 return self._udp(frame, data, pos, end, s, d)
-            if nh == 6:
+            if nh == PROTO_TCP:
                 return self._tcp(frame, data, pos, end, s, d)
-            if nh == 0 or nh == 43 or nh == 60 or nh == 51:
+            if nh in _IPV6_SKIPPED:
                 if end - pos < 8:
                     self._cut(frame, "ip.truncated", f"IPv6 extension header {nh} cut short")
                     return []
-                hlen = (data[pos + 1] + 2) << 2 if nh == 51 else (data[pos + 1] + 1) << 3
+                hlen = (data[pos + 1] + 2) << 2 if nh == EXT_AH else (data[pos + 1] + 1) << 3
                 if pos + hlen > end:
                     self._cut(frame, "ip.truncated", f"IPv6 extension header {nh} of {hlen} octets cut short")
                     return []
                 nh = data[pos]
                 pos += hlen
-            elif nh == 44:
+            elif nh == EXT_FRAGMENT:
                 if end - pos < 8:
                     self._cut(frame, "ip.truncated", "IPv6 fragment header cut short")
                     return []
@@ -826,14 +514,14 @@ class NetDecoder:
                     self._cut(frame, "ip.truncated", "IPv6 fragment cut by the snapshot length")
                     return []
                 done = self._ip.add(
-                    (src, dst, 44, ident), offm & 0xFFF8, bool(offm & 1), data[pos:end], nxt, frame
+                    (src, dst, EXT_FRAGMENT, ident), offm & 0xFFF8, bool(offm & 1), data[pos:end], nxt, frame
                 )
                 if done is None or depth >= _MAX_DEPTH:
                     return []
                 data, nh = done
                 pos, end = 0, len(data)
                 depth += 1
-            elif nh == 59:
+            elif nh == EXT_NONE:
                 return []
             else:
                 return self._other_proto(frame, nh, data, pos, end, depth)
@@ -842,29 +530,30 @@ class NetDecoder:
     # transport layers
 
     def _udp(self, frame: Frame, data: bytes, off: int, end: int, s: str, d: str) -> list[Unit]:
-        if end - off < 8:
+        if end - off < UDP_HEADER_LEN:
             self._cut(frame, "udp.truncated", f"UDP header: {max(end - off, 0)} of 8 octets")
             return []
         sport, dport, length = _UDP(data, off)
         if length == 0:
             length = end - off
-        elif length < 8:
+        elif length < UDP_HEADER_LEN:
             self._anomalies.append(Anomaly("udp.truncated", frame.number, f"UDP length {length} below 8"))
             return []
         elif length > end - off:
             self._cut(frame, "udp.truncated", f"UDP length {length}, {end - off} octets present")
             length = end - off
-        if length == 8:
+        if length == UDP_HEADER_LEN:
             return []
-        return [StreamUnit(frame.number, frame.ts, "udp", s, d, sport, dport, data[off + 8 : off + length])]
+        payload = data[off + UDP_HEADER_LEN : off + length]
+        return [StreamUnit(frame.number, frame.ts, "udp", s, d, sport, dport, payload)]
 
     def _tcp(self, frame: Frame, data: bytes, off: int, end: int, s: str, d: str) -> list[Unit]:
-        if end - off < 20:
+        if end - off < TCP_HEADER_LEN:
             self._cut(frame, "tcp.truncated", f"TCP header: {max(end - off, 0)} of 20 octets")
             return []
         sport, dport, seq, doff, flags = _TCP(data, off)
         doff = (doff >> 4) << 2
-        if doff < 20 or off + doff > end:
+        if doff < TCP_HEADER_LEN or off + doff > end:
             self._cut(frame, "tcp.truncated", f"TCP data offset {doff}, {end - off} octets present")
             return []
         start = off + doff
@@ -876,184 +565,39 @@ class NetDecoder:
         number, ts = frame.number, frame.ts
         return [StreamUnit(number, ts, "tcp", s, d, sport, dport, piece) for piece in pieces]
 
-    def _sctp(self, frame: Frame, data: bytes, off: int, end: int, s: str, d: str) -> list[Unit]:
-        if end - off >= 28:  # fast path: one complete DATA chunk fills the packet
-            sport, dport, ctype, flags, clen, _tsn, stream, _ssn, ppid = _SCTP_FIRST(data, off)
-            if ctype == 0 and flags & 3 == 3 and clen > 16 and 0 <= end - off - 12 - clen <= 3:
-                return [
-                    SctpUnit(
-                        frame.number,
-                        frame.ts,
-                        s,
-                        d,
-                        sport,
-                        dport,
-                        ppid,
-                        stream,
-                        data[off + 28 : off + 12 + clen],
-                    )
-                ]
-        return self._sctp_chunks(frame, data, off, end, s, d)
-
-    def _sctp_chunks(self, frame: Frame, data: bytes, off: int, end: int, s: str, d: str) -> list[Unit]:
-        if end - off < 12:
-            self._cut(frame, "sctp.truncated_chunk", f"SCTP common header: {max(end - off, 0)} of 12 octets")
-            return []
-        sport, dport = _U16x2(data, off)
-        pos = off + 12
-        units: list[Unit] = []
-        number = frame.number
-        ts = frame.ts
-        while end - pos >= 4:
-            if end - pos >= 16:
-                ctype, flags, clen, tsn, stream, _ssn, ppid = _CHUNK16(data, pos)
-            else:
-                ctype, flags, clen = _CHUNK4(data, pos)
-                tsn = stream = ppid = 0
-            if clen < 4:
-                self._anomalies.append(
-                    Anomaly("sctp.bad_chunk_length", number, f"chunk type {ctype} length {clen}")
-                )
-                break
-            if pos + clen > end:
-                self._cut(
-                    frame, "sctp.truncated_chunk", f"chunk type {ctype} of {clen} octets, {end - pos} present"
-                )
-                break
-            if ctype == 0:
-                if clen <= 16:
-                    self._anomalies.append(
-                        Anomaly("sctp.bad_chunk_length", number, f"DATA chunk length {clen} (header is 16)")
-                    )
-                    if clen < 16:
-                        break
-                elif flags & 3 == 3:
-                    units.append(
-                        SctpUnit(number, ts, s, d, sport, dport, ppid, stream, data[pos + 16 : pos + clen])
-                    )
-                else:
-                    done = self._sctp_fragment(
-                        frame,
-                        (s, sport, d, dport, stream, flags & 4),
-                        flags,
-                        tsn,
-                        ppid,
-                        data[pos + 16 : pos + clen],
-                    )
-                    if done is not None:
-                        units.append(SctpUnit(number, ts, s, d, sport, dport, done[0], stream, done[1]))
-            elif ctype == 64:
-                if clen <= 20:
-                    self._anomalies.append(
-                        Anomaly("sctp.bad_chunk_length", number, f"I-DATA chunk length {clen} (header is 20)")
-                    )
-                    if clen < 20:
-                        break
-                else:
-                    _tsn, stream, mid, ppid_fsn = _IDATA(data, pos + 4)
-                    payload = data[pos + 20 : pos + clen]
-                    if flags & 3 == 3:
-                        units.append(SctpUnit(number, ts, s, d, sport, dport, ppid_fsn, stream, payload))
-                    else:
-                        done = self._idata_fragment(
-                            frame, (s, sport, d, dport, stream, flags & 4, mid), flags, ppid_fsn, payload
-                        )
-                        if done is not None:
-                            units.append(SctpUnit(number, ts, s, d, sport, dport, done[0], stream, done[1]))
-            pos += (clen + 3) & ~3
-        return units
-
-    def _sctp_incomplete(self, frame: int, key: tuple[object, ...], why: str) -> None:
-        self._anomalies.append(
-            Anomaly(
-                "sctp.reassembly_incomplete",
-                frame,
-                f"{key[0]}:{key[1]} -> {key[2]}:{key[3]} stream {key[4]}: user message {why}",
-            )
-        )
-
-    def _sctp_fragment(
-        self, frame: Frame, key: tuple[object, ...], flags: int, tsn: int, ppid: int, data: bytes
-    ) -> tuple[int, bytes] | None:
-        pending = self._sctp_pending
-        p = pending.get(key)
-        if flags & 2:  # B: first fragment
-            if p is not None and tsn == p.first and tsn:
-                return None  # the first fragment again: a retransmission
-            if p is not None:
-                self._sctp_incomplete(frame.number, key, f"abandoned: a new one began at TSN {tsn}")
-                del pending[key]
-            while len(pending) >= MAX_SCTP_PENDING:
-                okey = next(iter(pending))
-                del pending[okey]
-                self._sctp_incomplete(frame.number, okey, "evicted: too many messages being reassembled")
-            pending[key] = _SctpPartial(tsn, ppid, data)
-            return None
-        if p is None:
-            self._sctp_incomplete(frame.number, key, f"fragment at TSN {tsn} without its first fragment")
-            return None
-        if tsn == (p.last + 1) % _SEQ_MOD or (tsn == 0 and p.last == 0):
-            p.last = tsn
-        elif (tsn - p.first) % _SEQ_MOD <= (p.last - p.first) % _SEQ_MOD:
-            return None  # retransmission of a fragment already held
-        else:
-            del pending[key]
-            self._sctp_incomplete(frame.number, key, f"fragment TSN {tsn} does not follow TSN {p.last}")
-            return None
-        p.parts.append(data)
-        p.size += len(data)
-        if p.size > MAX_SCTP_MESSAGE:
-            del pending[key]
-            self._anomalies.append(
-                Anomaly(
-                    "sctp.reassembly_too_large",
+    #: ``_sctp(frame, data, off, end, s, d)``: the user messages of the SCTP packet ``data[off:end]`` (from
+    #: ``s`` to ``d``).  Fast path: one whole DATA chunk fills the packet; anything else goes to the
+    #: :class:`~sigdiag.carrier.sctp.SctpReader`.
+    _sctp = compile_hot(
+        """
+def _sctp(self, frame, data, off, end, s, d):
+    if end - off >= {data_at}:
+        sport, dport, ctype, flags, clen, _tsn, stream, _ssn, ppid = _SCTP_FIRST(data, off)
+        if (
+            ctype == {chunk_data}
+            and flags & {whole} == {whole}
+            and clen > {chunk_len}
+            and 0 <= end - off - {common_len} - clen <= 3
+        ):
+            return [
+                SctpUnit(
                     frame.number,
-                    f"user message past {MAX_SCTP_MESSAGE} octets dropped",
+                    frame.ts,
+                    s,
+                    d,
+                    sport,
+                    dport,
+                    ppid,
+                    stream,
+                    data[off + {data_at} : off + {common_len} + clen],
                 )
-            )
-            return None
-        if flags & 1:  # E: last fragment
-            del pending[key]
-            return p.ppid, b"".join(p.parts)
-        return None
-
-    def _idata_fragment(
-        self, frame: Frame, key: tuple[object, ...], flags: int, ppid_fsn: int, data: bytes
-    ) -> tuple[int, bytes] | None:
-        pending = self._idata_pending
-        q = pending.get(key)
-        if q is None:
-            while len(pending) >= MAX_SCTP_PENDING:
-                okey = next(iter(pending))
-                del pending[okey]
-                self._sctp_incomplete(
-                    frame.number, okey, "evicted: too many I-DATA messages being reassembled"
-                )
-            q = pending[key] = _IdataPartial()
-        if flags & 2:
-            fsn = 0
-            q.ppid = ppid_fsn
-        else:
-            fsn = ppid_fsn
-        if fsn not in q.parts:
-            q.parts[fsn] = data
-            q.size += len(data)
-        if flags & 1:
-            q.last_fsn = fsn
-        if q.size > MAX_SCTP_MESSAGE:
-            del pending[key]
-            self._anomalies.append(
-                Anomaly(
-                    "sctp.reassembly_too_large",
-                    frame.number,
-                    f"user message past {MAX_SCTP_MESSAGE} octets dropped",
-                )
-            )
-            return None
-        if q.ppid < 0 or q.last_fsn < 0 or len(q.parts) <= q.last_fsn:
-            return None
-        parts = q.parts
-        if any(i not in parts for i in range(q.last_fsn + 1)):
-            return None
-        del pending[key]
-        return q.ppid, b"".join(parts[i] for i in range(q.last_fsn + 1))
+            ]
+    return self._sctp_reader.chunks(frame, data, off, end, s, d)
+""",
+        {"_SCTP_FIRST": _SCTP_FIRST, "SctpUnit": SctpUnit},
+        data_at=_SCTP_DATA_AT,
+        chunk_data=CHUNK_DATA,
+        whole=FLAGS_WHOLE,
+        chunk_len=DATA_CHUNK_LEN,
+        common_len=COMMON_HEADER_LEN,
+    )

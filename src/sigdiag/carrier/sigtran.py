@@ -7,21 +7,13 @@ unassigned one falls back to the well-known ports (2905 M3UA, 2904 M2UA, 3565 M2
 ``sctp.unknown_ppid`` is reported once per association.  Assigned PPIDs of protocols that carry no
 ISUP (SUA, IUA, S1AP, Diameter, ...) are skipped silently.
 
-M3UA (RFC 4666): common header (version 1, class, type, length), DATA = class 1 type 1, parameters
-(tag, length, value padded to 4 octets).  Protocol Data (0x0210) = OPC u32, DPC u32, SI, NI, MP, SLS,
-user data.  The IETF draft-6 layout used by old captures (Wireshark's "Internet Draft version 6",
-``packet-m3ua.c``) carries the MTP3 message itself instead: Protocol Data 1 (tag 0x0002) = SIO + routing
-label + user data, Protocol Data 2 (tag 0x0003) = an LI octet, then the same.  Those tags are unused in
-RFC DATA messages, so ``m3ua_version: auto`` tells the layouts apart per message from the tag;
-``rfc`` or ``draft6`` accept only that layout's tags.
-
-M2UA (RFC 3331): DATA = class 6 type 1; Protocol Data 1 (0x0300; 0x000e in draft 7) = MTP3 message,
-Protocol Data 2 (0x0301) = a TTC priority octet, then the MTP3 message.
-
-M2PA (RFC 4165 and draft 8): common header with class 11, User Data = type 1, then BSN and FSN (u32
-each, top 8 bits unused), then a priority/LI octet and the MTP3 message; a User Data message with no
-data is a bare acknowledgement.  Draft 2 (type 0x0601 in octets 2-3, no BSN/FSN) puts the LI octet
-right after the 8-octet header; it is detected from the header.
+The layouts, tags, classes and types stand in the layer modules, with their builders:
+:mod:`sigdiag.carrier.ua` (the common header and parameters), :mod:`sigdiag.carrier.m3ua` (RFC 4666 and
+the IETF draft-6 layout of old captures: ``m3ua_version: auto`` tells them apart per message from the
+Protocol Data tag; ``rfc`` or ``draft6`` accept only that layout's tags), :mod:`sigdiag.carrier.m2ua`
+(RFC 3331, and draft 7's Protocol Data tag), :mod:`sigdiag.carrier.m2pa` (RFC 4165 and drafts 2 and
+8; a User Data message with no data is a bare acknowledgement); PPIDs and ports in
+:mod:`sigdiag.carrier.sctp`.  The builders are importable from here too, as before.
 
 Every decoding function is total: bad bytes become named anomalies (with the frame number), never
 exceptions.
@@ -33,10 +25,16 @@ import struct
 from collections.abc import Iterator
 
 from sigdiag.anomalies import Anomaly
-from sigdiag.carrier.mtp import DeferredMsus, internal_error, payload_from_msu
+from sigdiag.carrier import m2pa, m2ua, m3ua, ua
+from sigdiag.carrier.hot import compile_hot
+from sigdiag.carrier.m2pa import build_m2pa_user_data
+from sigdiag.carrier.m2ua import build_m2ua_data
+from sigdiag.carrier.m3ua import build_m3ua_data, build_m3ua_draft6_data
+from sigdiag.carrier.mtp import MsuDecoder, internal_error, payload_from_msu, report_si
+from sigdiag.carrier.mtp3 import SI_BICC, SI_ISUP, USER_PART_SIS
 from sigdiag.carrier.payload import Payload
+from sigdiag.carrier.sctp import PORT_M2PA, PORT_M2UA, PORT_M3UA, PPID_BICC, PPID_M2PA, PPID_M2UA, PPID_M3UA
 from sigdiag.carrier.units import SctpUnit
-from sigdiag.settings import DecodeSettings
 
 __all__ = [
     "PPID_BICC",
@@ -50,15 +48,6 @@ __all__ = [
     "build_m3ua_draft6_data",
     "link_name",
 ]
-
-PPID_M2UA = 2
-PPID_M3UA = 3
-PPID_M2PA = 5
-PPID_BICC = 8
-
-PORT_M2UA = 2904
-PORT_M3UA = 2905
-PORT_M2PA = 3565
 
 # handler kinds
 _SKIP = 0
@@ -76,7 +65,7 @@ _CARRIER = {_M3UA: "m3ua", _M2UA: "m2ua", _M2PA: "m2pa", _BICC: "sctp"}
 #: HNBAP 20, SBc-AP 24, NBAP 25, X2AP 27, LCS-AP 29, SABP 31, Diameter 46/47, NGAP 60, XnAP 61,
 #: F1AP 62, E1AP 64, ...
 _QUIET_PPIDS = frozenset(
-    {
+    (
         1,
         4,
         6,
@@ -106,31 +95,24 @@ _QUIET_PPIDS = frozenset(
         66,
         67,
         68,
-    }
+    )
 )
 
 #: Most associations whose layer and link settings are cached at once.
 _MAX_ASSOCIATIONS = 65536
 
-_HDR = struct.Struct(">BBBBI")
-_TLV = struct.Struct(">HH")
-_PD = struct.Struct(">IIBBBB")
+_HDR = ua.COMMON_HEADER
+_TLV = ua.PARAMETER_HEADER
+_PD = m3ua.PROTOCOL_DATA
 # fast path: version/reserved/class/type as one word, length, [RC tag+length, RC,] PD tag, length, OPC, DPC,
 # SI, NI, (MP), SLS
 _FAST = struct.Struct(">IIHHIIBBxB")
 _FAST_RC = struct.Struct(">IIIxxxxHHIIBBxB")
-_U32 = struct.Struct(">I")
-
-_TAG_M3UA_PD = 0x0210
-_TAG_M3UA_RC = 0x0006
-_TAG_M3UA_NA = 0x0200
-_TAG_DRAFT6_PD1 = 0x0002
-_TAG_DRAFT6_PD2 = 0x0003
-_TAG_M2UA_IID_INT = 0x0001
-_TAG_M2UA_IID_TEXT = 0x0003
-_TAG_M2UA_PD1 = 0x0300
-_TAG_M2UA_PD1_DRAFT7 = 0x000E
-_TAG_M2UA_PD2 = 0x0301
+_RC_LEN = 8  # a Routing Context parameter: tag, length, one 32-bit context
+_RC_TL = (m3ua.TAG_ROUTING_CONTEXT << 16) | _RC_LEN  # its tag and length as one word
+_TAG_PD = m3ua.TAG_PROTOCOL_DATA
+_PD_LEN = m3ua.PROTOCOL_DATA_LEN
+_DRAFT6_TAGS = (m3ua.TAG_DRAFT6_PD1, m3ua.TAG_DRAFT6_PD2)
 
 
 def link_name(carrier: str, src: str, sport: int, dst: str, dport: int) -> str:
@@ -141,30 +123,18 @@ def link_name(carrier: str, src: str, sport: int, dst: str, dport: int) -> str:
     return f"{carrier}:{dst}:{dport}-{src}:{sport}"
 
 
-class SigtranDecoder:
+class SigtranDecoder(MsuDecoder):
     """Decodes SCTP user messages into payloads (see the module docstring).
 
     Anomalies that stop a message from yielding a payload are appended to ``anomalies``; the
     per-association state (layer, link name, point-code format, variant) is cached.
     """
 
-    def __init__(
-        self,
-        settings: DecodeSettings,
-        anomalies: list[Anomaly],
-        decided: dict[str, tuple[str, str]] | None = None,
-    ) -> None:
-        self.settings = settings
-        self.anomalies = anomalies
-        #: link -> (pc_format, variant) decided by the detector for ``auto`` links (shared with it)
-        self.decided: dict[str, tuple[str, str]] = {} if decided is None else decided
+    def _start(self) -> None:
         # (src, sport, dst, dport, ppid) -> (kind, carrier, link, pc_format, variant)
         self._assoc: dict[tuple[str, int, str, int, int], tuple[int, str, str, str, str]] = {}
         self._unknown_reported: set[tuple[str, int, str, int]] = set()
-        self._si_reported: set[tuple[str, int]] = set()
-        #: the detector's store of format-dependent anomalies of undecided links (None: report now)
-        self.deferred: DeferredMsus | None = None
-        version = settings.m3ua_version
+        version = self.settings.m3ua_version
         self._rfc_ok = version in ("auto", "rfc")
         self._draft6_ok = version in ("auto", "draft6")
 
@@ -211,103 +181,90 @@ class SigtranDecoder:
                 self._assoc[key] = (entry[0], entry[1], link, pc_format, variant)
 
     def decode(self, unit: SctpUnit) -> Payload | None:
-        """The ISUP/BICC payload of one SCTP user message, or None."""
-        entry = self._assoc.get((unit.src, unit.sport, unit.dst, unit.dport, unit.ppid))
-        if entry is None:
-            entry = self._resolve(unit)
+        """The ISUP/BICC payload of one SCTP user message, or None.
+
+        The signature only: the body is :data:`_DECODE`, compiled with the layers' constants at import
+        (the assignment at the end of this module replaces this method)."""
+        raise NotImplementedError
+
+    def _general(
+        self, unit: SctpUnit, entry: tuple[int, str, str, str, str]
+    ) -> Payload | tuple[int, ...] | None:
+        """Every layout with every check: a payload, the fields of an RFC M3UA Protocol Data, or None."""
         kind = entry[0]
-        if kind == _M3UA and self._rfc_ok:
-            # Fast path: RFC 4666 DATA with [Routing Context,] Protocol Data first, ISUP or BICC.
-            data = unit.data
-            n = len(data)
-            fields = None
-            if n >= 36 and data[9] == 6:
-                head, mlen, rc_tl, tag, plen, opc, dpc, si, ni, sls = _FAST_RC.unpack_from(data)
-                if (
-                    head == 0x01000101
-                    and rc_tl == 0x00060008
-                    and tag == _TAG_M3UA_PD
-                    and 16 + plen <= mlen <= n
-                ):
-                    fields = (opc, dpc, si, ni, sls, plen, 32, 16)
-            elif n >= 28:
-                head, mlen, tag, plen, opc, dpc, si, ni, sls = _FAST.unpack_from(data)
-                if head == 0x01000101 and tag == _TAG_M3UA_PD and 8 + plen <= mlen <= n:
-                    fields = (opc, dpc, si, ni, sls, plen, 24, 8)
-            if fields is not None and (si == 5 or si == 13) and plen >= 16:
-                opc, dpc, si, ni, sls, plen, start, base = fields
-                return Payload(
-                    unit.frame,
-                    unit.ts,
-                    "m3ua",
-                    "isup" if si == 5 else "bicc",
-                    entry[4],
-                    entry[3],
-                    opc,
-                    dpc,
-                    ni,
-                    sls,
-                    data[start : base + plen],
-                    True,
-                    entry[2],
-                )
-        try:
-            if kind == _M3UA:
-                return self._m3ua(unit, entry)
-            if kind == _M2PA:
-                return self._m2pa(unit, entry)
-            if kind == _M2UA:
-                return self._m2ua(unit, entry)
-            if kind == _BICC:
-                return Payload(
-                    unit.frame,
-                    unit.ts,
-                    "sctp",
-                    "bicc",
-                    entry[4],
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    unit.data,
-                    True,
-                    entry[2],
-                )
-        except Exception as exc:  # pragma: no cover - a bug: never stop the capture
-            self.anomalies.append(internal_error(unit.frame, entry[1].upper(), exc))
-        return None
+        got: tuple[int, ...] | None
+        if kind == _M3UA:
+            got = self._m3ua(unit, entry)
+        elif kind == _M2PA:
+            got = self._m2pa(unit)
+        elif kind == _M2UA:
+            got = self._m2ua(unit)
+        elif kind == _BICC:
+            return Payload(
+                unit.frame,
+                unit.ts,
+                "sctp",
+                "bicc",
+                entry[4],
+                None,
+                None,
+                None,
+                None,
+                None,
+                unit.data,
+                True,
+                entry[2],
+            )
+        else:
+            return None
+        if got is None or len(got) != 2:
+            return got
+        start, end = got  # an MTP3 message
+        return payload_from_msu(
+            unit.data,
+            start,
+            end,
+            unit.frame,
+            unit.ts,
+            entry[1],
+            entry[2],
+            entry[3],
+            entry[4],
+            self.anomalies,
+            self._si_reported,
+            self.deferred,
+        )
 
     # ------------------------------------------------------------------------------------------
     def _parameters(
         self, unit: SctpUnit, layer: str, mclass_want: int
     ) -> Iterator[tuple[int, int, int] | None]:
-        """The (tag, offset, length) of each parameter of a SIGTRAN DATA message (RFC 4666 / RFC 3331
-        common header: version, spare, class, type, length; then 4-octet-aligned TLVs).  Yields None and
-        stops when the message is not DATA of class ``mclass_want`` or is malformed (with an anomaly)."""
+        """The (tag, offset, length) of each parameter of a SIGTRAN DATA message (the common header of
+        :mod:`sigdiag.carrier.ua`, then 4-octet-aligned parameters).  Yields None and stops when the
+        message is not DATA of class ``mclass_want`` or is malformed (with an anomaly)."""
         data = unit.data
         n = len(data)
-        if n < 8:
+        if n < ua.COMMON_HEADER_LEN:
             self.anomalies.append(
                 Anomaly(f"{layer}.truncated", unit.frame, f"{n} octets, the header needs 8")
             )
             yield None
             return
         version, _, mclass, mtype, mlen = _HDR.unpack_from(data)
-        if version != 1:
+        if version != ua.VERSION:
             self.anomalies.append(Anomaly(f"{layer}.bad_version", unit.frame, f"version {version}"))
             yield None
             return
-        if mclass != mclass_want or mtype != 1:
+        if mclass != mclass_want or mtype != 1:  # DATA is type 1 in both M3UA and M2UA
             yield None  # management and other non-DATA messages carry no user data
             return
-        if mlen > n or mlen < 8:
+        if mlen > n or mlen < ua.COMMON_HEADER_LEN:
             self.anomalies.append(
                 Anomaly(f"{layer}.truncated", unit.frame, f"message length {mlen}, {n} octets present")
             )
             yield None
             return
-        off = 8
+        off = ua.COMMON_HEADER_LEN
         while off + 4 <= mlen:
             tag, plen = _TLV.unpack_from(data, off)
             if plen < 4 or off + plen > mlen:
@@ -323,57 +280,28 @@ class SigtranDecoder:
             yield tag, off, plen
             off += (plen + 3) & ~3
 
-    def _m3ua(self, unit: SctpUnit, entry: tuple[int, str, str, str, str]) -> Payload | None:
+    def _m3ua(self, unit: SctpUnit, entry: tuple[int, str, str, str, str]) -> tuple[int, ...] | None:
+        """An RFC layout's Protocol Data fields (OPC, DPC, SI, NI, SLS, user part start and end), a draft-6
+        layout's MTP3 message span (start, end), or None."""
         data = unit.data
-        for param in self._parameters(unit, "m3ua", 1):
+        for param in self._parameters(unit, "m3ua", m3ua.CLASS_TRANSFER):
             if param is None:
                 return None
             tag, off, plen = param
-            if tag == _TAG_M3UA_PD and self._rfc_ok:
-                if plen < 16:
+            if tag == _TAG_PD and self._rfc_ok:
+                if plen < _PD_LEN:
                     self.anomalies.append(
                         Anomaly("m3ua.truncated", unit.frame, f"protocol data of length {plen}, needs 16")
                     )
                     return None
                 opc, dpc, si, ni, _mp, sls = _PD.unpack_from(data, off + 4)
-                if si == 5:
-                    protocol = "isup"
-                elif si == 13:
-                    protocol = "bicc"
-                else:
-                    self._other_si(unit.frame, entry[2], si)
+                if si not in USER_PART_SIS:
+                    report_si(entry[2], unit.frame, si, self.anomalies, self._si_reported)
                     return None
-                return Payload(
-                    unit.frame,
-                    unit.ts,
-                    "m3ua",
-                    protocol,
-                    entry[4],
-                    entry[3],
-                    opc,
-                    dpc,
-                    ni,
-                    sls,
-                    data[off + 16 : off + plen],
-                    True,
-                    entry[2],
-                )
-            if tag in (_TAG_DRAFT6_PD1, _TAG_DRAFT6_PD2) and self._draft6_ok:
-                start = off + 4 if tag == _TAG_DRAFT6_PD1 else off + 5
-                return payload_from_msu(
-                    data,
-                    start,
-                    off + plen,
-                    unit.frame,
-                    unit.ts,
-                    "m3ua",
-                    entry[2],
-                    entry[3],
-                    entry[4],
-                    self.anomalies,
-                    self._si_reported,
-                    self.deferred,
-                )
+                return opc, dpc, si, ni, sls, off + _PD_LEN, off + plen
+            if tag in _DRAFT6_TAGS and self._draft6_ok:
+                # Protocol Data 2 carries an LI octet before the MTP3 message
+                return (off + 4 if tag == m3ua.TAG_DRAFT6_PD1 else off + 5), off + plen
         self.anomalies.append(
             Anomaly(
                 "m3ua.no_protocol_data",
@@ -388,37 +316,28 @@ class SigtranDecoder:
         )
         return None
 
-    def _other_si(self, frame: int, link: str, si: int) -> None:
-        if si in (0, 1, 2, 3, 4) or (link, si) in self._si_reported:
-            return
-        self._si_reported.add((link, si))
-        self.anomalies.append(
-            Anomaly(
-                "mtp3.unsupported_si", frame, f"service indicator {si} on {link} (reported once per link)"
-            )
-        )
-
     # ------------------------------------------------------------------------------------------
-    def _m2pa(self, unit: SctpUnit, entry: tuple[int, str, str, str, str]) -> Payload | None:
+    def _m2pa(self, unit: SctpUnit) -> tuple[int, int] | None:
+        """The MTP3 message span of an M2PA User Data message, or None."""
         data = unit.data
         n = len(data)
-        if n < 8:
+        if n < ua.COMMON_HEADER_LEN:
             self.anomalies.append(Anomaly("m2pa.truncated", unit.frame, f"{n} octets, the header needs 8"))
             return None
         version, _, mclass, mtype, mlen = _HDR.unpack_from(data)
-        if version != 1:
+        if version != ua.VERSION:
             self.anomalies.append(Anomaly("m2pa.bad_version", unit.frame, f"version {version}"))
             return None
-        if mclass == 11:
-            if mtype != 1:
+        if mclass == m2pa.CLASS_M2PA:
+            if mtype != m2pa.TYPE_USER_DATA:
                 return None  # link status
-            start = 17  # header 8, BSN 4, FSN 4, priority octet 1
-        elif mclass == 6 and mtype == 1:  # draft 2: 16-bit type 0x0601, no sequence numbers
-            start = 9
+            start = m2pa.USER_DATA_HEADER_LEN  # header 8, BSN 4, FSN 4, priority octet 1
+        elif mclass == m2pa.DRAFT2_CLASS and mtype == m2pa.TYPE_USER_DATA:  # draft 2: type 0x0601, no BSN/FSN
+            start = m2pa.DRAFT2_USER_DATA_LEN
         else:
             return None
         end = mlen
-        if mlen > n or mlen < 8:
+        if mlen > n or mlen < ua.COMMON_HEADER_LEN:
             self.anomalies.append(
                 Anomaly("m2pa.truncated", unit.frame, f"message length {mlen}, {n} octets present")
             )
@@ -432,119 +351,99 @@ class SigtranDecoder:
         if end == start:  # a priority octet and nothing else
             self.anomalies.append(Anomaly("m2pa.truncated", unit.frame, "user data without an MTP3 message"))
             return None
-        return payload_from_msu(
-            data,
-            start,
-            end,
-            unit.frame,
-            unit.ts,
-            "m2pa",
-            entry[2],
-            entry[3],
-            entry[4],
-            self.anomalies,
-            self._si_reported,
-            self.deferred,
-        )
+        return start, end
 
     # ------------------------------------------------------------------------------------------
-    def _m2ua(self, unit: SctpUnit, entry: tuple[int, str, str, str, str]) -> Payload | None:
-        data = unit.data
-        for param in self._parameters(unit, "m2ua", 6):
+    def _m2ua(self, unit: SctpUnit) -> tuple[int, int] | None:
+        """The MTP3 message span of an M2UA DATA message, or None."""
+        for param in self._parameters(unit, "m2ua", m2ua.CLASS_MAUP):
             if param is None:
                 return None
             tag, off, plen = param
-            if tag in (_TAG_M2UA_PD1, _TAG_M2UA_PD1_DRAFT7, _TAG_M2UA_PD2):
+            if tag in m2ua.PROTOCOL_DATA_TAGS:
                 # Protocol Data 2 carries a TTC priority octet before the MSU
-                start = off + 5 if tag == _TAG_M2UA_PD2 else off + 4
-                return payload_from_msu(
-                    data,
-                    start,
-                    off + plen,
-                    unit.frame,
-                    unit.ts,
-                    "m2ua",
-                    entry[2],
-                    entry[3],
-                    entry[4],
-                    self.anomalies,
-                    self._si_reported,
-                    self.deferred,
-                )
+                return (off + 5 if tag == m2ua.TAG_PROTOCOL_DATA_2 else off + 4), off + plen
         self.anomalies.append(
             Anomaly("m2ua.no_protocol_data", unit.frame, "DATA message without a Protocol Data parameter")
         )
         return None
 
 
-# --------------------------------------------------------------------------------------------------
-# Encode side
-
-
-def _param(tag: int, value: bytes) -> bytes:
-    length = 4 + len(value)
-    return _TLV.pack(tag, length) + value + b"\x00" * (-length & 3)
-
-
-def _message(mclass: int, mtype: int, body: bytes) -> bytes:
-    return _HDR.pack(1, 0, mclass, mtype, 8 + len(body)) + body
-
-
-def build_m3ua_data(
-    opc: int,
-    dpc: int,
-    si: int,
-    ni: int,
-    mp: int,
-    sls: int,
-    user_data: bytes,
-    routing_context: int | None = None,
-    network_appearance: int | None = None,
-) -> bytes:
-    """An RFC 4666 M3UA DATA message (Network Appearance, Routing Context, Protocol Data)."""
-    body = b""
-    if network_appearance is not None:
-        body += _param(_TAG_M3UA_NA, _U32.pack(network_appearance & 0xFFFFFFFF))
-    if routing_context is not None:
-        body += _param(_TAG_M3UA_RC, _U32.pack(routing_context & 0xFFFFFFFF))
-    body += _param(
-        _TAG_M3UA_PD,
-        _PD.pack(opc & 0xFFFFFFFF, dpc & 0xFFFFFFFF, si & 0xFF, ni & 0xFF, mp & 0xFF, sls & 0xFF)
-        + bytes(user_data),
+# The body of SigtranDecoder.decode: the RFC 4666 M3UA DATA with [Routing Context,] Protocol Data first is
+# read here, with the layers' constants in braces (compiled with them as literals at import, see
+# sigdiag.carrier.hot); every other layout, and every check, in SigtranDecoder._general.
+_DECODE = """
+def decode(self, unit):
+    entry = self._assoc.get((unit.src, unit.sport, unit.dst, unit.dport, unit.ppid))
+    if entry is None:
+        entry = self._resolve(unit)
+    kind = entry[0]
+    data = unit.data
+    fields = None  # an RFC M3UA Protocol Data: (OPC, DPC, SI, NI, SLS, user part start, end)
+    if kind == {m3ua} and self._rfc_ok:
+        n = len(data)
+        if n >= {rc_need} and data[9] == {tag_rc_low}:  # the first parameter's tag: Routing Context
+            head, mlen, rc_tl, tag, plen, opc, dpc, si, ni, sls = _FAST_RC(data)
+            if (
+                head == {data_head}
+                and rc_tl == {rc_tl}
+                and tag == {tag_pd}
+                and {rc_param_end} + plen <= mlen <= n
+            ):
+                fields = (opc, dpc, si, ni, sls, {rc_user_at}, {rc_param_end} + plen)
+        elif n >= {need}:
+            head, mlen, tag, plen, opc, dpc, si, ni, sls = _FAST(data)
+            if head == {data_head} and tag == {tag_pd} and {param_at} + plen <= mlen <= n:
+                fields = (opc, dpc, si, ni, sls, {user_at}, {param_at} + plen)
+        if fields is not None and ((si != {si_isup} and si != {si_bicc}) or plen < {pd_len}):
+            fields = None
+    if fields is None:
+        try:
+            got = self._general(unit, entry)
+        except Exception as exc:  # a bug: never stop the capture
+            self.anomalies.append(internal_error(unit.frame, entry[1].upper(), exc))
+            return None
+        if got is None or got.__class__ is not tuple:
+            return got
+        fields = got
+    opc, dpc, si, ni, sls, start, stop = fields
+    return Payload(
+        unit.frame,
+        unit.ts,
+        "m3ua",
+        "isup" if si == {si_isup} else "bicc",
+        entry[4],
+        entry[3],
+        opc,
+        dpc,
+        ni,
+        sls,
+        data[start:stop],
+        True,
+        entry[2],
     )
-    return _message(1, 1, body)
+"""
 
-
-def build_m3ua_draft6_data(msu: bytes, routing_context: int | None = None, li: int | None = None) -> bytes:
-    """A draft-6 M3UA DATA message around an MTP3 message (SIO + label + user data).
-
-    With ``li`` the message uses Protocol Data 2 (an LI octet first), else Protocol Data 1.
-    """
-    body = b""
-    if routing_context is not None:
-        body += _param(_TAG_M3UA_RC, _U32.pack(routing_context & 0xFFFFFFFF))
-    if li is None:
-        body += _param(_TAG_DRAFT6_PD1, bytes(msu))
-    else:
-        body += _param(_TAG_DRAFT6_PD2, bytes((li & 0xFF,)) + bytes(msu))
-    return _message(1, 1, body)
-
-
-def build_m2pa_user_data(bsn: int, fsn: int, msu: bytes, priority: int = 0) -> bytes:
-    """An RFC 4165 M2PA User Data message: header, BSN, FSN, priority octet, MTP3 message."""
-    body = _U32.pack(bsn & 0xFFFFFF) + _U32.pack(fsn & 0xFFFFFF) + bytes(((priority & 3) << 6,)) + bytes(msu)
-    return _HDR.pack(1, 0, 11, 1, 8 + len(body)) + body
-
-
-def build_m2ua_data(interface_id: int | str, msu: bytes, ttc_priority: int | None = None) -> bytes:
-    """An RFC 3331 M2UA DATA message: interface identifier (integer or text), Protocol Data 1 (or 2
-    with a TTC priority octet when ``ttc_priority`` is given)."""
-    if isinstance(interface_id, str):
-        body = _param(_TAG_M2UA_IID_TEXT, interface_id.encode("utf-8"))
-    else:
-        body = _param(_TAG_M2UA_IID_INT, _U32.pack(interface_id & 0xFFFFFFFF))
-    if ttc_priority is None:
-        body += _param(_TAG_M2UA_PD1, bytes(msu))
-    else:
-        body += _param(_TAG_M2UA_PD2, bytes((ttc_priority & 0xFF,)) + bytes(msu))
-    return _message(6, 1, body)
+SigtranDecoder.decode = compile_hot(  # type: ignore[method-assign]
+    _DECODE,
+    {
+        "_FAST": _FAST.unpack_from,
+        "_FAST_RC": _FAST_RC.unpack_from,
+        "Payload": Payload,
+        "internal_error": internal_error,
+    },
+    m3ua=_M3UA,
+    tag_rc_low=m3ua.TAG_ROUTING_CONTEXT & 0xFF,
+    rc_tl=_RC_TL,
+    data_head=m3ua.DATA_HEAD,
+    tag_pd=m3ua.TAG_PROTOCOL_DATA,
+    param_at=ua.COMMON_HEADER_LEN,
+    rc_param_end=ua.COMMON_HEADER_LEN + _RC_LEN,
+    user_at=ua.COMMON_HEADER_LEN + m3ua.PROTOCOL_DATA_LEN,
+    rc_user_at=ua.COMMON_HEADER_LEN + _RC_LEN + m3ua.PROTOCOL_DATA_LEN,
+    need=_FAST.size + 4,  # the fixed fields and 4 octets of user part
+    rc_need=_FAST_RC.size + 4,
+    si_isup=SI_ISUP,
+    si_bicc=SI_BICC,
+    pd_len=m3ua.PROTOCOL_DATA_LEN,
+)

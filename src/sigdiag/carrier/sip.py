@@ -244,6 +244,21 @@ class SipDecoder:
         buf += data
         out: list[Payload] = []
         while True:
+            got = self._next_message(unit, key, buf)
+            if got is None:
+                break
+            message, parsed = got
+            out.extend(self._message(unit, message, stream=True, parsed=parsed))
+        if key in self._streams and not self._streams[key]:
+            del self._streams[key]
+        return out
+
+    def _next_message(
+        self, unit: StreamUnit, key: tuple[str, int, str, int], buf: bytearray
+    ) -> tuple[bytes, tuple[dict[str, str], int]] | None:
+        """The next complete message of a connection's buffer (taken out of it) with its parsed headers
+        and body offset; None when no complete message is there yet (or the buffer was dropped)."""
+        while True:
             # keep-alive CRLFs between messages
             skip = 0
             while skip < len(buf) and buf[skip] in (0x0D, 0x0A):
@@ -251,10 +266,10 @@ class SipDecoder:
             if skip:
                 del buf[:skip]
             if not buf:
-                break
+                return None
             first = _start_line_end(buf)
             if first == -2:
-                break  # the start line is not complete yet
+                return None  # the start line is not complete yet
             if first == -1:
                 resume = _next_start_line(buf)
                 self.anomalies.append(
@@ -267,14 +282,14 @@ class SipDecoder:
                 )
                 if resume < 0:
                     del self._streams[key]
-                    break
+                    return None
                 del buf[:resume]
                 continue
             hdr_end, body_start = _header_end(buf)
             if hdr_end < 0:
                 if len(buf) > self.max_buffer:
                     self._overflow(unit, key)
-                break
+                return None
             headers = _parse_headers(bytes(buf[:hdr_end]))
             cl_text = headers.get("content-length", "0")
             try:
@@ -290,18 +305,15 @@ class SipDecoder:
                     )
                 )
                 del self._streams[key]
-                break
+                return None
             total = body_start + clen
             if total > len(buf):
                 if total > self.max_buffer:
                     self._overflow(unit, key)
-                break
+                return None
             message = bytes(buf[:total])
             del buf[:total]
-            out.extend(self._message(unit, message, stream=True, parsed=(headers, body_start)))
-        if key in self._streams and not self._streams[key]:
-            del self._streams[key]
-        return out
+            return message, (headers, body_start)
 
     def _overflow(self, unit: StreamUnit, key: tuple[str, int, str, int]) -> None:
         self.anomalies.append(
@@ -341,20 +353,7 @@ class SipDecoder:
         if not stream:
             cl_text = headers.get("content-length")
             if cl_text is not None:
-                try:
-                    clen = int(cl_text)
-                except ValueError:
-                    clen = -1
-                if clen < 0:
-                    self.anomalies.append(Anomaly("sip.malformed", frame, f"Content-Length {cl_text!r}"))
-                elif clen < len(body):
-                    body = body[:clen]
-                elif clen > len(body):
-                    self.anomalies.append(
-                        Anomaly(
-                            "sip.truncated_body", frame, f"Content-Length {clen}, {len(body)} octets present"
-                        )
-                    )
+                body = self._datagram_body(frame, cl_text, body)
         call_id = headers.get("call-id")
         bodies: list[tuple[bytes, dict[str, str]]] = []
         self._collect(frame, media, params, headers.get("content-transfer-encoding"), body, bodies, 0)
@@ -402,6 +401,21 @@ class SipDecoder:
             )
             out.append(payload)
         return out
+
+    def _datagram_body(self, frame: int, cl_text: str, body: bytes) -> bytes:
+        """A datagram's body as its Content-Length says (a longer body is cut, a shorter one noted)."""
+        try:
+            clen = int(cl_text)
+        except ValueError:
+            clen = -1
+        if clen < 0:
+            self.anomalies.append(Anomaly("sip.malformed", frame, f"Content-Length {cl_text!r}"))
+        elif clen < len(body):
+            body = body[:clen]
+        elif clen > len(body):
+            detail = f"Content-Length {clen}, {len(body)} octets present"
+            self.anomalies.append(Anomaly("sip.truncated_body", frame, detail))
+        return body
 
     def _collect(
         self,

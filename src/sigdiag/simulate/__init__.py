@@ -6,8 +6,18 @@
 PosixPath('out.truth.jsonl')
 
 The scenario format is documented in ``docs/scenario.md``; the truth schema in the same file and in
-:mod:`sigdiag.simulate.engine`.  Everything is built on the codec's encoder
-(:func:`sigdiag.codec.encode_message`).
+:mod:`sigdiag.simulate.truth`.  Messages are built by the codec's encoder
+(:func:`sigdiag.codec.encode_message`) and framed by the builders of the capture and carrier layers
+(:mod:`sigdiag.simulate.framing`); the simulator defines no wire format of its own.
+
+Modules: :mod:`~sigdiag.simulate.scenario` (the scenario's schema), :mod:`~sigdiag.simulate.dist`
+(random durations), :mod:`~sigdiag.simulate.faults` (the fault catalogue),
+:mod:`~sigdiag.simulate.scenario_yaml` and :mod:`~sigdiag.simulate.scenario_parse` (reading and checking
+a scenario file), :mod:`~sigdiag.simulate.flows` (call flows), :mod:`~sigdiag.simulate.isupgen` (message
+templates), :mod:`~sigdiag.simulate.sipi` (SIP-I dialogs), :mod:`~sigdiag.simulate.framing` (carriers and
+capture records), and the run: :mod:`~sigdiag.simulate.engine`, :mod:`~sigdiag.simulate.circuits`,
+:mod:`~sigdiag.simulate.fastpath`, :mod:`~sigdiag.simulate.output`, :mod:`~sigdiag.simulate.truth`
+(:mod:`~sigdiag.simulate.runstate` says how they fit).
 """
 
 from __future__ import annotations
@@ -16,14 +26,9 @@ import os
 from pathlib import Path
 
 from sigdiag.simulate.engine import SimulationResult, output_paths
-from sigdiag.simulate.scenario import (
-    FAULT_TYPES,
-    Scenario,
-    ScenarioError,
-    default_scenario,
-    load_scenario,
-    parse_scenario,
-)
+from sigdiag.simulate.faults import FAULT_TYPES
+from sigdiag.simulate.scenario import Scenario, ScenarioError
+from sigdiag.simulate.scenario_parse import default_scenario, load_scenario, parse_scenario
 
 __all__ = [
     "FAULT_TYPES",

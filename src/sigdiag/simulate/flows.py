@@ -18,21 +18,17 @@ from __future__ import annotations
 
 import random
 from bisect import bisect
+from collections.abc import Callable
 from itertools import accumulate
 from typing import Any
 
-from sigdiag.simulate.isupgen import CallingAttrs, Templates
-from sigdiag.simulate.scenario import (
-    OUTCOME_KINDS,
-    FaultSpec,
-    NumberPattern,
-    OutcomeEntry,
-    TrafficSpec,
-)
+from sigdiag.simulate.faults import FaultSpec
+from sigdiag.simulate.isupgen import MESSAGE_TYPE, CallingAttrs, Templates
+from sigdiag.simulate.scenario import OUTCOME_KINDS, NumberPattern, OutcomeEntry, TrafficSpec
 
-__all__ = ["Call", "CallFactory", "NumberSource", "cause_detail"]
+__all__ = ["Call", "CallFactory", "NumberSource", "anomalous_calling", "cause_detail"]
 
-REL, RLC, ANM, CON, SAM, IAM = 0x0C, 0x10, 0x09, 0x07, 0x02, 0x01
+REL, RLC, ANM, CON, SAM, IAM = (MESSAGE_TYPE[m] for m in ("REL", "RLC", "ANM", "CON", "SAM", "IAM"))
 
 Flow = list[tuple[int, int, bytes]]
 
@@ -128,6 +124,30 @@ class NumberSource:
         return f"{prefix}{self.rng.randrange(10**n):0{n}d}"
 
 
+def anomalous_calling(
+    kind: str, calling: str | None, attrs: tuple[int, int, int, int]
+) -> tuple[str | None, tuple[int, int, int, int]]:
+    """A calling number with the anomaly ``kind`` (see ``docs/scenario.md``)."""
+    digits = calling or "01058722000"
+    nai, plan, screening, presentation = attrs
+    national = digits.lstrip("0") or "1058722000"
+    if kind == "nai-spare":
+        return digits, (0, plan, screening, presentation)
+    if kind == "nai-reserved":
+        return digits, (0x7E, plan, screening, presentation)
+    if kind == "plan-spare":
+        return digits, (nai, 0, screening, presentation)
+    if kind == "international-with-trunk-prefix":
+        return "0" + national, (4, 1, screening, presentation)
+    if kind == "national-with-international-prefix":
+        return "0086" + national, (3, 1, screening, presentation)
+    if kind == "subscriber-too-long":
+        return "0" + national, (1, 1, screening, presentation)
+    if kind == "too-short":
+        return national[:3], (3, 1, screening, presentation)
+    return None, attrs  # missing
+
+
 class Call:
     """One call attempt: its flow and its truth.
 
@@ -185,17 +205,26 @@ class FlowTail:
         "released_by",
     )
 
+    flow: Flow
+    kind: str
+    outcome: str
+    detail: str
+    cause: int | None
+    location: int | None
+    released_by: str | None
+    free_at: int | None
+    conv: int | None
+    json: str
+
     def __init__(self, call: Call, json: str) -> None:
         self.flow = call.flow[1:]
-        self.kind = call.kind
-        self.outcome = call.outcome
-        self.detail = call.detail
-        self.cause = call.cause
-        self.location = call.location
-        self.released_by = call.released_by
-        self.free_at = call.free_at
-        self.conv = call.conv
+        for name in _TAIL_FIELDS:
+            setattr(self, name, getattr(call, name))
         self.json = json
+
+
+#: The truth fields a pooled flow keeps from the call it was drawn for.
+_TAIL_FIELDS = ("kind", "outcome", "detail", "cause", "location", "released_by", "free_at", "conv")
 
 
 class CallFactory:
@@ -400,8 +429,13 @@ class CallFactory:
             return last
         return max(t_acm + self.ring(), last + 1000)
 
-    def _release(self, call: Call, flow: Flow, t_rel: int, side: int, cause: int, T: Templates) -> None:
-        loc = _location(cause, side)
+    def _release(
+        self, call: Call, flow: Flow, t_rel: int, side: int, cause: int, T: Templates, loc: int | None = None
+    ) -> None:
+        """REL from ``side`` at ``t_rel`` (location ``loc``, else the usual one for the cause and side)
+        and the RLC from the other side a response time later; the call's release fields."""
+        if loc is None:
+            loc = _location(cause, side)
         flow.append((t_rel, side, T.rel(cause, loc)))
         t_rlc = t_rel + self.resp()
         flow.append((t_rlc, side ^ 1, T.rlc()))
@@ -411,185 +445,210 @@ class CallFactory:
         call.released_by = "calling" if side == 0 else "called"
         call.free_at = t_rlc
 
+    def failed(
+        self,
+        call: Call,
+        flow: Flow,
+        T: Templates,
+        t_rel: int,
+        side: int,
+        cause: int,
+        loc: int,
+        outcome: str,
+        detail: str,
+    ) -> None:
+        """End ``flow`` with :meth:`_release` and mark the call's outcome (a fault's failed call)."""
+        self._release(call, flow, t_rel, side, cause, T, loc)
+        call.outcome = call.intended = call.kind = outcome
+        call.detail = detail
+
     # -- call-level faults ----------------------------------------------------------------------------
     def fault(self, call: Call, T: Templates, f: FaultSpec, overlap: bool, hop_counter: int | None) -> None:
         """Fill ``call`` with the flow of fault ``f`` (call-level faults only)."""
-        ftype = f.type
-        call.fault = ftype
-        r = self.r
-        if ftype == "incomplete-digit-collection":
-            flow, t_addr, t_sam = self.address(
-                call,
-                T,
-                True,
-                hop_counter,
-                f.p("iam_digits", (6, 8)),
-                f.p("sams", (1, 2)),
-                f.p("final_st", 0.0),
-            )
-            cause = f.p("cause", 38)
-            loc = f.p("location", 3)
-            if call.sam_count and r() < f.p("crossing_share", 0.25):
-                # the backward REL crosses the last SAM: sent before the SAM reached the releasing node
-                last = flow.pop()
-                t_prev = flow[-1][0]
-                t_rel = t_prev + self.rng.randint(30_000, 300_000)
-                flow.append((t_rel, 1, T.rel(cause, loc)))
-                t_last = t_rel + self.rng.randint(300, 5_000)
-                flow.append((t_last, 0, last[2]))
-                t_rlc = t_last + self.resp()
-                call.fault_detail = "rel-crosses-sam"
-            else:
-                gap = self.sampler("gap", f.p("gap_ms", None), 1000.0)()
-                t_rel = t_sam + max(gap, 100)
-                flow.append((t_rel, 1, T.rel(cause, loc)))
-                t_rlc = t_rel + self.resp()
-                call.fault_detail = f"rel-{(t_rel - t_sam) / 1000:.1f}ms-after-sam"
-            flow.append((t_rlc, 0, T.rlc()))
-            self._set(call, flow, "network", "incomplete-digit-collection", cause, loc, "called", t_rlc)
-            return
-        if ftype == "t35-expiry":
-            flow, t_addr, t_sam = self.address(
-                call,
-                T,
-                True,
-                hop_counter,
-                f.p("iam_digits", (4, 7)),
-                f.p("sams", (0, 2)),
-                0.0,
-                complete=False,
-            )
-            t_rel = t_addr + self.sampler("t35", f.p("t35_s", None), 1e6)()
-            flow.append((t_rel, 1, T.rel(28, 4)))
-            t_rlc = t_rel + self.resp()
-            flow.append((t_rlc, 0, T.rlc()))
-            self._set(call, flow, "caller", "t35-expiry", 28, 4, "called", t_rlc)
-            return
-        if ftype == "t7-expiry":
-            flow, t_addr, _ = self.address(call, T, overlap, hop_counter)
-            cause, loc = f.p("cause", 102), f.p("location", 2)
-            t_rel = t_addr + self.sampler("t7", f.p("t7_s", None), 1e6)()
-            flow.append((t_rel, 0, T.rel(cause, loc)))
-            t_rlc = t_rel + self.resp()
-            flow.append((t_rlc, 1, T.rlc()))
-            self._set(call, flow, "network", "t7-expiry", cause, loc, "calling", t_rlc)
-            return
-        if ftype == "release-not-acknowledged":
-            self.healthy(call, T, self.outcome_named(f.p("outcome", "answered")), overlap, hop_counter)
-            flow = call.flow
-            flow.pop()  # no RLC
-            t_rel, side, rel = flow[-1]
-            t1 = self.sampler("t1", f.p("t1_s", None), 1e6)
-            lo, hi = f.p("repeats", (1, 2))
-            t = t_rel
-            for _ in range(self.rng.randint(lo, hi)):
-                t += t1()
-                flow.append((t, side, rel))
-            then = f.p("then", "rlc")
-            t5 = t_rel + self.sampler("t5", f.p("t5_s", None), 1e6)()
-            if then == "rlc":
-                t_end = t + self.resp()
-                flow.append((t_end, side ^ 1, T.rlc()))
-                call.fault_detail = "rel-repeated-then-rlc"
-            elif then == "rsc":
-                flow.append((t5, side, T.simple("RSC")))
-                t_end = t5 + self.resp()
-                flow.append((t_end, side ^ 1, T.rlc()))
-                call.fault_detail = "rel-repeated-then-rsc"
-            else:
-                t_end = t5
-                call.fault_detail = "rel-never-acknowledged"
-            call.free_at = t_end
-            return
-        if ftype == "release-collision":
-            self.healthy(call, T, self.outcome_named(f.p("outcome", "answered")), overlap, hop_counter)
-            flow = call.flow
-            flow.pop()
-            t_rel, side, rel = flow[-1]
-            gap = max(self.sampler("gap", f.p("gap_ms", None), 1000.0)(), 50)
-            cause = call.cause or 16
-            other = _location(cause, side ^ 1)
-            flow.append((t_rel + gap, side ^ 1, T.rel(cause, other)))
-            t1 = t_rel + gap + self.resp()
-            t2 = t_rel + gap + self.resp()
-            flow.append((min(t1, t2), side ^ 1, T.rlc()))
-            flow.append((max(t1, t2) + 1, side, T.rlc()))
-            call.free_at = max(t1, t2) + 1
-            call.fault_detail = f"both-sides-rel-{gap / 1000:.1f}ms-apart"
-            return
-        if ftype == "hung-call":
-            self.healthy(call, T, self.outcome_named("answered"), overlap, hop_counter)
-            del call.flow[-2:]
-            call.free_at = None
-            call.cause = call.location = call.released_by = call.conv = None
-            call.detail = "hung"
-            return
-        if ftype == "short-answered-calls":
-            hold = self.hold
-            self.hold = self.sampler("conv", f.p("conversation_s", None), 1e6)
-            try:
-                self.healthy(call, T, self.outcome_named("answered"), False, hop_counter)
-            finally:
-                self.hold = hold
-            call.detail = "short-answered"
-            return
-        if ftype == "confusion":
-            self.healthy(call, T, self.outcome_named(f.p("outcome", "answered")), overlap, hop_counter)
-            flow = call.flow
-            # FAC forward after the first backward message (or the IAM), CFN back: FAC not implemented
-            i = next((k for k, m in enumerate(flow) if m[1] == 1), len(flow) - 1)
-            t_after = flow[i][0]
-            t_next = flow[i + 1][0] if i + 1 < len(flow) else t_after + 1_000_000
-            t_fac = t_after + max(1, min(self.rng.randint(50_000, 400_000), (t_next - t_after) // 3))
-            t_cfn = t_fac + max(1, min(self.resp(), (t_next - t_fac) // 2))
-            flow[i + 1 : i + 1] = [(t_fac, 0, T.simple("FAC")), (t_cfn, 1, T.cfn(f.p("cause", 97), 4, "33"))]
-            call.fault_detail = "cfn-to-fac"
-            return
-        if ftype == "hop-counter-exhausted":
-            flow, t_addr, _ = self.address(call, T, False, f.p("hop_counter", 1))
-            t_rel = t_addr + self.rng.randint(5_000, 150_000)
-            flow.append((t_rel, 1, T.rel(25, 3)))
-            t_rlc = t_rel + self.resp()
-            flow.append((t_rlc, 0, T.rlc()))
-            self._set(call, flow, "network", "hop-counter-exhausted", 25, 3, "called", t_rlc)
-            return
-        if ftype == "unallocated-valid-prefix":
-            self.healthy(call, T, OutcomeEntry("misdial", 1.0, 1), overlap, hop_counter)
-            call.detail = "unallocated-number"
-            return
-        if ftype in ("congestion-burst", "trunk-loss-rate"):
-            causes = f.p("causes", (34, 42))
-            cause = causes[self.rng.randrange(len(causes))]
-            flow, t_addr, _ = self.address(call, T, False, hop_counter)
-            delay = (
-                self.sampler("rel", f.p("release_ms", None), 1000.0)()
-                if f.p("release_ms", None)
-                else self.early()
-            )
-            t_rel = t_addr + max(delay, 1000)
-            loc = _location(cause, 1)
-            flow.append((t_rel, 1, T.rel(cause, loc)))
-            t_rlc = t_rel + self.resp()
-            flow.append((t_rlc, 0, T.rlc()))
-            self._set(call, flow, "network", cause_detail(cause), cause, loc, "called", t_rlc)
-            return
-        if ftype == "repeat-attempts":
-            self.healthy(call, T, self.outcome_named(f.p("outcome", "user_busy")), overlap, hop_counter)
+        call.fault = f.type
+        build = _FAULT_FLOWS.get(f.type)
+        if build is not None:
+            build(self, call, T, f, overlap, hop_counter)
             return
         # calling-number-anomaly, orphan-message and anything else on top of a healthy call
         kind = f.p("outcome", None)
         entry = self.outcome_named(kind) if kind else self.pick_outcome()
         self.healthy(call, T, entry, overlap, hop_counter)
 
-    @staticmethod
-    def _set(
-        call: Call, flow: Flow, outcome: str, detail: str, cause: int, loc: int, by: str, end: int
+    def _incomplete_digits(
+        self, call: Call, T: Templates, f: FaultSpec, overlap: bool, hop_counter: int | None
     ) -> None:
+        digits, sams = f.p("iam_digits", (6, 8)), f.p("sams", (1, 2))
+        flow, _, t_sam = self.address(call, T, True, hop_counter, digits, sams, f.p("final_st", 0.0))
+        cause = f.p("cause", 38)
+        loc = f.p("location", 3)
+        if call.sam_count and self.r() < f.p("crossing_share", 0.25):
+            # the backward REL crosses the last SAM: sent before the SAM reached the releasing node
+            last = flow.pop()
+            t_prev = flow[-1][0]
+            t_rel = t_prev + self.rng.randint(30_000, 300_000)
+            flow.append((t_rel, 1, T.rel(cause, loc)))
+            t_last = t_rel + self.rng.randint(300, 5_000)
+            flow.append((t_last, 0, last[2]))
+            call.fault_detail = "rel-crosses-sam"
+        else:
+            gap = self.sampler("gap", f.p("gap_ms", None), 1000.0)()
+            t_rel = t_last = t_sam + max(gap, 100)
+            flow.append((t_rel, 1, T.rel(cause, loc)))
+            call.fault_detail = f"rel-{(t_rel - t_sam) / 1000:.1f}ms-after-sam"
+        t_rlc = t_last + self.resp()
+        flow.append((t_rlc, 0, T.rlc()))
         call.flow = flow
-        call.outcome = call.intended = outcome
-        call.kind = outcome
-        call.detail = detail
+        call.outcome = call.intended = call.kind = "network"
+        call.detail = "incomplete-digit-collection"
         call.cause = cause
         call.location = loc
-        call.released_by = by
-        call.free_at = end
+        call.released_by = "called"
+        call.free_at = t_rlc
+
+    def _t35_expiry(
+        self, call: Call, T: Templates, f: FaultSpec, overlap: bool, hop_counter: int | None
+    ) -> None:
+        digits, sams = f.p("iam_digits", (4, 7)), f.p("sams", (0, 2))
+        flow, t_addr, _ = self.address(call, T, True, hop_counter, digits, sams, 0.0, complete=False)
+        t_rel = t_addr + self.sampler("t35", f.p("t35_s", None), 1e6)()
+        self.failed(call, flow, T, t_rel, 1, 28, 4, "caller", "t35-expiry")
+
+    def _t7_expiry(
+        self, call: Call, T: Templates, f: FaultSpec, overlap: bool, hop_counter: int | None
+    ) -> None:
+        flow, t_addr, _ = self.address(call, T, overlap, hop_counter)
+        cause, loc = f.p("cause", 102), f.p("location", 2)
+        t_rel = t_addr + self.sampler("t7", f.p("t7_s", None), 1e6)()
+        self.failed(call, flow, T, t_rel, 0, cause, loc, "network", "t7-expiry")
+
+    def _rel_not_acknowledged(
+        self, call: Call, T: Templates, f: FaultSpec, overlap: bool, hop_counter: int | None
+    ) -> None:
+        self.healthy(call, T, self.outcome_named(f.p("outcome", "answered")), overlap, hop_counter)
+        flow = call.flow
+        flow.pop()  # no RLC
+        t_rel, side, rel = flow[-1]
+        t1 = self.sampler("t1", f.p("t1_s", None), 1e6)
+        lo, hi = f.p("repeats", (1, 2))
+        t = t_rel
+        for _ in range(self.rng.randint(lo, hi)):
+            t += t1()
+            flow.append((t, side, rel))
+        then = f.p("then", "rlc")
+        t5 = t_rel + self.sampler("t5", f.p("t5_s", None), 1e6)()
+        if then == "rlc":
+            t_end = t + self.resp()
+            flow.append((t_end, side ^ 1, T.rlc()))
+            call.fault_detail = "rel-repeated-then-rlc"
+        elif then == "rsc":
+            flow.append((t5, side, T.simple("RSC")))
+            t_end = t5 + self.resp()
+            flow.append((t_end, side ^ 1, T.rlc()))
+            call.fault_detail = "rel-repeated-then-rsc"
+        else:
+            t_end = t5
+            call.fault_detail = "rel-never-acknowledged"
+        call.free_at = t_end
+
+    def _rel_collision(
+        self, call: Call, T: Templates, f: FaultSpec, overlap: bool, hop_counter: int | None
+    ) -> None:
+        self.healthy(call, T, self.outcome_named(f.p("outcome", "answered")), overlap, hop_counter)
+        flow = call.flow
+        flow.pop()
+        t_rel, side, _rel = flow[-1]
+        gap = max(self.sampler("gap", f.p("gap_ms", None), 1000.0)(), 50)
+        cause = call.cause or 16
+        other = _location(cause, side ^ 1)
+        flow.append((t_rel + gap, side ^ 1, T.rel(cause, other)))
+        t1 = t_rel + gap + self.resp()
+        t2 = t_rel + gap + self.resp()
+        flow.append((min(t1, t2), side ^ 1, T.rlc()))
+        flow.append((max(t1, t2) + 1, side, T.rlc()))
+        call.free_at = max(t1, t2) + 1
+        call.fault_detail = f"both-sides-rel-{gap / 1000:.1f}ms-apart"
+
+    def _hung_call(
+        self, call: Call, T: Templates, f: FaultSpec, overlap: bool, hop_counter: int | None
+    ) -> None:
+        self.healthy(call, T, self.outcome_named("answered"), overlap, hop_counter)
+        del call.flow[-2:]
+        call.free_at = None
+        call.cause = call.location = call.released_by = call.conv = None
+        call.detail = "hung"
+
+    def _short_answered(
+        self, call: Call, T: Templates, f: FaultSpec, overlap: bool, hop_counter: int | None
+    ) -> None:
+        hold = self.hold
+        self.hold = self.sampler("conv", f.p("conversation_s", None), 1e6)
+        try:
+            self.healthy(call, T, self.outcome_named("answered"), False, hop_counter)
+        finally:
+            self.hold = hold
+        call.detail = "short-answered"
+
+    def _confusion(
+        self, call: Call, T: Templates, f: FaultSpec, overlap: bool, hop_counter: int | None
+    ) -> None:
+        self.healthy(call, T, self.outcome_named(f.p("outcome", "answered")), overlap, hop_counter)
+        flow = call.flow
+        # FAC forward after the first backward message (or the IAM), CFN back: FAC not implemented
+        i = next((k for k, m in enumerate(flow) if m[1] == 1), len(flow) - 1)
+        t_after = flow[i][0]
+        t_next = flow[i + 1][0] if i + 1 < len(flow) else t_after + 1_000_000
+        t_fac = t_after + max(1, min(self.rng.randint(50_000, 400_000), (t_next - t_after) // 3))
+        t_cfn = t_fac + max(1, min(self.resp(), (t_next - t_fac) // 2))
+        flow[i + 1 : i + 1] = [(t_fac, 0, T.simple("FAC")), (t_cfn, 1, T.cfn(f.p("cause", 97), 4, "33"))]
+        call.fault_detail = "cfn-to-fac"
+
+    def _hop_counter(
+        self, call: Call, T: Templates, f: FaultSpec, overlap: bool, hop_counter: int | None
+    ) -> None:
+        flow, t_addr, _ = self.address(call, T, False, f.p("hop_counter", 1))
+        t_rel = t_addr + self.rng.randint(5_000, 150_000)
+        self.failed(call, flow, T, t_rel, 1, 25, 3, "network", "hop-counter-exhausted")
+
+    def _unallocated(
+        self, call: Call, T: Templates, f: FaultSpec, overlap: bool, hop_counter: int | None
+    ) -> None:
+        self.healthy(call, T, OutcomeEntry("misdial", 1.0, 1), overlap, hop_counter)
+        call.detail = "unallocated-number"
+
+    def _congestion(
+        self, call: Call, T: Templates, f: FaultSpec, overlap: bool, hop_counter: int | None
+    ) -> None:
+        causes = f.p("causes", (34, 42))
+        cause = causes[self.rng.randrange(len(causes))]
+        flow, t_addr, _ = self.address(call, T, False, hop_counter)
+        delay = (
+            self.sampler("rel", f.p("release_ms", None), 1000.0)()
+            if f.p("release_ms", None)
+            else self.early()
+        )
+        t_rel = t_addr + max(delay, 1000)
+        self.failed(call, flow, T, t_rel, 1, cause, _location(cause, 1), "network", cause_detail(cause))
+
+    def _repeat_attempt(
+        self, call: Call, T: Templates, f: FaultSpec, overlap: bool, hop_counter: int | None
+    ) -> None:
+        self.healthy(call, T, self.outcome_named(f.p("outcome", "user_busy")), overlap, hop_counter)
+
+
+#: The flow builders of the call-level faults (the others are a healthy call, see CallFactory.fault).
+_FAULT_FLOWS: dict[str, Callable[[CallFactory, Call, Templates, FaultSpec, bool, int | None], None]] = {
+    "incomplete-digit-collection": CallFactory._incomplete_digits,
+    "t35-expiry": CallFactory._t35_expiry,
+    "t7-expiry": CallFactory._t7_expiry,
+    "release-not-acknowledged": CallFactory._rel_not_acknowledged,
+    "release-collision": CallFactory._rel_collision,
+    "hung-call": CallFactory._hung_call,
+    "short-answered-calls": CallFactory._short_answered,
+    "confusion": CallFactory._confusion,
+    "hop-counter-exhausted": CallFactory._hop_counter,
+    "unallocated-valid-prefix": CallFactory._unallocated,
+    "congestion-burst": CallFactory._congestion,
+    "trunk-loss-rate": CallFactory._congestion,
+    "repeat-attempts": CallFactory._repeat_attempt,
+}

@@ -1,11 +1,14 @@
-"""Carrier framing for the simulator: Ethernet/VLAN, IPv4/IPv6, SCTP (with CRC32c), UDP, and the
-signalling adaptation layers M3UA, M2PA, M2UA, BICC on SCTP, MTP2, SIP-I over UDP.
+"""Carrier framing for the simulator: each capture point of a trunk (a *hop*) turns one user message into
+a link-layer frame and a capture record, fast.
 
-These builders are private to the simulator and built for speed: everything that does not change
-from one message to the next (addresses, the IP header of a given length, the MTP3 routing label for
-a given SLS) is computed once per link direction and cached.  Layouts follow the same RFCs as the
-readers in :mod:`sigdiag.carrier` (RFC 4960 SCTP, RFC 4666 M3UA, RFC 4165 M2PA, RFC 3331 M2UA, Q.703
-MTP2, Q.704 MTP3); the tests decode the output with those readers and with tshark.
+Nothing here defines a wire format: every header comes from the parse-and-build module of its layer
+(:mod:`sigdiag.carrier.link` Ethernet/VLAN, :mod:`sigdiag.carrier.ip` IPv4/IPv6,
+:mod:`sigdiag.carrier.sctp` SCTP and its CRC32c, :mod:`sigdiag.carrier.transport` UDP,
+:mod:`sigdiag.carrier.m3ua`, :mod:`sigdiag.carrier.m2pa`, :mod:`sigdiag.carrier.m2ua`,
+:mod:`sigdiag.carrier.mtp2`, :mod:`sigdiag.carrier.mtp3`, and :mod:`sigdiag.capture.formats` for the
+pcap and pcapng records).  The simulator is fast because it pre-renders with those builders everything
+that does not change from one message to the next (addresses, the IP header of a given length, the MTP3
+routing label of an SLS, the M3UA header of a data length) and caches it per link direction.
 
 Each *hop* (one capture point of one trunk: an SCTP association, a UDP flow or an MTP2 link) has a
 ``frame(direction, data, sls) -> bytes`` method; direction 0 is A -> B (the trunk's OPC towards its DPC)
@@ -13,9 +16,12 @@ and 1 is B -> A.  SCTP state (verification tags, TSN per direction, SSN per stre
 association, shared by every trunk that uses the same addresses and ports.
 
 :class:`CaptureEmitter` turns the simulator's time-ordered messages into capture records.  For M3UA
-(the common carrier) everything in a record but the time stamp, TSN, SSN, checksum and data is cached
-per direction, SLS and data length (:meth:`M3uaHop.form`), so a record costs two ``struct`` packs and
-one CRC32c call; TSN and SSN counters are C-level iterators (:func:`_wrapping`).
+(the common carrier) everything in a record but the time stamp, TSN, SSN, checksum and data is
+pre-rendered per direction, SLS and data length (:meth:`M3uaHop.form`) with the builders, and the
+record is written by two ``struct`` packers fused from the builders' layouts (the pcap or pcapng record
+header of :mod:`sigdiag.capture.formats`, the DATA chunk of :mod:`sigdiag.carrier.sctp`): a record costs
+two packs and one CRC32c call; TSN and SSN counters are C-level iterators (:func:`_wrapping`).
+``tests/unit/test_simulate.py`` checks the fused records against the builders, byte for byte.
 """
 
 from __future__ import annotations
@@ -27,9 +33,29 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, repeat
 from typing import Any
 
-from crc32c import crc32c
-
-from sigdiag.carrier.mtp import crc16_x25
+from sigdiag.capture.formats import EPB_HEADER, PCAP_RECORD, pcapng_epb
+from sigdiag.carrier.ip import PROTO_SCTP, PROTO_UDP, ipv4_header, ipv6_header
+from sigdiag.carrier.link import ETHERTYPE_IPV4, ETHERTYPE_IPV6, LINKTYPE_MTP2, ethernet_header
+from sigdiag.carrier.m2pa import build_m2pa_user_data
+from sigdiag.carrier.m2ua import build_m2ua_data
+from sigdiag.carrier.m3ua import build_m3ua_data
+from sigdiag.carrier.mtp2 import build_mtp2
+from sigdiag.carrier.mtp3 import routing_label
+from sigdiag.carrier.sctp import (
+    CHECKSUM,
+    COMMON_HEADER_LEN,
+    DATA_CHUNK,
+    PPID_BICC,
+    PPID_M2PA,
+    PPID_M2UA,
+    PPID_M3UA,
+    common_header,
+    crc32c,
+    crc_after_header,
+    data_chunk,
+    sctp,
+)
+from sigdiag.carrier.transport import udp
 
 __all__ = [
     "BiccSctpHop",
@@ -46,17 +72,17 @@ __all__ = [
     "mtp3_label",
 ]
 
-_PAD = (b"", b"\0", b"\0\0", b"\0\0\0")  # indexed by the number of padding octets
-_CHUNK = struct.Struct(">BBHIII")  # DATA chunk: type, flags, length, TSN, stream << 16 | SSN, PPID
-_U16 = struct.Struct(">H")
-_IP4_TAIL = struct.Struct(">HHHBBH")  # total length, id, flags/fragment, ttl, protocol, checksum
-_M3UA_HEAD = struct.Struct(">4sI")
-_TL = struct.Struct(">HH")
-_M2PA = struct.Struct(">4sIIIB")  # header (version, spare, class, type), length, BSN, FSN, priority
-_U16LE = struct.Struct("<H")
-_REC = struct.Struct("<IIII").pack  # pcap record header: seconds, microseconds, captured and wire lengths
-_EPB = struct.Struct("<IIIIIII").pack  # pcapng enhanced packet block header
-_U32LE = struct.Struct("<I").pack
+#: Offsets in a DATA chunk (:data:`sigdiag.carrier.sctp.DATA_CHUNK`: type, flags, length, TSN, stream,
+#: SSN, PPID): the TSN, and the PPID after the stream and SSN.
+_TSN_AT = struct.calcsize(DATA_CHUNK.format[:4])
+_PPID_AT = struct.calcsize(DATA_CHUNK.format[:7])
+#: The fused packer of a DATA chunk starts as the builder's layout does: the octets before the TSN
+#: (pre-rendered), the TSN, then the stream and the SSN as one 32-bit value (``stream << 16 | SSN``, as
+#: the counters of :class:`_SctpDir` give them).
+_CHUNK_HEAD = f"{DATA_CHUNK.format[0]}{_TSN_AT}s{DATA_CHUNK.format[4]}I"
+
+#: SIO and routing label (Q.704) of the simulator's point-code formats, from the MTP3 builder.
+mtp3_label = routing_label
 
 
 def _mac(ip: str) -> bytes:
@@ -69,57 +95,27 @@ class IpPath:
     """Link and network headers of one direction of an IP conversation (Ethernet, optional VLAN,
     IPv4 with DF and identification 0, or IPv6), cached per payload length."""
 
-    __slots__ = ("_cache", "_dst", "_eth", "_proto", "_src", "_sum", "pseudo", "v6")
+    __slots__ = ("_cache", "_eth", "_proto", "dst", "src", "v6")
 
     def __init__(self, src: str, dst: str, proto: int, vlan: int | None) -> None:
-        s = ipaddress.ip_address(src)
-        d = ipaddress.ip_address(dst)
-        self.v6 = s.version == 6
-        self._src = s.packed
-        self._dst = d.packed
+        self.v6 = ipaddress.ip_address(src).version == 6
+        self.src = src
+        self.dst = dst
         self._proto = proto
-        ethertype = 0x86DD if self.v6 else 0x0800
-        eth = _mac(dst) + _mac(src)
-        if vlan is not None:
-            eth += _U16.pack(0x8100) + _U16.pack(vlan & 0x0FFF)
-        self._eth = eth + _U16.pack(ethertype)
+        ethertype = ETHERTYPE_IPV6 if self.v6 else ETHERTYPE_IPV4
+        vlans = () if vlan is None else (vlan,)
+        self._eth = ethernet_header(ethertype, src=_mac(src), dst=_mac(dst), vlans=vlans)
         self._cache: dict[int, bytes] = {}
-        # constant part of the IPv4 header checksum: version/IHL/TOS, flags (DF), TTL/protocol, addresses
-        words = 0x4500 + 0x4000 + ((64 << 8) | proto)
-        for a in (self._src, self._dst):
-            if not self.v6:
-                words += (a[0] << 8 | a[1]) + (a[2] << 8 | a[3])
-        self._sum = words
-        # pseudo-header sum for UDP checksums (without the length)
-        ps = proto
-        for a in (self._src, self._dst):
-            for i in range(0, len(a), 2):
-                ps += a[i] << 8 | a[i + 1]
-        self.pseudo = ps
 
     def header(self, payload_len: int) -> bytes:
         """Ethernet (+VLAN) and IP headers for a payload of ``payload_len`` octets."""
         h = self._cache.get(payload_len)
         if h is None:
             if self.v6:
-                h = (
-                    self._eth
-                    + struct.pack(">IHBB", 0x60000000, payload_len, self._proto, 64)
-                    + self._src
-                    + self._dst
-                )
+                ip = ipv6_header(self.src, self.dst, self._proto, payload_len)
             else:
-                total = 20 + payload_len
-                s = self._sum + total
-                s = (s & 0xFFFF) + (s >> 16)
-                s = (s & 0xFFFF) + (s >> 16)
-                h = (
-                    self._eth
-                    + b"\x45\x00"
-                    + _IP4_TAIL.pack(total, 0, 0x4000, 64, self._proto, ~s & 0xFFFF)
-                    + self._src
-                    + self._dst
-                )
+                ip = ipv4_header(self.src, self.dst, self._proto, payload_len, df=True)
+            h = self._eth + ip
             if len(self._cache) < 4096:
                 self._cache[payload_len] = h
         return h
@@ -138,16 +134,16 @@ class _SctpDir:
     """One direction of an SCTP association: addressing, verification tag, TSN and SSNs.
 
     ``next_tsn()`` gives the next TSN and ``next_ssn[stream]()`` the stream number and next SSN of a
-    stream as one 32-bit value (``stream << 16 | SSN``, the layout of those two fields in a DATA chunk);
-    both wrap as RFC 4960 says.
+    stream as one 32-bit value (``stream << 16 | SSN``, the two 16-bit fields after the TSN in a DATA
+    chunk); both wrap as RFC 4960 says.
     """
 
-    __slots__ = ("crc0", "head", "heads", "ip", "next_ssn", "next_tsn", "streams")
+    __slots__ = ("crc0", "heads", "ip", "next_ssn", "next_tsn", "ports", "streams")
 
     def __init__(self, ip: IpPath, sport: int, dport: int, vtag: int, tsn: int, streams: int) -> None:
         self.ip = ip
-        self.head = struct.pack(">HHI", sport, dport, vtag)
-        self.crc0 = crc32c(self.head + b"\0\0\0\0")  # CRC state after the common header (checksum 0)
+        self.ports = (sport, dport, vtag)
+        self.crc0 = crc_after_header(sport, dport, vtag)  # CRC state after the common header
         self.streams = streams
         self.next_tsn = _wrapping(tsn, 1 << 32)
         self.next_ssn = [_wrapping(0, 1 << 16, s << 16) for s in range(streams)]
@@ -157,19 +153,17 @@ class _SctpDir:
         """Link + IP headers and the SCTP ports and tag (checksum excluded) for an SCTP packet size."""
         h = self.heads.get(sctp_len)
         if h is None:
-            h = self.ip.header(sctp_len) + self.head
+            h = self.ip.header(sctp_len) + common_header(*self.ports)
             if len(self.heads) < 4096:
                 self.heads[sctp_len] = h
         return h
 
     def packet(self, ppid: int, stream: int, payload: bytes) -> bytes:
         """One SCTP packet with one DATA chunk (B and E set: an unfragmented user message)."""
-        n = len(payload)
-        chunk = (
-            _CHUNK.pack(0, 3, 16 + n, self.next_tsn(), self.next_ssn[stream](), ppid) + payload + _PAD[-n & 3]
-        )
-        crc = crc32c(chunk, self.crc0)
-        return self.head_for(12 + len(chunk)) + _U32LE(crc) + chunk
+        sid = self.next_ssn[stream]()
+        chunk = data_chunk(payload, self.next_tsn(), stream=sid >> 16, ssn=sid, ppid=ppid)
+        sport, dport, vtag = self.ports
+        return self.ip.header(COMMON_HEADER_LEN + len(chunk)) + sctp(sport, dport, [chunk], vtag=vtag)
 
 
 class SctpAssociation:
@@ -188,8 +182,12 @@ class SctpAssociation:
         tag_a = rng.randrange(1, 1 << 32)  # A's tag: B puts it in packets to A
         tag_b = rng.randrange(1, 1 << 32)
         self.dirs = (
-            _SctpDir(IpPath(a_ip, b_ip, 132, vlan), a_port, b_port, tag_b, rng.randrange(1 << 32), streams),
-            _SctpDir(IpPath(b_ip, a_ip, 132, vlan), b_port, a_port, tag_a, rng.randrange(1 << 32), streams),
+            _SctpDir(
+                IpPath(a_ip, b_ip, PROTO_SCTP, vlan), a_port, b_port, tag_b, rng.randrange(1 << 32), streams
+            ),
+            _SctpDir(
+                IpPath(b_ip, a_ip, PROTO_SCTP, vlan), b_port, a_port, tag_a, rng.randrange(1 << 32), streams
+            ),
         )
 
 
@@ -211,40 +209,18 @@ class Hop:
         pkt = self.frame(direction, data, sls)
         n = len(pkt)
         sec, usec = divmod(ts, 1_000_000)
-        buf += _REC(sec, usec, n, n)
+        buf += PCAP_RECORD.pack(sec, usec, n, n)
         buf += pkt
 
     def emit_pcapng(self, buf: bytearray, ts: int, direction: int, data: bytes, sls: int) -> None:
-        pkt = self.frame(direction, data, sls)
-        n = len(pkt)
-        pad = -n & 3
-        total = 32 + n + pad
-        buf += _EPB(6, total, self.iface, ts >> 32, ts & 0xFFFFFFFF, n, n)
-        buf += pkt
-        if pad:
-            buf += _PAD[pad]
-        buf += _U32LE(total)
-
-
-def mtp3_label(pc_format: str, si: int, ni: int, opc: int, dpc: int, sls: int) -> bytes:
-    """SIO and routing label (Q.704; ANSI/China 24-bit, Japan 16-bit) as the readers in
-    :mod:`sigdiag.carrier.mtp` expect them."""
-    sio = ((ni & 3) << 6) | (si & 0x0F)
-    if pc_format == "itu":
-        return struct.pack("<BI", sio, (dpc & 0x3FFF) | ((opc & 0x3FFF) << 14) | ((sls & 0x0F) << 28))
-    if pc_format == "japan":
-        return struct.pack("<BHHB", sio, dpc & 0xFFFF, opc & 0xFFFF, sls & 0x0F)
-    sls &= 0xFF if pc_format == "ansi" else 0x0F
-    return struct.pack(
-        "<BHBHBB", sio, dpc & 0xFFFF, (dpc >> 16) & 0xFF, opc & 0xFFFF, (opc >> 16) & 0xFF, sls
-    )
+        buf += pcapng_epb(self.frame(direction, data, sls), ts, self.iface)
 
 
 def _labels(pc_format: str, si: int, ni: int, opc: int, dpc: int) -> tuple[list[bytes], list[bytes]]:
     """MTP3 SIO + label per SLS (0-255) for both directions."""
     return (
-        [mtp3_label(pc_format, si, ni, opc, dpc, s) for s in range(256)],
-        [mtp3_label(pc_format, si, ni, dpc, opc, s) for s in range(256)],
+        [routing_label(pc_format, si, ni, opc, dpc, s) for s in range(256)],
+        [routing_label(pc_format, si, ni, dpc, opc, s) for s in range(256)],
     )
 
 
@@ -252,16 +228,56 @@ def _labels(pc_format: str, si: int, ni: int, opc: int, dpc: int) -> tuple[list[
 Form = tuple[Any, ...]
 
 
+#: Offsets in a pcap record header (:data:`sigdiag.capture.formats.PCAP_RECORD`: seconds, fraction,
+#: captured and original lengths) and in a pcapng enhanced packet block header
+#: (:data:`sigdiag.capture.formats.EPB_HEADER`: type, length, interface, time stamp high and low words,
+#: captured and original lengths): where the lengths, and the time stamp, start.
+_PCAP_LENS_AT = struct.calcsize(PCAP_RECORD.format[:3])
+_EPB_TS_AT = struct.calcsize(EPB_HEADER.format[:4])
+_EPB_LENS_AT = struct.calcsize(EPB_HEADER.format[:6])
+#: The code of the SCTP checksum field in a record packer: little-endian as the pcap and pcapng records
+#: here, so one packer writes the record header, the headers, the checksum and the chunk.
+_CRC_CODE = CHECKSUM.format[1:]
+if CHECKSUM.format[0] != PCAP_RECORD.format[0] or EPB_HEADER.format[0] != PCAP_RECORD.format[0]:
+    raise ImportError("fused record packers need one byte order for records and checksum")  # pragma: no cover
+
+
+def _pcap_parts(size: int, head: bytes, clen: int) -> tuple[bytes, Callable[..., bytes]]:
+    """The constant part of a pcap record of ``size`` octets (lengths and ``head``, the headers before
+    the SCTP checksum) and the packer of the whole record: ``packer(seconds, micro-seconds, lens, crc,
+    chunk)`` for a chunk of ``clen`` octets."""
+    lens = PCAP_RECORD.pack(0, 0, size, size)[_PCAP_LENS_AT:] + head
+    packer = struct.Struct(f"{PCAP_RECORD.format[:3]}{len(lens)}s{_CRC_CODE}{clen}s").pack
+    return lens, packer
+
+
+def _epb_parts(
+    size: int, iface: int, head: bytes, clen: int
+) -> tuple[bytes, bytes, bytes, Callable[..., bytes]]:
+    """A pcapng enhanced packet block of ``size`` octets on ``iface`` in four parts around the time
+    stamp: the block type, length and interface; the lengths and ``head``; the padding and closing
+    length; and the packer of the whole block: ``packer(block, high, low, lens, crc, chunk, trailer)``."""
+    epb = pcapng_epb(bytes(size), 0, iface)
+    block = epb[:_EPB_TS_AT]
+    lens = epb[_EPB_LENS_AT : EPB_HEADER.size] + head
+    trailer = epb[EPB_HEADER.size + size :]
+    ts = EPB_HEADER.format[4:6]
+    packer = struct.Struct(
+        f"{EPB_HEADER.format[0]}{len(block)}s{ts}{len(lens)}s{_CRC_CODE}{clen}s{len(trailer)}s"
+    ).pack
+    return block, lens, trailer, packer
+
+
 class M3uaHop(Hop):
     """M3UA DATA (RFC 4666) on SCTP PPID 3: [Network Appearance] [Routing Context] Protocol Data.
 
     Everything in a record except the time stamp, the TSN, the SSN, the checksum and the data itself
-    depends only on the direction, the SLS and the length of the data: :meth:`form` computes it once
-    per such triple (a *form*), and :class:`CaptureEmitter` writes a record with two ``struct`` packs
-    and one CRC32c call.
+    depends only on the direction, the SLS and the length of the data: :meth:`form` renders it once
+    per such triple (a *form*) with the builders, and :class:`CaptureEmitter` writes a record with two
+    ``struct`` packs and one CRC32c call.
     """
 
-    __slots__ = ("_dirs", "_forms", "_hdr", "_opt", "_pd", "_streams")
+    __slots__ = ("_dirs", "_forms", "_params", "_streams")
 
     def __init__(
         self,
@@ -273,21 +289,14 @@ class M3uaHop(Hop):
         routing_context: int | None,
         network_appearance: int | None,
     ) -> None:
-        opt = b""
-        if network_appearance is not None:
-            opt += struct.pack(">HHI", 0x0200, 8, network_appearance)
-        if routing_context is not None:
-            opt += struct.pack(">HHI", 0x0006, 8, routing_context)
-        self._opt = opt
-        # the chunk after TSN, stream and SSN: PPID, M3UA header (version/class/type, length), optional
-        # parameters, Protocol Data tag and length, OPC DPC SI NI MP SLS
-        self._hdr = struct.Struct(f">III{len(opt)}sHH12s").pack
+        # build_m3ua_data's arguments by direction, without the SLS and the data
+        self._params = (
+            (opc, dpc, si, ni, 0, routing_context, network_appearance),
+            (dpc, opc, si, ni, 0, routing_context, network_appearance),
+        )
         self._dirs = assoc.dirs
         nstreams = assoc.dirs[0].streams
         self._streams = [1 + s % (nstreams - 1) for s in range(256)]
-        fwd = [struct.pack(">IIBBBB", opc, dpc, si, ni, 0, s) for s in range(256)]
-        bwd = [struct.pack(">IIBBBB", dpc, opc, si, ni, 0, s) for s in range(256)]
-        self._pd = (fwd, bwd)
         self._forms: dict[tuple[int, int, int, bool], Form] = {}
 
     def form(self, direction: int, sls: int, n: int, ng: bool) -> Form:
@@ -309,35 +318,35 @@ class M3uaHop(Hop):
         key = (direction, sls, n, ng)
         f = self._forms.get(key)
         if f is None:
-            plen = 16 + n
-            pad = -plen & 3
-            mlen = 8 + len(self._opt) + plen + pad
-            dr = self._dirs[direction]
-            stream = self._streams[sls]
-            c0 = struct.pack(">BBH", 0, 3, 16 + mlen)
-            rest = self._hdr(3, 0x01000101, mlen, self._opt, 0x0210, plen, self._pd[direction][sls])
-            chunk = struct.Struct(f">4sII{len(rest)}s{n}s{pad}x").pack
-            head = dr.head_for(28 + mlen)  # SCTP common header 12 + chunk header 16 + M3UA message
-            size = len(head) + 4 + 16 + mlen
-            lens = struct.pack("<II", size, size) + head
-            counters = (dr.next_tsn, dr.next_ssn[stream])
-            clen = 16 + mlen
-            if ng:
-                total = 32 + size + (-size & 3)
-                block = struct.pack("<III", 6, total, self.iface)
-                trailer = _PAD[-size & 3] + _U32LE(total)
-                record = struct.Struct(f"<12sII{len(lens)}sI{clen}s{len(trailer)}s").pack
-                f = (chunk, c0, *counters, rest, record, block, lens, dr.crc0, trailer)
-            else:
-                record = struct.Struct(f"<II{len(lens)}sI{clen}s").pack
-                f = (chunk, c0, *counters, rest, record, lens, dr.crc0)
-            self._forms[key] = f
+            f = self._forms[key] = self._form(direction, sls, n, ng)
         return f
 
+    def _form(self, direction: int, sls: int, n: int, ng: bool) -> Form:
+        opc, dpc, si, ni, mp, rc, na = self._params[direction]
+        message = build_m3ua_data(opc, dpc, si, ni, mp, sls, bytes(n), rc, na)
+        before = len(build_m3ua_data(opc, dpc, si, ni, mp, sls, b"", rc, na))  # octets before the data
+        pad = len(message) - before - n
+        dr = self._dirs[direction]
+        stream = self._streams[sls]
+        template = data_chunk(message, 0, stream=stream, ssn=0, ppid=PPID_M3UA)
+        c0 = template[:_TSN_AT]
+        rest = template[_PPID_AT : len(template) - len(message)] + message[:before]
+        chunk = struct.Struct(f"{_CHUNK_HEAD}{len(rest)}s{n}s{pad}x").pack
+        clen = len(template)
+        head = dr.head_for(COMMON_HEADER_LEN + clen)
+        size = len(head) + CHECKSUM.size + clen
+        counters = (dr.next_tsn, dr.next_ssn[stream])
+        if ng:
+            block, lens, trailer, packer = _epb_parts(size, self.iface, head, clen)
+            return (chunk, c0, *counters, rest, packer, block, lens, dr.crc0, trailer)
+        lens, packer = _pcap_parts(size, head, clen)
+        return (chunk, c0, *counters, rest, packer, lens, dr.crc0)
+
     def frame(self, direction: int, data: bytes, sls: int) -> bytes:
-        chunk, c0, tsn, ssn, rest, _, _, crc0 = self.form(direction, sls, len(data), False)
+        chunk, c0, tsn, ssn, rest, _, _, _ = self.form(direction, sls, len(data), False)
         packed = chunk(c0, tsn(), ssn(), rest, data)
-        return self._dirs[direction].head_for(12 + len(packed)) + _U32LE(crc32c(packed, crc0)) + packed
+        dr = self._dirs[direction]
+        return dr.ip.header(COMMON_HEADER_LEN + len(packed)) + sctp(*dr.ports[:2], [packed], vtag=dr.ports[2])
 
     def emit_pcap(self, buf: bytearray, ts: int, direction: int, data: bytes, sls: int) -> None:
         chunk, c0, tsn, ssn, rest, record, lens, crc0 = self.form(direction, sls, len(data), False)
@@ -367,10 +376,8 @@ class M2paHop(Hop):
     def frame(self, direction: int, data: bytes, sls: int) -> bytes:
         fsn = self._fsn
         f = fsn[direction] = (fsn[direction] + 1) & 0xFFFFFF
-        bsn = fsn[direction ^ 1]
-        mtp3 = self._labels[direction][sls] + data
-        msg = _M2PA.pack(b"\x01\x00\x0b\x01", 17 + len(mtp3), bsn, f, 0) + mtp3
-        return self._dirs[direction].packet(5, 1, msg)
+        msg = build_m2pa_user_data(fsn[direction ^ 1], f, self._labels[direction][sls] + data)
+        return self._dirs[direction].packet(PPID_M2PA, 1, msg)
 
 
 class M2uaHop(Hop):
@@ -383,20 +390,11 @@ class M2uaHop(Hop):
     ) -> None:
         self._dirs = assoc.dirs
         self._labels = _labels(pc_format, si, ni, opc, dpc)
-        self._iid = struct.pack(">HHI", 0x0001, 8, interface_id)
+        self._iid = interface_id
 
     def frame(self, direction: int, data: bytes, sls: int) -> bytes:
-        mtp3 = self._labels[direction][sls] + data
-        plen = 4 + len(mtp3)
-        pad = -plen & 3
-        msg = (
-            _M3UA_HEAD.pack(b"\x01\x00\x06\x01", 16 + plen + pad)
-            + self._iid
-            + _TL.pack(0x0300, plen)
-            + mtp3
-            + _PAD[pad]
-        )
-        return self._dirs[direction].packet(2, 1, msg)
+        msg = build_m2ua_data(self._iid, self._labels[direction][sls] + data)
+        return self._dirs[direction].packet(PPID_M2UA, 1, msg)
 
 
 class BiccSctpHop(Hop):
@@ -410,7 +408,7 @@ class BiccSctpHop(Hop):
         self._streams = [1 + s % (nstreams - 1) for s in range(256)]
 
     def frame(self, direction: int, data: bytes, sls: int) -> bytes:
-        return self._dirs[direction].packet(8, self._streams[sls], data)
+        return self._dirs[direction].packet(PPID_BICC, self._streams[sls], data)
 
 
 class Mtp2Hop(Hop):
@@ -418,7 +416,7 @@ class Mtp2Hop(Hop):
 
     __slots__ = ("_fcs", "_fsn", "_labels", "iface")
 
-    linktype = 140
+    linktype = LINKTYPE_MTP2
 
     def __init__(
         self, pc_format: str, si: int, ni: int, opc: int, dpc: int, fcs: bool, iface: int, rng: random.Random
@@ -431,12 +429,7 @@ class Mtp2Hop(Hop):
     def frame(self, direction: int, data: bytes, sls: int) -> bytes:
         fsn = self._fsn
         f = fsn[direction] = (fsn[direction] + 1) & 0x7F
-        bsn = fsn[direction ^ 1]
-        msu = self._labels[direction][sls] + data
-        su = bytes((0x80 | bsn, 0x80 | f, min(len(msu), 63))) + msu
-        if self._fcs:
-            su += _U16LE.pack(crc16_x25(su))
-        return su
+        return build_mtp2(self._labels[direction][sls] + data, fsn=f, bsn=fsn[direction ^ 1], fcs=self._fcs)
 
 
 class UdpHop(Hop):
@@ -445,20 +438,14 @@ class UdpHop(Hop):
     __slots__ = ("_paths", "_ports")
 
     def __init__(self, a_ip: str, a_port: int, b_ip: str, b_port: int, vlan: int | None) -> None:
-        self._paths = (IpPath(a_ip, b_ip, 17, vlan), IpPath(b_ip, a_ip, 17, vlan))
+        self._paths = (IpPath(a_ip, b_ip, PROTO_UDP, vlan), IpPath(b_ip, a_ip, PROTO_UDP, vlan))
         self._ports = ((a_port, b_port), (b_port, a_port))
 
     def frame(self, direction: int, data: bytes, sls: int) -> bytes:
         path = self._paths[direction]
         sport, dport = self._ports[direction]
-        ulen = 8 + len(data)
-        s = path.pseudo + ulen + sport + dport + ulen
-        padded = data + b"\0" if len(data) & 1 else data
-        s += sum(struct.unpack(f">{len(padded) // 2}H", padded))
-        while s >> 16:
-            s = (s & 0xFFFF) + (s >> 16)
-        cks = ~s & 0xFFFF or 0xFFFF
-        return path.header(ulen) + struct.pack(">HHHH", sport, dport, ulen, cks) + data
+        datagram = udp(data, sport, dport, path.src, path.dst)
+        return path.header(len(datagram)) + datagram
 
 
 FrameFn = Callable[[int, bytes, int], bytes]

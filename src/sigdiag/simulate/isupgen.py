@@ -2,11 +2,10 @@
 
 Every body comes from :func:`sigdiag.codec.encode_message` (the codec's Q.763 tables): messages without
 per-call values are encoded once per distinct argument set and cached; the IAM and SAM, whose digits
-change with every call, are encoded once per *shape* (digit counts, ST, address attributes) with
-placeholder digits, and the real digits are spliced into the placeholder's octets.  The splice
-positions are found by encoding the shape twice with two different placeholder digits and comparing,
-so they always match the codec's layout.  ``tests/unit/test_simulate.py`` checks spliced bodies
-against ``encode_message`` for random numbers.
+change with every call, are the codec's :class:`~sigdiag.codec.templates.DigitTemplate` of their
+*shape* (digit counts, ST, address attributes), into which the real digits are filled.  The CIC field
+is the codec's :func:`~sigdiag.codec.encode_cic`.  Nothing here writes an ISUP octet itself.
+``tests/unit/test_simulate.py`` checks the bodies against ``encode_message`` for random numbers.
 
 Bodies start at the message type (no CIC): the caller prefixes :meth:`Templates.cic` for MTP3/M3UA/
 SCTP carriers and uses them as they are for SIP-I.
@@ -16,54 +15,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sigdiag.codec import encode_message
+from sigdiag.codec import ITU_MESSAGES, encode_cic, encode_message
+from sigdiag.codec.templates import DigitTemplate, bcd
 
-__all__ = ["SWAP", "CallingAttrs", "Templates", "bcd"]
+__all__ = ["MESSAGE_TYPE", "CallingAttrs", "Templates"]
 
-#: ``bytes.translate`` table swapping the two nibbles of every octet.
-SWAP = _SWAP = bytes(((b & 0x0F) << 4) | (b >> 4) for b in range(256))
+#: Message type codes by name, from the codec's table (ANSI and BICC use the same codes for the
+#: messages the simulator sends).
+MESSAGE_TYPE: dict[str, int] = {spec.abbr: code for code, spec in ITU_MESSAGES.items()}
 
 #: Calling number attributes: (nature of address, numbering plan, screening, presentation).
 CallingAttrs = tuple[int, int, int, int]
-
-
-def bcd(digits: str, st: bool = False) -> bytes:
-    """Q.763 BCD octets of ``digits`` (+ ST), first digit in the low nibble, filler 0 (as the codec)."""
-    text = digits + "F" if st else digits
-    if len(text) & 1:
-        text += "0"
-    return bytes.fromhex(text).translate(_SWAP)
-
-
-class _Shape:
-    """An encoded body with digit fields to splice: ``pieces[0] + d0 + pieces[1] + d1 + ... ``."""
-
-    __slots__ = ("pieces",)
-
-    def __init__(self, pieces: tuple[bytes, ...]) -> None:
-        self.pieces = pieces
-
-
-def _splice_shape(encode: Any, lengths: tuple[tuple[int, bool], ...]) -> tuple[bytes, ...]:
-    """Encode with placeholders 'E...' and 'D...' for each digit field (given as (count, st)) and
-    return the constant pieces between the fields."""
-    first = encode(["E" * n for n, _ in lengths])
-    second = encode(["D" * n for n, _ in lengths])
-    if len(first) != len(second):  # pragma: no cover - digits never change lengths
-        raise AssertionError("placeholder encodings differ in length")
-    diff = [i for i in range(len(first)) if first[i] != second[i]]
-    # A field of n >= 1 digits is ceil((n + st) / 2) octets and its first octet always differs.
-    pieces: list[bytes] = []
-    pos = 0
-    for n, st in lengths:
-        if n == 0:
-            pieces.append(b"")  # nothing to splice: the field (ST only, or empty) stays in the template
-            continue
-        start = next(i for i in diff if i >= pos)
-        pieces.append(first[pos:start])
-        pos = start + (n + (1 if st else 0) + 1) // 2
-    pieces.append(first[pos:])
-    return tuple(pieces)
 
 
 class Templates:
@@ -72,8 +34,11 @@ class Templates:
     def __init__(self, protocol: str, variant: str) -> None:
         self.protocol = protocol
         self.variant = variant
-        self.cic_len = 4 if protocol == "bicc" else 2
+        #: octets of the CIC field (the codec's: 2 for ISUP, 4 for the BICC call instance code)
+        self.cic_len = len(encode_cic(0, protocol, variant))
         self._cache: dict[tuple[Any, ...], bytes] = {}
+        self._cics: dict[int, bytes] = {}
+        # the constant pieces of each IAM/SAM shape's DigitTemplate (what the hot loops join)
         self._iam: dict[tuple[Any, ...], tuple[bytes, ...]] = {}
         self._sam: dict[tuple[int, bool], tuple[bytes, ...]] = {}
 
@@ -83,8 +48,11 @@ class Templates:
         return encode_message(abbr, params, cic=None, protocol=self.protocol, variant=self.variant)
 
     def cic(self, cic: int) -> bytes:
-        """The CIC field (2 octets ISUP, 4 octets BICC call instance code), little-endian."""
-        return cic.to_bytes(self.cic_len, "little")
+        """The CIC field (:func:`~sigdiag.codec.encode_cic`), encoded once per circuit."""
+        field = self._cics.get(cic)
+        if field is None:
+            field = self._cics[cic] = encode_cic(cic, self.protocol, self.variant)
+        return field
 
     def _cached(self, key: tuple[Any, ...], abbr: str, params: dict[str, Any]) -> bytes:
         body = self._cache.get(key)
@@ -100,7 +68,6 @@ class Templates:
         calling: str | None,
         calling_attrs: CallingAttrs,
         hop_counter: int | None = None,
-        called_nai: int = 3,
     ) -> dict[str, Any]:
         """The IAM's parameters as the codec takes them (also used by tests to check splicing)."""
         p: dict[str, Any] = {
@@ -126,13 +93,13 @@ class Templates:
                 "coding_standard": 0,
                 "information_transfer_capability": 0,
                 "transfer_mode": 0,
-                "information_transfer_rate": 0x10,
+                "information_transfer_rate": 16,  # 64 kbit/s (Q.931 code 10000)
                 "additional": "a2",
             }
         else:
             p["transmission_medium_requirement"] = {"medium": 0}
         p["called_party_number"] = {
-            "nature_of_address": called_nai,
+            "nature_of_address": 3,  # national (significant) number
             "numbering_plan": 1,
             "inn": 0,
             "digits": called,
@@ -152,64 +119,41 @@ class Templates:
             p["hop_counter"] = {"hop_counter": hop_counter}
         return p
 
-    def iam(
-        self,
-        called: str,
-        called_st: bool,
-        calling: str | None,
-        calling_attrs: CallingAttrs,
-        hop_counter: int | None = None,
-        called_nai: int = 3,
-    ) -> bytes:
-        """An IAM body (digits spliced into a cached template of the same shape)."""
+    def iam_template(
+        self, nc: int, st: bool, ng: int, attrs: CallingAttrs, hop: int | None = None
+    ) -> DigitTemplate:
+        """The IAM of a shape (called number of ``nc`` digits + ST if ``st``, calling number of ``ng``
+        digits, none when ``ng`` is -1) as the codec's template: ``render(called, calling)`` is
+        :meth:`iam_params` encoded by the codec."""
+
+        def enc(ph: list[str]) -> bytes:
+            return self.encode("IAM", self.iam_params(ph[0], st, ph[1] if ng >= 0 else None, attrs, hop))
+
+        return DigitTemplate(enc, ((nc, st), (max(ng, 0), False)))
+
+    def iam(self, called: str, st: bool, calling: str | None, attrs: CallingAttrs, hop: int | None) -> bytes:
+        """An IAM body: :meth:`iam_template`'s rendering, with the shape's pieces cached and joined here
+        (one call per generated call on the general path)."""
         nc = len(called)
         ng = -1 if calling is None else len(calling)
-        key = (nc, called_st, ng, calling_attrs, hop_counter, called_nai)
+        key = (nc, st, ng, attrs, hop)
         pieces = self._iam.get(key)
         if pieces is None:
-
-            def enc(ph: list[str]) -> bytes:
-                return self.encode(
-                    "IAM",
-                    self.iam_params(
-                        ph[0],
-                        called_st,
-                        ph[1] if calling is not None else None,
-                        calling_attrs,
-                        hop_counter,
-                        called_nai,
-                    ),
-                )
-
-            pieces = self._iam[key] = _splice_shape(enc, ((nc, called_st), (max(ng, 0), False)))
+            pieces = self._iam[key] = self.iam_template(nc, st, ng, attrs, hop).pieces
         p0, p1, p2 = pieces
-        if nc:
-            if ng > 0:
-                return p0 + bcd(called, called_st) + p1 + bcd(calling) + p2  # type: ignore[arg-type]
-            return p0 + bcd(called, called_st) + p1 + p2
-        if ng > 0:
-            return p0 + p1 + bcd(calling) + p2  # type: ignore[arg-type]
-        return p0 + p1 + p2
+        called_bcd = bcd(called, st) if nc else b""
+        if calling:
+            return p0 + called_bcd + p1 + bcd(calling) + p2
+        return p0 + called_bcd + p1 + p2
 
     def iam_hex(
         self, nc: int, called_st: bool, ng: int, calling_attrs: CallingAttrs, hop_counter: int | None = None
     ) -> tuple[str, str, str]:
-        """The IAM of a shape as three hex strings ``(h0, h1, h2)`` for the simulator's hot path: for a
-        called number of ``nc`` digits and a calling number of ``ng`` digits (0 or more),
-        ``bytes.fromhex(h0 + called + h1 + calling + h2).translate(SWAP)`` equals :meth:`iam`.
-
-        The strings are the nibble-swapped hex of the template's constant pieces, with the ST digit and
-        the filler of odd-length digit fields, so one ``fromhex`` and one ``translate`` (which swaps the
-        nibbles back and puts each first digit in the low nibble, as :func:`bcd` does) build the body.
-        """
-        self.iam("0" * nc, called_st, "0" * ng, calling_attrs, hop_counter)  # make the shape's template
-        p0, p1, p2 = self._iam[(nc, called_st, ng, calling_attrs, hop_counter, 3)]
-        h0, h1, h2 = (x.translate(_SWAP).hex() for x in (p0, p1, p2))
-        if nc:
-            digits = nc + called_st
-            h1 = ("F" if called_st else "") + ("0" if digits & 1 else "") + h1
-        if ng & 1:
-            h2 = "0" + h2
+        """The IAM of a shape as three hex strings ``(h0, h1, h2)`` for the simulator's hot path (see
+        :meth:`DigitTemplate.hex_pieces`): for a called number of ``nc`` digits and a calling number of
+        ``ng`` digits (0 or more), ``bytes.fromhex(h0 + called + h1 + calling + h2).translate(SWAP)``
+        equals :meth:`iam` (``SWAP`` from :mod:`sigdiag.codec.templates`)."""
+        h0, h1, h2 = self.iam_template(nc, called_st, ng, calling_attrs, hop_counter).hex_pieces()
         return h0, h1, h2
 
     def sam(self, digits: str, st: bool) -> bytes:
@@ -221,7 +165,7 @@ class Templates:
             def enc(ph: list[str]) -> bytes:
                 return self.encode("SAM", {"subsequent_number": {"digits": ph[0], "st": st}})
 
-            pieces = self._sam[key] = _splice_shape(enc, ((len(digits), st),))
+            pieces = self._sam[key] = DigitTemplate(enc, ((len(digits), st),)).pieces
         if not digits:
             return pieces[0] + pieces[1]
         return pieces[0] + bcd(digits, st) + pieces[1]
@@ -319,7 +263,7 @@ class Templates:
         return self._cached(
             ("GRA", circuits, blocked),
             "GRA",
-            {"range_and_status": {"range": circuits - 1, "status": _status(circuits, blocked)}},
+            {"range_and_status": {"range": circuits - 1, "status_bits": _status_bits(circuits, blocked)}},
         )
 
     def group(self, abbr: str, circuits: int, blocked_mask: int, mtype: int = 0) -> bytes:
@@ -329,7 +273,10 @@ class Templates:
             abbr,
             {
                 "circuit_group_supervision_message_type": {"type": mtype},
-                "range_and_status": {"range": circuits - 1, "status": _status(circuits, blocked_mask)},
+                "range_and_status": {
+                    "range": circuits - 1,
+                    "status_bits": _status_bits(circuits, blocked_mask),
+                },
             },
         )
 
@@ -339,7 +286,7 @@ class Templates:
         return self.cic_len
 
 
-def _status(circuits: int, mask: int) -> str:
-    """Status octets for ``circuits`` bits (first circuit = bit 0 of the first octet)."""
-    n = (circuits + 7) // 8
-    return mask.to_bytes(n, "little").hex()
+def _status_bits(circuits: int, mask: int) -> str:
+    """The codec's ``status_bits`` of a range: one "0"/"1" per circuit, first circuit (bit 0 of
+    ``mask``) first."""
+    return format(mask, f"0{circuits}b")[::-1]

@@ -27,10 +27,14 @@ from __future__ import annotations
 import ipaddress
 
 from sigdiag.carrier.sip import build_sip_message
+from sigdiag.codec import decode_bytes
+from sigdiag.simulate.isupgen import MESSAGE_TYPE
 
 __all__ = ["SipDialog", "sip_status"]
 
-_IAM, _SAM, _ACM, _CON, _ANM, _REL, _RLC, _CPG = 0x01, 0x02, 0x06, 0x07, 0x09, 0x0C, 0x10, 0x2C
+_IAM, _ACM, _CON, _ANM, _REL, _RLC, _CPG = (
+    MESSAGE_TYPE[m] for m in ("IAM", "ACM", "CON", "ANM", "REL", "RLC", "CPG")
+)
 
 #: Q.1912.5 Table 12 (cause value -> SIP status of the final response).
 _STATUS: dict[int, tuple[int, str]] = {
@@ -92,6 +96,7 @@ class SipDialog:
         "calling",
         "ended",
         "ip6",
+        "variant",
         "version",
     )
 
@@ -102,6 +107,7 @@ class SipDialog:
         self.ip6 = ipaddress.ip_address(a_ip).version == 6
         self.calling = calling or "anonymous"
         self.called = called
+        self.variant = variant
         self.version = "ansi88" if variant == "ansi" else "itu-t92+"
         tag = call_id.split("@", 1)[0]
         self._ftag = f"a{tag}"
@@ -205,7 +211,8 @@ class SipDialog:
             ack = self._request("ACK", 0, 1, None)
             return [(0, 1, ok, True), (1000, 0, ack, False)]
         if mt == _REL:
-            self._cause = _cause_of(body)
+            cause = decode_bytes(body, variant=self.variant, has_cic=False).cause
+            self._cause = 16 if cause is None else cause
             if self.ended:
                 return [(0, direction, self._info(direction, body), True)]
             self.ended = True
@@ -249,13 +256,3 @@ class SipDialog:
             return self._request("INFO", 0, self._cseq, body)
         self._bcseq += 1
         return self._request("INFO", 1, self._bcseq, body)
-
-
-def _cause_of(body: bytes) -> int:
-    """The cause value of a REL body (type, pointer, optional pointer, length, octet 1, octet 2)."""
-    try:
-        start = 1 + body[1]
-        o1 = body[start + 1]
-        return body[start + 2 if o1 & 0x80 else start + 3] & 0x7F
-    except IndexError:  # pragma: no cover - bodies come from the codec
-        return 16
