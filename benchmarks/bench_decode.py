@@ -29,7 +29,8 @@ HERE = Path(__file__).resolve().parent
 
 def generate(path: Path, messages: int, seed: int = 1) -> None:
     from sigdiag.capture.writer import PcapWriter
-    from sigdiag.carrier.netbuild import SctpFlow, data_chunk
+    from sigdiag.carrier.flows import SctpFlow
+    from sigdiag.carrier.sctp import data_chunk
     from sigdiag.carrier.sigtran import build_m3ua_data
     from sigdiag.codec import encode_message
 

@@ -24,6 +24,7 @@ __all__ = [
     "Message",
     "__version__",
     "calls_frame",
+    "iter_calls",
     "messages_frame",
     "read_messages",
     "stats_frame",
@@ -34,12 +35,13 @@ if TYPE_CHECKING:
     from sigdiag.capture import CaptureError
     from sigdiag.decode import messages_frame, read_messages
     from sigdiag.model import Message
-    from sigdiag.report.frames import calls_frame, stats_frame
+    from sigdiag.report.frames import calls_frame, iter_calls, stats_frame
     from sigdiag.settings import ConfigError, DecodeSettings
 
 _LAZY = {
     "Anomaly": "sigdiag.anomalies",
     "calls_frame": "sigdiag.report.frames",
+    "iter_calls": "sigdiag.report.frames",
     "stats_frame": "sigdiag.report.frames",
     "CaptureError": "sigdiag.capture",
     "ConfigError": "sigdiag.settings",

@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sigdiag.calls import CallSettings, iter_calls
+from sigdiag.calls import CallSettings
 from sigdiag.capture.writer import PcapWriter
-from sigdiag.carrier import netbuild
+from sigdiag.carrier import link as wire_link
+from sigdiag.carrier import sctp as wire_sctp
 from sigdiag.carrier.sigtran import build_m3ua_data
 from sigdiag.codec import encode_message
+from sigdiag.report.frames import iter_calls
 from sigdiag.rules import check
 
 __all__ = ["T0", "A", "B", "Result", "Row", "analyse", "encode", "run_flow", "write_flow"]
@@ -95,9 +97,9 @@ def write_flow(path: Path, rows: Sequence[Row], cic: int = 1, t0: float = T0) ->
             data = encode(typ, int(p.get("cic", cic)), p)
             m3ua = build_m3ua_data(opc, dpc, 5, 2, 0, i & 0x0F, data, routing_context=1)
             tsn[opc] += 1
-            chunk = netbuild.data_chunk(m3ua, tsn[opc], ppid=3)
-            packet = netbuild.sctp_packet(_IP[opc], _IP[dpc], 2905, 2905, [chunk])
-            w.write(netbuild.encapsulate(1, packet), t0 + t)
+            chunk = wire_sctp.data_chunk(m3ua, tsn[opc], ppid=3)
+            packet = wire_sctp.sctp_packet(_IP[opc], _IP[dpc], 2905, 2905, [chunk])
+            w.write(wire_link.encapsulate(1, packet), t0 + t)
     return path
 
 
@@ -130,8 +132,9 @@ def analyse(
     settings: Mapping[str, Mapping[str, Any]] | Iterable[str] | None = None,
     call_settings: CallSettings | None = None,
 ) -> Result:
-    """Read a flow's capture with the library: :func:`sigdiag.calls.iter_calls` and
-    :func:`sigdiag.rules.check` (one process; rule ``settings`` as for ``check``)."""
+    """Read a flow's capture with the library: :func:`sigdiag.iter_calls` (outcomes refined by the shipped
+    rules, as the commands give them) and :func:`sigdiag.rules.check` (one process; rule ``settings`` as
+    for ``check``)."""
     calls = list(iter_calls(path, settings=call_settings))
     findings = list(check(path, settings=settings, call_settings=call_settings, workers=1))
     return Result(calls, findings)

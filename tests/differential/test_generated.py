@@ -43,7 +43,9 @@ import pytest
 
 from sigdiag import Message, read_messages
 from sigdiag.capture.writer import PcapngInterface, PcapngWriter, PcapWriter
-from sigdiag.carrier import netbuild as nb
+from sigdiag.carrier import flows as wire_flows
+from sigdiag.carrier import sctp as wire_sctp
+from sigdiag.carrier import transport as wire_transport
 from sigdiag.carrier.mtp import build_mtp2, build_mtp2_phdr, build_mtp3, crc16_x25
 from sigdiag.carrier.sigtran import (
     build_m2pa_user_data,
@@ -327,8 +329,8 @@ class Association:
         streams: int = 4,
     ) -> None:
         self.flows = {
-            True: nb.SctpFlow(a, b, port_a, port_b, linktype=linktype, vlans=vlans, vtag=0x1234),
-            False: nb.SctpFlow(b, a, port_b, port_a, linktype=linktype, vlans=vlans, vtag=0x5678),
+            True: wire_flows.SctpFlow(a, b, port_a, port_b, linktype=linktype, vlans=vlans, vtag=0x1234),
+            False: wire_flows.SctpFlow(b, a, port_b, port_a, linktype=linktype, vlans=vlans, vtag=0x5678),
         }
         self.tsn = {True: 100, False: 5000}
         self.ssn: dict[tuple[bool, int], int] = {}
@@ -339,7 +341,9 @@ class Association:
         """DATA chunks of one user message (split into ``parts`` fragments with B/E flags)."""
         ssn = self.ssn.get((forward, stream), 0)
         self.ssn[(forward, stream)] = ssn + 1
-        out = nb.data_chunks(data, self.tsn[forward], parts=parts, stream=stream, ssn=ssn, ppid=self.ppid)
+        out = wire_sctp.data_chunks(
+            data, self.tsn[forward], parts=parts, stream=stream, ssn=ssn, ppid=self.ppid
+        )
         self.tsn[forward] += len(out)
         return out
 
@@ -433,7 +437,7 @@ def sigtran_capture(
             cap.features["fragmented"] += 1
             flush()
             cap.add(assoc.frame(m.forward, pieces[:2]))
-            pending = [nb.sack_chunk(assoc.tsn[not m.forward] - 1), pieces[2]]
+            pending = [wire_sctp.sack_chunk(assoc.tsn[not m.forward] - 1), pieces[2]]
         else:
             pending.append(assoc.chunks(m.forward, user, stream)[0])
     flush()
@@ -539,8 +543,8 @@ def sip_capture(
     a, b = ("2001:db8::10", "2001:db8::20") if v6 else ("192.0.2.10", "192.0.2.20")
     if transport == "udp":
         flows = {
-            True: nb.UdpFlow(a, b, 5060, 5060, linktype=linktype, vlans=vlans, mtu=mtu),
-            False: nb.UdpFlow(b, a, 5060, 5060, linktype=linktype, vlans=vlans, mtu=mtu),
+            True: wire_flows.UdpFlow(a, b, 5060, 5060, linktype=linktype, vlans=vlans, mtu=mtu),
+            False: wire_flows.UdpFlow(b, a, 5060, 5060, linktype=linktype, vlans=vlans, mtu=mtu),
         }
         for forward, sip in sip_messages(msgs, version, variant):
             cap.features["messages"] += 1
@@ -552,12 +556,12 @@ def sip_capture(
                 cap.add(f)
         return cap
     tflows = {
-        True: nb.TcpFlow(a, b, 40000, 5060, seq=1000, ack=9000, linktype=linktype, vlans=vlans),
-        False: nb.TcpFlow(b, a, 5060, 40000, seq=9000, ack=1000, linktype=linktype, vlans=vlans),
+        True: wire_flows.TcpFlow(a, b, 40000, 5060, seq=1000, ack=9000, linktype=linktype, vlans=vlans),
+        False: wire_flows.TcpFlow(b, a, 5060, 40000, seq=9000, ack=1000, linktype=linktype, vlans=vlans),
     }
-    cap.add(tflows[True].frame(b"", nb.SYN))
-    cap.add(tflows[False].frame(b"", nb.SYN | nb.ACK))
-    cap.add(tflows[True].frame(b"", nb.ACK))
+    cap.add(tflows[True].frame(b"", wire_transport.SYN))
+    cap.add(tflows[False].frame(b"", wire_transport.SYN | wire_transport.ACK))
+    cap.add(tflows[True].frame(b"", wire_transport.ACK))
     stream = list(sip_messages(msgs, version, variant))
     cap.features["messages"] = len(stream)
     i = 0

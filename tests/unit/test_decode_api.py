@@ -18,7 +18,10 @@ import sigdiag
 from sigdiag import CaptureError, ConfigError, DecodeSettings, Message, messages_frame, read_messages
 from sigdiag.anomalies import CATALOGUE
 from sigdiag.capture.writer import PcapngWriter, PcapWriter
-from sigdiag.carrier import netbuild as nb
+from sigdiag.carrier import flows as wire_flows
+from sigdiag.carrier import link as wire_link
+from sigdiag.carrier import sctp as wire_sctp
+from sigdiag.carrier import transport as wire_transport
 from sigdiag.carrier.mtp import build_mtp2, build_mtp3
 from sigdiag.carrier.sigtran import build_m2pa_user_data, build_m3ua_data, build_m3ua_draft6_data
 from sigdiag.codec import encode_message
@@ -55,10 +58,10 @@ def _call(cic: int, variant: str = "itu") -> list[bytes]:
 
 
 def _m3ua_frames(bodies: list[bytes], a: str = "10.0.0.1", b: str = "10.0.0.2", si: int = 5) -> list[bytes]:
-    flow = nb.SctpFlow(a, b, 2905, 2905, vtag=1)
+    flow = wire_flows.SctpFlow(a, b, 2905, 2905, vtag=1)
     return [
         flow.frame(
-            [nb.data_chunk(build_m3ua_data(0x2D02, 0x0C3B, si, 2, 0, 3, body), tsn, stream=1, ssn=tsn)]
+            [wire_sctp.data_chunk(build_m3ua_data(0x2D02, 0x0C3B, si, 2, 0, 3, body), tsn, stream=1, ssn=tsn)]
         )
         for tsn, body in enumerate(bodies, 1)
     ]
@@ -238,8 +241,8 @@ def test_mtp2_fcs_keyword(tmp_path: Path) -> None:
 
 def test_m3ua_version_keyword(tmp_path: Path) -> None:
     msus = [build_mtp3(5, 2, 100, 200, 0, "itu", b) for b in _call(4)]
-    flow = nb.SctpFlow("10.0.0.1", "10.0.0.2", 2905, 2905)
-    frames = [flow.frame([nb.data_chunk(build_m3ua_draft6_data(m), i)]) for i, m in enumerate(msus, 1)]
+    flow = wire_flows.SctpFlow("10.0.0.1", "10.0.0.2", 2905, 2905)
+    frames = [flow.frame([wire_sctp.data_chunk(build_m3ua_draft6_data(m), i)]) for i, m in enumerate(msus, 1)]
     path = _pcap(tmp_path / "draft6.pcap", 1, frames)
     for version in ("auto", "draft6"):
         messages = list(read_messages(path, m3ua_version=version))
@@ -297,11 +300,11 @@ def _mixed_networks(tmp_path: Path) -> Path:
     itu = _m3ua_frames(_call(17))
     ansi_m3ua = _m3ua_frames(_call(9001, "ansi"), "10.9.0.2", "10.9.0.1")
     mtp2 = [build_mtp2(build_mtp3(5, 2, 0x0A0B0C, 0x010203, 1, "ansi", b)) for b in _call(9002, "ansi")]
-    flow = nb.SctpFlow("10.8.0.1", "10.8.0.2", 3565, 3565)
+    flow = wire_flows.SctpFlow("10.8.0.1", "10.8.0.2", 3565, 3565)
     m2pa = [
         flow.frame(
             [
-                nb.data_chunk(
+                wire_sctp.data_chunk(
                     build_m2pa_user_data(0, i, build_mtp3(5, 2, 0x8A0B0C, 0x210203, 1, "china", b)), i, ppid=5
                 )
             ]
@@ -466,7 +469,7 @@ def test_capture_error_is_importable_from_both_places() -> None:
 
 
 def test_a_capture_without_signalling_is_not_an_error(tmp_path: Path) -> None:
-    frames = [nb.encapsulate(1, nb.udp_packet("192.0.2.1", "192.0.2.2", 53, 53, b"dns?"))]
+    frames = [wire_link.encapsulate(1, wire_transport.udp_packet("192.0.2.1", "192.0.2.2", 53, 53, b"dns?"))]
     reader = read_messages(_pcap(tmp_path / "dns.pcap", 1, frames))
     assert list(reader) == [] and reader.anomalies == []
 
@@ -477,9 +480,11 @@ def test_a_capture_without_signalling_is_not_an_error(tmp_path: Path) -> None:
 
 def test_frame_level_anomalies_on_the_reader(tmp_path: Path) -> None:
     good = _m3ua_frames(_call(17))
-    flow = nb.SctpFlow("10.0.0.1", "10.0.0.2", 2905, 2905)
-    truncated_chunk = flow.frame([nb.data_chunk(build_m3ua_data(1, 2, 5, 2, 0, 0, _call(18)[0]), 99)])[:-20]
-    arp = nb.ethernet(b"\x00" * 28, 0x0806)
+    flow = wire_flows.SctpFlow("10.0.0.1", "10.0.0.2", 2905, 2905)
+    truncated_chunk = flow.frame([wire_sctp.data_chunk(build_m3ua_data(1, 2, 5, 2, 0, 0, _call(18)[0]), 99)])[
+        :-20
+    ]
+    arp = wire_link.ethernet(b"\x00" * 28, 0x0806)
     unknown_si = _m3ua_frames([_call(19)[0]], si=9)[0]  # SI 9: neither ISUP nor BICC
     frames = [good[0], truncated_chunk, good[1], arp, good[2], unknown_si, *good[3:]]
     reader = read_messages(_pcap(tmp_path / "bad.pcap", 1, frames))
@@ -573,8 +578,8 @@ def test_anomalies_kept_are_bounded(tmp_path: Path) -> None:
     """A capture made of nothing but bad frames: anomalies are counted, and only a bounded number kept."""
     from sigdiag.decode import MAX_KEPT_ANOMALIES
 
-    arp = nb.ethernet(b"\x00" * 28, 0x0806)
-    truncated = nb.ethernet(b"\x45\x00", 0x0800)
+    arp = wire_link.ethernet(b"\x00" * 28, 0x0806)
+    truncated = wire_link.ethernet(b"\x45\x00", 0x0800)
     frames = [truncated if i % 2 else arp for i in range(MAX_KEPT_ANOMALIES * 2 + 10)]
     reader = read_messages(_pcap(tmp_path / "many.pcap", 1, frames))
     assert list(reader) == []

@@ -35,7 +35,11 @@ from hypothesis import strategies as st
 from sigdiag import CaptureError, Message, read_messages
 from sigdiag.anomalies import CATALOGUE
 from sigdiag.capture.writer import PcapngWriter, PcapWriter
-from sigdiag.carrier import netbuild as nb
+from sigdiag.carrier import flows as wire_flows
+from sigdiag.carrier import ip as wire_ip
+from sigdiag.carrier import link as wire_link
+from sigdiag.carrier import sctp as wire_sctp
+from sigdiag.carrier import transport as wire_transport
 from sigdiag.carrier.mtp import build_mtp2, build_mtp2_phdr, build_mtp3
 from sigdiag.carrier.sigtran import (
     build_m2pa_user_data,
@@ -192,21 +196,21 @@ def _pcap(linktype: int, frames: list[bytes], **kw: object) -> bytes:
 def _sctp_frames(user_messages: list[bytes], ppid: int, port: int, **flow: object) -> list[bytes]:
     """One association direction: the first two messages bundled, the third split over three chunks
     in two packets, the rest one per packet."""
-    a = nb.SctpFlow("10.0.0.1", "10.0.0.2", port, port, vtag=9, **flow)  # type: ignore[arg-type]
+    a = wire_flows.SctpFlow("10.0.0.1", "10.0.0.2", port, port, vtag=9, **flow)  # type: ignore[arg-type]
     tsn = 1
     frames = []
     chunks = []
     for i, data in enumerate(user_messages):
         if i == 2:
-            parts = nb.data_chunks(data, tsn, parts=3, stream=1, ssn=i, ppid=ppid)
+            parts = wire_sctp.data_chunks(data, tsn, parts=3, stream=1, ssn=i, ppid=ppid)
             tsn += 3
             frames.append(a.frame(parts[:2]))
             frames.append(a.frame(parts[2:]))
             continue
-        chunks.append(nb.data_chunk(data, tsn, stream=1, ssn=i, ppid=ppid))
+        chunks.append(wire_sctp.data_chunk(data, tsn, stream=1, ssn=i, ppid=ppid))
         tsn += 1
         if i != 0:
-            frames.append(a.frame([nb.sack_chunk(7), *chunks]))
+            frames.append(a.frame([wire_sctp.sack_chunk(7), *chunks]))
             chunks = []
     if chunks:
         frames.append(a.frame(chunks))
@@ -223,14 +227,14 @@ def _seeds() -> dict[str, bytes]:
         "m3ua_draft6_v6_vlan": _pcap(
             1,
             [
-                nb.encapsulate(
+                wire_link.encapsulate(
                     1,
-                    nb.sctp_packet(
+                    wire_sctp.sctp_packet(
                         "2001:db8::1",
                         "2001:db8::2",
                         2905,
                         2905,
-                        [nb.data_chunk(build_m3ua_draft6_data(m), i)],
+                        [wire_sctp.data_chunk(build_m3ua_draft6_data(m), i)],
                     ),
                     vlans=[10, 20],
                 )
@@ -256,7 +260,7 @@ def _seeds() -> dict[str, bytes]:
             [
                 f
                 for i, b in enumerate(_isup_calls(cic=1))
-                for f in nb.UdpFlow("192.0.2.1", "192.0.2.2", 5060, 5060, mtu=300).frames(
+                for f in wire_flows.UdpFlow("192.0.2.1", "192.0.2.2", 5060, 5060, mtu=300).frames(
                     build_sip_invite_with_isup(
                         b[2:], call_id=f"c{i}", sdp="v=0\r\nm=audio 4000 RTP/AVP 0\r\n"
                     )
@@ -264,7 +268,7 @@ def _seeds() -> dict[str, bytes]:
             ],
         ),
     }
-    tcp = nb.TcpFlow("192.0.2.1", "192.0.2.2", 40000, 5060, seq=100)
+    tcp = wire_flows.TcpFlow("192.0.2.1", "192.0.2.2", 40000, 5060, seq=100)
     stream = b"".join(
         build_sip_message("INFO sip:x@y SIP/2.0", [("Call-ID", "t")], b[2:], "ansi88")
         for b in _isup_calls("ansi")
@@ -495,9 +499,15 @@ def _wrap(carrier: str, bodies: list[bytes]) -> bytes:
         sips = [build_sip_invite_with_isup(b, call_id="x", sdp="v=0\r\n") for b in bodies]
         if carrier == "sip_udp":
             return _pcap(
-                1, [nb.encapsulate(1, nb.udp_packet("192.0.2.1", "192.0.2.2", 5060, 5060, s)) for s in sips]
+                1,
+                [
+                    wire_link.encapsulate(
+                        1, wire_transport.udp_packet("192.0.2.1", "192.0.2.2", 5060, 5060, s)
+                    )
+                    for s in sips
+                ],
             )
-        tcp = nb.TcpFlow("192.0.2.1", "192.0.2.2", 4000, 5060, seq=1)
+        tcp = wire_flows.TcpFlow("192.0.2.1", "192.0.2.2", 4000, 5060, seq=1)
         return _pcap(1, [tcp.frame(s) for s in sips])
     users: list[bytes] = []
     for b in bodies:
@@ -541,8 +551,11 @@ def test_random_isup_bodies_in_valid_wrapping(work: Path, carrier: str, bodies: 
 )
 def test_random_sigtran_payloads(work: Path, adaptation: bytes, ppid: int, port: int) -> None:
     """Random bytes as the SCTP user message of every adaptation layer (and of unknown ones)."""
-    frame = nb.encapsulate(
-        1, nb.sctp_packet("10.0.0.1", "10.0.0.2", port, port, [nb.data_chunk(adaptation, 1, ppid=ppid)])
+    frame = wire_link.encapsulate(
+        1,
+        wire_sctp.sctp_packet(
+            "10.0.0.1", "10.0.0.2", port, port, [wire_sctp.data_chunk(adaptation, 1, ppid=ppid)]
+        ),
     )
     check_file(_write(work, _pcap(1, [frame])))
 
@@ -577,9 +590,11 @@ def test_random_sip(work: Path, headers: list[tuple[str, str]], body: bytes, tra
     text = "INVITE sip:1@2 SIP/2.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
     sip = text.encode("utf-8", "replace") + body
     if transport == "udp":
-        frames = [nb.encapsulate(1, nb.udp_packet("192.0.2.1", "192.0.2.2", 5060, 5060, sip))]
+        frames = [
+            wire_link.encapsulate(1, wire_transport.udp_packet("192.0.2.1", "192.0.2.2", 5060, 5060, sip))
+        ]
     else:
-        tcp = nb.TcpFlow("192.0.2.1", "192.0.2.2", 4000, 5060, seq=1)
+        tcp = wire_flows.TcpFlow("192.0.2.1", "192.0.2.2", 4000, 5060, seq=1)
         frames = [tcp.frame(sip[:50]), tcp.frame(sip[50:]), tcp.frame(sip)]
     check_file(_write(work, _pcap(1, frames)))
 
@@ -660,11 +675,12 @@ def test_gzip_bomb_is_streamed(work: Path) -> None:
 
 def test_sctp_fragments_that_never_end(work: Path) -> None:
     """Thousands of middle fragments of one user message: dropped past the size limit, memory bounded."""
-    flow = nb.SctpFlow("10.0.0.1", "10.0.0.2", 2905, 2905)
+    flow = wire_flows.SctpFlow("10.0.0.1", "10.0.0.2", 2905, 2905)
     piece = b"\xab" * 1400
-    frames = [flow.frame([nb.data_chunk(piece, 1, ppid=3, end=False)])]
+    frames = [flow.frame([wire_sctp.data_chunk(piece, 1, ppid=3, end=False)])]
     frames += [
-        flow.frame([nb.data_chunk(piece, 1 + i, ppid=3, begin=False, end=False)]) for i in range(1, 1200)
+        flow.frame([wire_sctp.data_chunk(piece, 1 + i, ppid=3, begin=False, end=False)])
+        for i in range(1, 1200)
     ]
     names, n = _bounded(work, _pcap(1, frames), seconds=5.0, megabytes=30.0)
     assert n == 0 and "sctp.reassembly_too_large" in names
@@ -674,16 +690,16 @@ def test_ip_fragments_that_never_complete(work: Path) -> None:
     """Thousands of first fragments of different datagrams: bounded, reported, no crash."""
     frames = []
     for ident in range(5000):
-        first = nb.ipv4_fragments(
+        first = wire_ip.ipv4_fragments(
             b"\x13\xc4\x13\xc4" + b"\0" * 2000, "192.0.2.1", "192.0.2.2", 17, ident=ident, count=2
         )[0]
-        frames.append(nb.encapsulate(1, first))
+        frames.append(wire_link.encapsulate(1, first))
     names, n = _bounded(work, _pcap(1, frames), seconds=10.0, megabytes=60.0)
     assert n == 0 and "ip.fragment_incomplete" in names
 
 
 def test_sip_over_tcp_claiming_a_huge_body(work: Path) -> None:
-    tcp = nb.TcpFlow("192.0.2.1", "192.0.2.2", 4000, 5060, seq=1)
+    tcp = wire_flows.TcpFlow("192.0.2.1", "192.0.2.2", 4000, 5060, seq=1)
     head = (
         b"INVITE sip:1@2 SIP/2.0\r\n"
         b"Content-Type: application/ISUP;version=itu-t92+\r\n"
@@ -700,7 +716,7 @@ def test_sip_pathological_header_lines(work: Path) -> None:
     ctype = "application/ISUP" + ";" * 20000 + "version=" + "a" * 20000 + "; base=" + '"' + "\\x" * 10000
     sip = build_sip_message("INVITE sip:1@2 SIP/2.0", [("X-Long", "y" * 60000)], b"\x01", "itu")
     sip = sip.replace(b"Content-Type: application/ISUP;version=itu", b"Content-Type: " + ctype.encode())
-    tcp = nb.TcpFlow("192.0.2.1", "192.0.2.2", 4000, 5060, seq=1)
+    tcp = wire_flows.TcpFlow("192.0.2.1", "192.0.2.2", 4000, 5060, seq=1)
     frames = [tcp.frame(sip[i : i + 1400]) for i in range(0, len(sip), 1400)]
     _bounded(work, _pcap(1, frames), seconds=5.0)
 

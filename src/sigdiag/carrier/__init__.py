@@ -25,7 +25,6 @@ transport units), :class:`~sigdiag.carrier.sigtran.SigtranDecoder` (M3UA, M2UA, 
 :class:`~sigdiag.carrier.sip.SipDecoder`, and :class:`~sigdiag.carrier.fastlane.M3uaFastLane` for the
 common Ethernet/IPv4/SCTP/M3UA frame (its offsets derived from the layer modules).
 :mod:`~sigdiag.carrier.flows` prebuilds whole frames for volume (simulators, benchmarks);
-:mod:`~sigdiag.carrier.netbuild` only re-exports the network builders under their former names.
 
 :func:`iter_payloads` composes the network layers with the signalling adaptation layers.  Links are
 named ``"<carrier>:<a>:<pa>-<b>:<pb>"`` for IP carriers (endpoints in a fixed order, so both
