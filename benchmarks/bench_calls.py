@@ -6,7 +6,7 @@
 Uses the capture of ``bench_decode.py`` (its ``generate``: ISUP call flows over M3UA, CIC reuse, bundled
 SCTP chunks), generated once and cached by size.  Measures, in separate processes one after the other:
 
-* sigdiag calls: ``sigdiag.calls.iter_calls`` over the file (decode, correlate, classify every call, then
+* sigdiag calls: ``sigdiag.iter_calls`` over the file (decode, correlate, classify every call, then
   the default refiners, the diagnosis rules' outcome overrides, as ``sigdiag calls`` applies them; the
   calls are consumed, as the command writes them), with ``keep_messages`` off as the command uses it;
 * the same without refiners (``refiners=()``): decode, correlate and classify only;
@@ -34,7 +34,11 @@ from bench_decode import generate, run_sigdiag, run_tshark  # noqa: E402
 
 CALLS_CHILD = """
 import sys, time, resource
-from sigdiag.calls import CallSettings, iter_calls
+from sigdiag.calls import CallSettings
+try:  # the rule-refined reader (since issue 15; before, sigdiag.calls.iter_calls refined by default)
+    from sigdiag.report.frames import iter_calls
+except ImportError:
+    from sigdiag.calls import iter_calls
 t = time.perf_counter()
 options = {"refiners": ()} if sys.argv[2] == "plain" else {}
 reader = iter_calls(sys.argv[1], settings=CallSettings(keep_messages=False), **options)
