@@ -23,7 +23,7 @@ from sigdiag.anomalies import Anomaly
 from sigdiag.capture import CaptureError, open_capture
 from sigdiag.carrier import PcDetector, walk_frames
 from sigdiag.codec.isup import decode_message, decode_payload
-from sigdiag.model import MESSAGE_KEYS, Frame, Message
+from sigdiag.model import MESSAGE_KEYS, Frame, Message, call_key
 from sigdiag.settings import DecodeSettings, load_settings
 
 if TYPE_CHECKING:
@@ -258,14 +258,6 @@ def read_messages(
     if first is not None:
         reader._it = chain((first,), reader._it)
     return reader
-
-
-def call_key(m: Message) -> tuple[Any, ...]:
-    """The key of the call (or circuit) a message belongs to: point-code pair and CIC, or SIP Call-ID."""
-    if m.sip_call_id is not None:
-        return ("sip", m.sip_call_id)
-    a, b = m.opc or 0, m.dpc or 0
-    return (m.protocol, a, b, m.cic) if a <= b else (m.protocol, b, a, m.cic)
 
 
 class MessageFilter:

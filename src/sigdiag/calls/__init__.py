@@ -9,15 +9,18 @@
     stats_frame("capture.pcap", by="trunk")     # one row per trunk (STATS_KEYS)
 
 Pieces: :mod:`~sigdiag.calls.machine` (the state machine as a table), :mod:`~sigdiag.calls.correlate`
-(the streaming correlator and the call record), :mod:`~sigdiag.calls.outcomes` (the outcome table,
-``rules/outcomes.yaml``), :mod:`~sigdiag.calls.stats` (KPIs and trunk maps),
-:mod:`~sigdiag.calls.pipeline` (files in, calls out; the refiner hook for the diagnosis rules) and
-:mod:`~sigdiag.calls.cli` (``sigdiag calls`` and ``sigdiag stats``).  ``docs/calls.md`` documents it all.
+(the streaming correlator; its parts :mod:`~sigdiag.calls.step`, :mod:`~sigdiag.calls.actions`,
+:mod:`~sigdiag.calls.circuits`, :mod:`~sigdiag.calls.copies`, :mod:`~sigdiag.calls.bounds` and
+:mod:`~sigdiag.calls.ledger`), :mod:`~sigdiag.calls.record` (the call record),
+:mod:`~sigdiag.calls.keys` (the call key), :mod:`~sigdiag.calls.outcomes` (the outcome table,
+``outcomes.yaml``), :mod:`~sigdiag.calls.stats` (KPIs and trunk maps) and :mod:`~sigdiag.calls.pipeline`
+(files in, calls out; the refiner hook for the diagnosis rules); ``sigdiag calls`` and ``sigdiag stats``
+are in :mod:`sigdiag.cli.calls`.  ``docs/calls.md`` documents it all.
 """
 
 from __future__ import annotations
 
-from sigdiag.calls.correlate import CALL_KEYS, Call, CircuitEvent, Correlator, Orphan
+from sigdiag.calls.correlate import CALL_KEYS, Call, CircuitEvent, Correlator, CorrelatorState, Orphan
 from sigdiag.calls.outcomes import (
     OUTCOMES,
     OutcomesError,
@@ -50,6 +53,7 @@ __all__ = [
     "CallSettings",
     "CircuitEvent",
     "Correlator",
+    "CorrelatorState",
     "Orphan",
     "OutcomeTable",
     "OutcomesError",

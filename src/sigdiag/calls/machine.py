@@ -2,8 +2,10 @@
 
 Every message is turned into one *event* relative to the call on its key (its circuit: point-code pair
 and CIC; for BICC the call instance code; for SIP-I the Call-ID), and :data:`TRANSITIONS` maps
-``(state, event)`` to ``(action, next state)``.  The actions are methods of
-:class:`sigdiag.calls.correlate.Correlator` named ``_do_<action>``.  ``docs/calls.md`` shows the same
+``(state, event)`` to ``(action, next state)`` (:data:`EVENT_FORWARD`, :data:`EVENT_BACKWARD` and
+:data:`EVENT_IDLE` say which event a message type is).  The actions are methods of
+:class:`sigdiag.calls.correlate.Correlator` named ``_do_<action>`` (:mod:`sigdiag.calls.actions`,
+:mod:`sigdiag.calls.circuits`).  ``docs/calls.md`` shows the same
 table; ``tests/unit/test_calls_machine.py`` has a test for every entry.
 
 States (of the call on one key):
@@ -34,7 +36,11 @@ from typing import Final
 __all__ = [
     "ANSWERED",
     "EVENTS",
+    "EVENT_BACKWARD",
+    "EVENT_FORWARD",
+    "EVENT_IDLE",
     "IDLE",
+    "NOT_ATTACHING",
     "PROCEEDING",
     "RELEASED",
     "RELEASING",
@@ -78,10 +84,40 @@ EVENTS: tuple[str, ...] = (
     "OTHER",
 )
 
+#: Message type -> event, for a message from the calling side and from the called side (anything else:
+#: OTHER).  Circuit supervision messages other than UCIC are turned into events per circuit
+#: (:mod:`sigdiag.calls.circuits`).
+EVENT_FORWARD: dict[str, str] = {"IAM": "IAM", "SAM": "SAM", "REL": "REL_F", "RLC": "RLC", "UCIC": "UCIC"}
+EVENT_BACKWARD: dict[str, str] = {
+    "IAM": "IAM_REV",
+    "ACM": "ACM",
+    "CPG": "CPG",
+    "ANM": "ANS",
+    "CON": "ANS",
+    "REL": "REL_B",
+    "RLC": "RLC",
+    "UCIC": "UCIC",
+}
+#: Events on an idle key (no call: direction does not matter).
+EVENT_IDLE: dict[str, str] = {
+    "IAM": "IAM",
+    "SAM": "SAM",
+    "ACM": "ACM",
+    "CPG": "CPG",
+    "ANM": "ANS",
+    "CON": "ANS",
+    "REL": "REL_F",
+    "RLC": "RLC",
+    "UCIC": "UCIC",
+}
+#: Actions that do not add the message to the call's timeline (they make a call, or the message is not
+#: the call's).
+NOT_ATTACHING = frozenset(("open", "park", "circuit", "ignore", "reuse", "dual_seizure"))
+
 #: ``(state, event) -> (action, next state)``.  Actions (methods ``_do_<action>`` of the correlator):
 #:
 #: ========================  =====================================================================
-#: ``open``                  start a call with this IAM
+#: ``open``                  start a call with this IAM (and replay the messages parked on the key)
 #: ``park``                  no call to attach to: hold the message for ``reorder_window_ms`` in case
 #:                           its IAM comes later in the file, then report it as an orphan
 #: ``circuit``               circuit supervision (or UCIC) on an idle circuit: a circuit event only
