@@ -27,8 +27,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from sigdiag.calls import CallSettings, Correlator, iter_calls
+from sigdiag.calls import CallSettings, Correlator
 from sigdiag.decode import read_messages
+from sigdiag.report.frames import iter_calls
 from sigdiag.rules.check import check
 from sigdiag.rules.engine import Engine
 from sigdiag.rules.loader import load_rules
