@@ -1,15 +1,17 @@
-"""Pre-rendered messages (sigdiag.codec.templates): a DigitTemplate renders what encode_message encodes."""
+"""Builders for generators: a DigitTemplate (sigdiag.codec.templates) renders what encode_message
+encodes; range and status encodes from status bits as it decodes them."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sigdiag.codec import decode_bytes, encode_message
 from sigdiag.codec.isup import encode_cic
-from sigdiag.codec.params import bcd_encode
+from sigdiag.codec.params import ParamError, RangeAndStatus, bcd_encode
 from sigdiag.codec.templates import SWAP, DigitTemplate, bcd
 
 DIGITS = "0123456789"
@@ -78,3 +80,21 @@ def test_sam_template(digits: str, stop: bool) -> None:
     assert t.render(digits) == encode([digits])
     h = t.hex_pieces()
     assert bytes.fromhex(h[0] + digits + h[1]).translate(SWAP) == encode([digits])
+
+
+@given(bits=st.text("01", min_size=1, max_size=256))
+def test_range_and_status_encodes_status_bits_as_decoded(bits: str) -> None:
+    codec = RangeAndStatus()
+    data = codec.encode({"range": len(bits) - 1, "status_bits": bits})
+    assert len(data) == 1 + (len(bits) + 7) // 8
+    assert codec.decode(data)["status_bits"] == bits
+    # the status octets, when given, win over the bits (a decoded dict has both)
+    assert codec.encode({"range": len(bits) - 1, "status": data[1:].hex(), "status_bits": "1"}) == data
+
+
+def test_range_and_status_bits_layout() -> None:
+    codec = RangeAndStatus()
+    assert codec.encode({"range": 9, "status_bits": "1010000001"}) == bytes.fromhex("090502")
+    assert codec.encode({"range": 2}) == bytes.fromhex("02")
+    with pytest.raises(ParamError):
+        codec.encode({"range": 2, "status_bits": "1x1"})

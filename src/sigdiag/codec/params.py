@@ -352,7 +352,9 @@ def range_circuits(cic: int, data: bytes, use_status: bool = True) -> tuple[int,
 class RangeAndStatus(Codec):
     """Range and status (Q.763 3.43): range (circuits - 1), then one status bit per circuit if present.
 
-    Derived keys: ``circuits`` (range + 1) and ``status_bits`` ("0101...", first circuit first).
+    Derived keys: ``circuits`` (range + 1) and ``status_bits`` ("0101...", first circuit first).  When
+    encoding, ``status`` (hex octets) is written if given, else ``status_bits`` packed into octets (first
+    circuit in bit 0 of the first octet, unused bits 0), else no status.
     """
 
     kind = "range"
@@ -372,7 +374,12 @@ class RangeAndStatus(Codec):
         rng = int(value.get("range", 0))
         if not 0 <= rng <= 255:
             raise ParamError(f"range {rng} out of range")
-        return bytes((rng,)) + bytes.fromhex(str(value.get("status", "")))
+        if "status" in value or "status_bits" not in value:
+            return bytes((rng,)) + bytes.fromhex(str(value.get("status", "")))
+        bits = str(value["status_bits"])
+        if bits.strip("01"):
+            raise ParamError(f"status bits {bits!r} are not 0s and 1s")
+        return bytes((rng,)) + bytes(int(bits[i : i + 8][::-1], 2) for i in range(0, len(bits), 8))
 
 
 class UserServiceInformation(Codec):

@@ -21,6 +21,9 @@ from sigdiag.simulate.circuits import TrunkRT, _release_key
 from sigdiag.simulate.framing import item_key
 from sigdiag.simulate.runstate import BUCKET_US, RunState
 
+#: The item key's part for each direction (0: A -> B), see :func:`~sigdiag.simulate.framing.item_key`.
+_DIRECTION_KEY = (item_key(0, 0, 0, 0), item_key(0, 1, 0, 0))
+
 
 class FastPath(RunState):
     """FASTMIXIN"""
@@ -157,8 +160,10 @@ class FastPath(RunState):
             tail = slots[k] = self.factory.new_tail(tr.T, oi, tr.hop_counter, self._tail_json)
         cl = tr.T.cic_len
         # item_key(0, d, 0, n) is item_key(0, d, 0, 0) + n: one index per message (runs per pooled flow)
-        dkey = (item_key(0, 0, 0, 0), item_key(0, 1, 0, 0))
         flow = tuple(
-            [(dt // BUCKET_US, dt % BUCKET_US, dkey[d] + cl + len(body), body) for dt, d, body in tail.flow]
+            [
+                (dt // BUCKET_US, dt % BUCKET_US, _DIRECTION_KEY[d] + cl + len(body), body)
+                for dt, d, body in tail.flow
+            ]
         )
         return flow, tail.free_at or 0, tail.json
