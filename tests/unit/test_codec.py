@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from sigdiag.anomalies import CATALOGUE
 from sigdiag.codec import ANSI_MESSAGES, ITU_MESSAGES, decode_bytes, encode_message, reencode
+from sigdiag.codec.catalogue import ANSI_PARAMETERS, PARAMETERS
 from sigdiag.codec.isup import EncodeError, decode_params, encode_cic
-from sigdiag.codec.params import ANSI_PARAMETERS, PARAMETERS, bcd_decode, bcd_encode
+from sigdiag.codec.params import bcd_decode, bcd_encode
 
 # --- hand-checked vectors (CIC first, little-endian) ------------------------------------------------------
 

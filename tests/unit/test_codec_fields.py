@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from sigdiag.codec import codes, decode_bytes
 from sigdiag.codec import fields as F
+from sigdiag.codec.catalogue import ANSI_PARAMETERS, PARAMETERS
 from sigdiag.codec.isup import decode_params
-from sigdiag.codec.params import ANSI_PARAMETERS, PARAMETERS
 
 
 def test_every_code_names_the_parameter_the_table_decodes() -> None:
@@ -135,7 +135,7 @@ def test_reader_agrees_with_full_decode(
 def test_calling_number_fields_of_random_numbers(
     nai: int, plan: int, presentation: int, screening: int, digits: str
 ) -> None:
-    from sigdiag.codec.params import CALLING_NUMBER
+    from sigdiag.codec.catalogue import CALLING_NUMBER
 
     value = CALLING_NUMBER.encode(
         {

@@ -27,7 +27,7 @@ from sigdiag.cli.common import (
     fail,
     failing_on,
     split_set,
-    with_decode_options,
+    with_option_groups,
 )
 from sigdiag.cli.rules import rule_overrides
 
@@ -85,7 +85,7 @@ def _thresholds(path: Path | None) -> Any:
 
 
 @audit_app.command("run")
-@with_decode_options
+@with_option_groups
 def run_command(
     paths: Annotated[
         list[str],

@@ -12,6 +12,7 @@ Calls are listed by start time (IAM time), per file (:func:`sigdiag.calls.pipeli
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,25 +22,23 @@ import typer
 from sigdiag.cli.common import (
     CIC_HELP,
     NO_DECODE_OPTIONS,
+    TABLE_TO_STDOUT,
     DecodeOptions,
     FilesArg,
-    FormatOpt,
     NumberOpt,
     OutcomesOpt,
-    OutputFormat,
-    OutputOpt,
+    OutputOptions,
     SetOpt,
     TrunksOpt,
     check_cic,
     check_number,
-    check_output,
     fail,
     failing_on,
     open_all,
     report_anomalies,
     split_set,
     trunk_map,
-    with_decode_options,
+    with_option_groups,
     write_output,
 )
 from sigdiag.cli.rules import outcome_refiner_for
@@ -53,14 +52,38 @@ GroupBy = StrEnum(
 )
 
 
+@dataclass(frozen=True)
+class CallOptions:
+    """How messages become calls and how calls get their outcome: ``--set``, ``--rules``,
+    ``--number-plan`` and ``--outcomes`` (an option group of ``calls`` and ``stats``,
+    :func:`~sigdiag.cli.common.with_option_groups`)."""
+
+    set_: SetOpt = None
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--rules",
+            help="A folder of extra rule files (repeatable): their outcome overrides refine the outcomes.",
+            show_default=False,
+        ),
+    ] = None
+    number_plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--number-plan",
+            help="YAML with valid_prefixes: [...] (rule unallocated-valid-prefix), as for sigdiag check.",
+            show_default=False,
+        ),
+    ] = None
+    outcomes: OutcomesOpt = None
+
+
+#: The default of a command's ``pipeline`` parameter (:func:`with_option_groups` always passes it).
+NO_CALL_OPTIONS = CallOptions()
+
+
 def _call_pipeline(
-    set_: list[str] | None,
-    outcomes: Path | None,
-    rules: list[Path] | None,
-    number_plan: Path | None,
-    config: Path | None,
-    trunks: Path | None = None,
-    **options: Any,
+    pipeline: CallOptions, config: Path | None, trunks: Path | None = None, **options: Any
 ) -> tuple[Any, Any, Any, list[Any]]:
     """What turns messages into calls, from the options: the correlation settings (``--set NAME=VALUE``
     and ``options``), the outcome table, the trunk map, and the refiners: those registered
@@ -72,14 +95,14 @@ def _call_pipeline(
     from sigdiag.calls.settings import CallSettings
     from sigdiag.settings import ConfigError
 
-    call_set, rule_set = split_set(set_)
+    call_set, rule_set = split_set(pipeline.set_)
     with failing_on(ConfigError):
         settings = (
             CallSettings().with_assignments(call_set).with_options(**options, keep_messages=bool(REFINERS))
         )
-        table = load_outcomes(outcomes)
+        table = load_outcomes(pipeline.outcomes)
     tmap = trunk_map(trunks)
-    refiners = [*REFINERS, outcome_refiner_for(rules, rule_set, number_plan, config, tmap)]
+    refiners = [*REFINERS, outcome_refiner_for(pipeline.rules, rule_set, pipeline.number_plan, config, tmap)]
     return settings, table, tmap, refiners
 
 
@@ -138,40 +161,20 @@ def _readers(
     return open_all(files, lambda p: CallReader(p, dsettings, settings, table, refiners, keep))
 
 
-RulesOpt = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--rules",
-        help="A folder of extra rule files (repeatable): their outcome overrides refine the outcomes.",
-        show_default=False,
-    ),
-]
-NumberPlanOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--number-plan",
-        help="YAML with valid_prefixes: [...] (rule unallocated-valid-prefix), as for sigdiag check.",
-        show_default=False,
-    ),
-]
 CicOpt = Annotated[int | None, typer.Option("--cic", help="Only calls on this CIC." + CIC_HELP)]
 
 
-@with_decode_options
+@with_option_groups
 def calls_command(
     files: FilesArg,
-    format: FormatOpt = OutputFormat.table,
-    output: OutputOpt = None,
+    out: OutputOptions = TABLE_TO_STDOUT,
     cic: CicOpt = None,
     number: NumberOpt = None,
     outcome: Annotated[
         list[str] | None,
         typer.Option("--outcome", help="Only calls with these outcomes (repeatable), e.g. network."),
     ] = None,
-    set_: SetOpt = None,
-    rules: RulesOpt = None,
-    number_plan: NumberPlanOpt = None,
-    outcomes: OutcomesOpt = None,
+    pipeline: CallOptions = NO_CALL_OPTIONS,
     decode: DecodeOptions = NO_DECODE_OPTIONS,
 ) -> None:
     """Correlate messages into calls and say how each call ended.
@@ -189,11 +192,11 @@ def calls_command(
     number = check_number(number)
     cic = check_cic(cic)
     dsettings = decode.settings()
-    check_output(format.value, output)
+    out.check()
     for o in outcome or []:
         if o not in OUTCOMES:
             raise fail(f"--outcome must be one of {', '.join(OUTCOMES)}, not {o!r}")
-    settings, table, _, refiners = _call_pipeline(set_, outcomes, rules, number_plan, decode.config)
+    settings, table, _, refiners = _call_pipeline(pipeline, decode.config)
     flt = CallFilter(cic=cic, number=number, outcomes=outcome)
     readers = _readers(files, dsettings, settings, table, refiners, flt)
     several = len(files) > 1
@@ -209,11 +212,11 @@ def calls_command(
                 row = call.as_dict()
                 yield {"file": str(path), **row} if several else row
 
-    write_output(rows(), format.value, output, columns, table_columns)
+    write_output(rows(), out, columns, table_columns)
     _summary(readers, per_file)
 
 
-@with_decode_options
+@with_option_groups
 def stats_command(
     files: FilesArg,
     by: Annotated[
@@ -236,14 +239,10 @@ def stats_command(
             "--prefix-digits", min=1, help="Prefix length for --by prefix [default: 4].", show_default=False
         ),
     ] = None,
-    format: FormatOpt = OutputFormat.table,
-    output: OutputOpt = None,
+    out: OutputOptions = TABLE_TO_STDOUT,
     cic: CicOpt = None,
     number: NumberOpt = None,
-    set_: SetOpt = None,
-    rules: RulesOpt = None,
-    number_plan: NumberPlanOpt = None,
-    outcomes: OutcomesOpt = None,
+    pipeline: CallOptions = NO_CALL_OPTIONS,
     decode: DecodeOptions = NO_DECODE_OPTIONS,
 ) -> None:
     """Call KPIs: seizures, ASR, NER, connection rate, network loss, effective calls, PDD, top causes.
@@ -261,16 +260,9 @@ def stats_command(
     number = check_number(number)
     cic = check_cic(cic)
     dsettings = decode.settings()
-    check_output(format.value, output)
+    out.check()
     settings, table, tmap, refiners = _call_pipeline(
-        set_,
-        outcomes,
-        rules,
-        number_plan,
-        decode.config,
-        trunks,
-        effective_s=effective_seconds,
-        prefix_digits=prefix_digits,
+        pipeline, decode.config, trunks, effective_s=effective_seconds, prefix_digits=prefix_digits
     )
     readers = _readers(files, dsettings, settings, table, refiners, CallFilter(cic=cic, number=number))
     acc = StatsAccumulator(by.value if by else None, tmap, settings, dsettings.pc_display)
@@ -281,5 +273,5 @@ def stats_command(
             for call in reader:
                 counts[call.outcome] = counts.get(call.outcome, 0) + 1
                 acc.add(call)
-    write_output(iter(acc.rows()), format.value, output, list(STATS_KEYS), stats_table_columns())
+    write_output(iter(acc.rows()), out, list(STATS_KEYS), stats_table_columns())
     _summary(readers, per_file)

@@ -13,10 +13,10 @@ import inspect
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
@@ -29,11 +29,12 @@ __all__ = [
     "NO_DECODE_OPTIONS",
     "NUMBER_HELP",
     "PC_HELP",
+    "TABLE_TO_STDOUT",
     "DecodeOptions",
     "OutputFormat",
+    "OutputOptions",
     "check_cic",
     "check_number",
-    "check_output",
     "check_pc",
     "fail",
     "failing_on",
@@ -42,7 +43,7 @@ __all__ = [
     "report_links",
     "split_set",
     "trunk_map",
-    "with_decode_options",
+    "with_option_groups",
     "write_output",
 ]
 
@@ -153,12 +154,6 @@ def check_pc(value: str | None, option: str, pc_format: str) -> int | None:
         ) from None
 
 
-def check_output(format: str, output: Path | None) -> None:
-    """Parquet is written to a file only."""
-    if format == "parquet" and output is None:
-        raise fail("--format parquet needs --output PATH")
-
-
 def split_set(assignments: list[str] | None) -> tuple[list[str], list[str]]:
     """``--set`` values: correlation settings ``NAME=VALUE`` and rule settings ``RULE.SETTING=VALUE`` (a
     dot in the name)."""
@@ -218,101 +213,108 @@ OutcomesOpt = Annotated[
 ]
 
 
-# -- the decoding options (every command that reads captures takes them) ----------------------------------
-_DECODE_OPTIONS: tuple[tuple[str, Any], ...] = (
-    (
-        "pc_format",
-        Annotated[
-            PcFormat | None,
-            typer.Option(
-                "--pc-format",
-                help="Point-code format of MTP3 routing labels (default: auto, decided per link from the "
-                "traffic).",
-                show_default=False,
-            ),
-        ],
-    ),
-    (
-        "variant",
-        Annotated[
-            Variant | None,
-            typer.Option(
-                "--variant",
-                help="ISUP variant (default: ansi with --pc-format ansi, else itu).",
-                show_default=False,
-            ),
-        ],
-    ),
-    (
-        "pc_display",
-        Annotated[
-            PcDisplay | None,
-            typer.Option(
-                "--pc-display",
-                help="Show point codes as decimal or structured (3-8-3, 8-8-8).",
-                show_default=False,
-            ),
-        ],
-    ),
-    (
-        "mtp2_fcs",
-        Annotated[
-            Tristate | None,
-            typer.Option(
-                "--mtp2-fcs",
-                help="MTP2 frames end with a 2-octet FCS: auto-detect, yes or no.",
-                show_default=False,
-            ),
-        ],
-    ),
-    (
-        "m3ua_version",
-        Annotated[
-            M3uaVersion | None,
-            typer.Option(
-                "--m3ua-version",
-                help="M3UA layout: auto-detect, RFC 4666 or IETF draft 6.",
-                show_default=False,
-            ),
-        ],
-    ),
-    (
-        "config",
-        Annotated[
-            Path | None,
-            typer.Option(
-                "--config",
-                help="YAML settings file (per-link point-code formats; see docs).",
-                show_default=False,
-            ),
-        ],
-    ),
-)
+# -- option groups: options that travel together, one parameter of the command ----------------------------
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+@functools.cache
+def _group_options(group: type[Any]) -> list[inspect.Parameter]:
+    """The options of an option group, as parameters of a command's signature (once per group)."""
+    kinds = get_type_hints(group, include_extras=True)
+    return [
+        inspect.Parameter(
+            f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=f.default, annotation=kinds[f.name]
+        )
+        for f in fields(group)
+    ]
+
+
+def with_option_groups(command: Command) -> Command:
+    """Give a command its option groups: each parameter whose annotation is an option group (a dataclass
+    whose fields are annotated as Typer options, e.g. ``decode: DecodeOptions``) stands, in the command's
+    signature (so in its ``--help``, in that place), for the group's fields, one option each; the command
+    gets them as one instance of the group."""
+    signature = inspect.signature(command, eval_str=True)
+    params: list[inspect.Parameter] = []
+    groups: dict[str, tuple[Callable[..., Any], list[str]]] = {}
+    for p in signature.parameters.values():
+        group = p.annotation
+        if not (isinstance(group, type) and is_dataclass(group)):
+            params.append(p)
+            continue
+        options = _group_options(group)
+        groups[p.name] = (group, [o.name for o in options])
+        params += options
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        for name, (make, names) in groups.items():
+            kwargs[name] = make(**{n: kwargs.pop(n) for n in names if n in kwargs})
+        return command(*args, **kwargs)
+
+    run.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    return run  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
 class DecodeOptions:
-    """The decoding options of a command line (None: not given)."""
+    """The decoding options of a command line (None: not given); every command that reads captures takes
+    them (:func:`with_option_groups`)."""
 
-    pc_format: PcFormat | None = None
-    variant: Variant | None = None
-    pc_display: PcDisplay | None = None
-    mtp2_fcs: Tristate | None = None
-    m3ua_version: M3uaVersion | None = None
-    config: Path | None = None
+    pc_format: Annotated[
+        PcFormat | None,
+        typer.Option(
+            "--pc-format",
+            help="Point-code format of MTP3 routing labels (default: auto, decided per link from the "
+            "traffic).",
+            show_default=False,
+        ),
+    ] = None
+    variant: Annotated[
+        Variant | None,
+        typer.Option(
+            "--variant",
+            help="ISUP variant (default: ansi with --pc-format ansi, else itu).",
+            show_default=False,
+        ),
+    ] = None
+    pc_display: Annotated[
+        PcDisplay | None,
+        typer.Option(
+            "--pc-display",
+            help="Show point codes as decimal or structured (3-8-3, 8-8-8).",
+            show_default=False,
+        ),
+    ] = None
+    mtp2_fcs: Annotated[
+        Tristate | None,
+        typer.Option(
+            "--mtp2-fcs",
+            help="MTP2 frames end with a 2-octet FCS: auto-detect, yes or no.",
+            show_default=False,
+        ),
+    ] = None
+    m3ua_version: Annotated[
+        M3uaVersion | None,
+        typer.Option(
+            "--m3ua-version", help="M3UA layout: auto-detect, RFC 4666 or IETF draft 6.", show_default=False
+        ),
+    ] = None
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="YAML settings file (per-link point-code formats; see docs).", show_default=False
+        ),
+    ] = None
 
     def values(self) -> dict[str, str | None]:
         """The options other than ``config`` as the library takes them (None: not given)."""
-        return {
-            name: None if value is None else value.value
-            for name, value in (
-                ("pc_format", self.pc_format),
-                ("variant", self.variant),
-                ("pc_display", self.pc_display),
-                ("mtp2_fcs", self.mtp2_fcs),
-                ("m3ua_version", self.m3ua_version),
-            )
-        }
+        out: dict[str, str | None] = {}
+        for f in fields(self):
+            if f.name != "config":
+                value = getattr(self, f.name)
+                out[f.name] = None if value is None else value.value
+        return out
 
     def settings(self) -> DecodeSettings:
         """The decoding settings: the config file, then the options (a bad one is a one-line error)."""
@@ -323,35 +325,25 @@ class DecodeOptions:
             return resolve_settings(None, self.config, **self.values())
 
 
-#: The default of a command's ``decode`` parameter (:func:`with_decode_options` always passes it).
+#: The default of a command's ``decode`` parameter (:func:`with_option_groups` always passes it).
 NO_DECODE_OPTIONS = DecodeOptions()
 
-Command = TypeVar("Command", bound=Callable[..., Any])
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """Where and how a command writes its rows: ``--format`` and ``--output`` (:func:`write_output`)."""
+
+    format: FormatOpt = OutputFormat.table
+    output: OutputOpt = None
+
+    def check(self) -> None:
+        """Parquet is written to a file only."""
+        if self.format == OutputFormat.parquet and self.output is None:
+            raise fail("--format parquet needs --output PATH")
 
 
-def with_decode_options(command: Command) -> Command:
-    """Give a command the decoding options: its parameter ``decode: DecodeOptions`` stands, in the
-    command's signature (so in its ``--help``, in that place), for ``--pc-format``, ``--variant``,
-    ``--pc-display``, ``--mtp2-fcs``, ``--m3ua-version`` and ``--config``; the command gets them as one
-    :class:`DecodeOptions`."""
-    signature = inspect.signature(command, eval_str=True)
-    params: list[inspect.Parameter] = []
-    for p in signature.parameters.values():
-        if p.name != "decode":
-            params.append(p)
-            continue
-        params += [
-            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=kind)
-            for name, kind in _DECODE_OPTIONS
-        ]
-
-    @functools.wraps(command)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        decode = DecodeOptions(**{name: kwargs.pop(name, None) for name, _ in _DECODE_OPTIONS})
-        return command(*args, decode=decode, **kwargs)
-
-    run.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-    return run  # type: ignore[return-value]
+#: The default of a command's ``out`` parameter (:func:`with_option_groups` always passes it).
+TABLE_TO_STDOUT = OutputOptions()
 
 
 # -- input and output ----------------------------------------------------------------------------------
@@ -365,20 +357,21 @@ def open_all(files: list[Path], make: Callable[[Path], Any]) -> list[tuple[Path,
 
 
 def write_output(
-    rows: Iterable[dict[str, Any]], fmt: str, output: Path | None, columns: list[str], table_columns: Any
+    rows: Iterable[dict[str, Any]], out: OutputOptions, columns: list[str], table_columns: Any
 ) -> int:
-    """Write the rows in ``fmt`` to ``output`` or standard output (:func:`sigdiag.report.write_rows`);
-    returns how many."""
+    """Write the rows in ``out.format`` to ``out.output`` or standard output
+    (:func:`sigdiag.report.write_rows`); returns how many."""
     from sigdiag.capture import CaptureError
     from sigdiag.report import write_rows
 
+    fmt, output = out.format.value, out.output
     try:
         if fmt == "parquet":
             return write_rows(rows, fmt, None, str(output), columns, table_columns)
         if output is None:
             return write_rows(rows, fmt, sys.stdout, None, columns, table_columns)
-        with open(output, "w", encoding="utf-8", newline="") as out:
-            return write_rows(rows, fmt, out, None, columns, table_columns)
+        with open(output, "w", encoding="utf-8", newline="") as file:
+            return write_rows(rows, fmt, file, None, columns, table_columns)
     except CaptureError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:

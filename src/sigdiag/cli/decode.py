@@ -11,18 +11,16 @@ import typer
 from sigdiag.cli.common import (
     CIC_HELP,
     NO_DECODE_OPTIONS,
+    TABLE_TO_STDOUT,
     DecodeOptions,
     FilesArg,
-    FormatOpt,
     NumberOpt,
-    OutputFormat,
-    OutputOpt,
+    OutputOptions,
     check_cic,
     check_number,
-    check_output,
     open_all,
     report_anomalies,
-    with_decode_options,
+    with_option_groups,
     write_output,
 )
 
@@ -31,11 +29,10 @@ __all__ = ["decode_command"]
 CicOpt = Annotated[int | None, typer.Option("--cic", help="Only messages on this CIC." + CIC_HELP)]
 
 
-@with_decode_options
+@with_option_groups
 def decode_command(
     files: FilesArg,
-    format: FormatOpt = OutputFormat.table,
-    output: OutputOpt = None,
+    out: OutputOptions = TABLE_TO_STDOUT,
     cic: CicOpt = None,
     number: NumberOpt = None,
     type: Annotated[
@@ -56,7 +53,7 @@ def decode_command(
     number = check_number(number)
     cic = check_cic(cic)
     settings = decode.settings()
-    check_output(format.value, output)
+    out.check()
     flt = MessageFilter(cic=cic, types=type, number=number)
     readers = open_all(files, lambda path: read_messages(path, settings=settings))
     several = len(files) > 1
@@ -75,5 +72,5 @@ def decode_command(
                 row = m.as_dict()
                 yield {"file": str(path), **row} if several else row
 
-    write_output(rows(), format.value, output, columns, table_columns)
+    write_output(rows(), out, columns, table_columns)
     report_anomalies(readers)

@@ -36,7 +36,7 @@ from sigdiag.cli.common import (
     failing_on,
     report_anomalies,
     trunk_map,
-    with_decode_options,
+    with_option_groups,
 )
 
 __all__ = ["check_command", "outcome_refiner_for", "rule_overrides", "rules_app", "simulated_rule_tests"]
@@ -142,7 +142,7 @@ def outcome_refiner_for(
     return outcome_refiner(_load(rules, rule_overrides(config, set_, number_plan)), trunks)
 
 
-@with_decode_options
+@with_option_groups
 def check_command(
     files: FilesArg,
     number: Annotated[

@@ -1,10 +1,11 @@
 """ISUP/BICC codec: message and parameter tables shaped like Q.763, one spec for decoding and encoding.
 
 Modules: :mod:`~sigdiag.codec.isup` (decode and encode messages), :mod:`~sigdiag.codec.messages` (the
-message formats), :mod:`~sigdiag.codec.params` (the parameter codecs), :mod:`~sigdiag.codec.names` (value
-names), :mod:`~sigdiag.codec.codes` (parameter codes by name), :mod:`~sigdiag.codec.fields` (named fields
-read from parameter octets, for calls and rules), :mod:`~sigdiag.codec.templates` (pre-rendered messages
-for traffic generators) and :mod:`~sigdiag.codec.message` (the decoded Message).
+message formats), :mod:`~sigdiag.codec.params` (the parameter codecs), :mod:`~sigdiag.codec.catalogue`
+(the parameter table and indicator layouts), :mod:`~sigdiag.codec.names` (value names),
+:mod:`~sigdiag.codec.codes` (parameter codes by name), :mod:`~sigdiag.codec.fields` (named fields read
+from parameter octets, for calls and rules), :mod:`~sigdiag.codec.templates` (pre-rendered messages for
+traffic generators) and :mod:`~sigdiag.codec.message` (the decoded Message).
 """
 
 from sigdiag.codec.isup import (

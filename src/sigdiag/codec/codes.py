@@ -2,7 +2,7 @@
 
 Plain ints (a module global is as fast as a literal in a loop), named like the parameter's key in
 :func:`sigdiag.codec.isup.decode_params` upper-cased; ``tests/unit/test_codec_fields.py`` checks each one
-against the codec's parameter table (:data:`sigdiag.codec.params.PARAMETERS`), the table that decodes
+against the codec's parameter table (:data:`sigdiag.codec.catalogue.PARAMETERS`), the table that decodes
 it.  Only the parameters that code outside the table names are here: the mandatory parameters of the
 message tables, the key fields and the ones calls and rules read.
 """

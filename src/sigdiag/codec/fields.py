@@ -3,7 +3,7 @@
 Calls and rules work on ``Message.raw_params`` (the ``(code, value)`` pairs the decoder splits a message
 into) so as not to decode every parameter of every message; this module is how they read a field there
 without masking and shifting octets themselves.  Every reader comes from the codec that decodes the same
-parameter in :mod:`sigdiag.codec.params` (a :class:`~sigdiag.codec.params.Bits` field's
+parameter in :mod:`sigdiag.codec.catalogue` (a :class:`~sigdiag.codec.params.Bits` field's
 :meth:`~sigdiag.codec.params.Bits.reader`, or the function the codec itself uses), so each field's
 position is written once.  ``tests/unit/test_codec_fields.py`` checks every reader against
 :func:`sigdiag.codec.isup.decode_params`.
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from sigdiag.codec import catalogue as P
 from sigdiag.codec import names as N
-from sigdiag.codec import params as P
 from sigdiag.codec.codes import (
     BACKWARD_CALL_INDICATORS,
     CALLED_PARTY_NUMBER,
@@ -33,7 +33,7 @@ from sigdiag.codec.codes import (
     RANGE_AND_STATUS,
     SUBSEQUENT_NUMBER,
 )
-from sigdiag.codec.params import cause_location, cause_value, circuit_range, range_circuits
+from sigdiag.codec.params import Bits, cause_location, cause_value, circuit_range, range_circuits
 
 __all__ = [
     "BACKWARD_CALL_INDICATORS",
@@ -75,7 +75,7 @@ def param_value(raw_params: Iterable[tuple[int, bytes]], code: int) -> bytes | N
     return None
 
 
-def _reader(codec: P.Bits, field: str, name: str | None = None) -> Reader:
+def _reader(codec: Bits, field: str, name: str | None = None) -> Reader:
     """The codec's reader of ``field``, named ``name`` (the field's name by default); its docstring is
     the ``#:`` comment above its definition below."""
     read = codec.reader(field)

@@ -1,5 +1,5 @@
 """ISUP / BICC message codec driven by the tables in :mod:`~sigdiag.codec.messages` and
-:mod:`~sigdiag.codec.params`.
+:mod:`~sigdiag.codec.catalogue` (the parameter table, with the codecs of :mod:`~sigdiag.codec.params`).
 
 Wire layout (Q.763 clause 1.3)::
 
@@ -25,10 +25,11 @@ from typing import Any
 
 from sigdiag.anomalies import Anomaly
 from sigdiag.carrier.payload import Payload
+from sigdiag.codec.catalogue import ANSI_PARAMETERS, PARAMETERS
 from sigdiag.codec.codes import CALLED_PARTY_NUMBER, CALLING_PARTY_NUMBER, CAUSE_INDICATORS, SUBSEQUENT_NUMBER
 from sigdiag.codec.message import Message
 from sigdiag.codec.messages import ALL_ABBRS, MessageSpec, message_table
-from sigdiag.codec.params import ANSI_PARAMETERS, PARAMETERS, RAW, Codec, ParamError, bcd_digits
+from sigdiag.codec.params import RAW, Codec, ParamError, bcd_digits
 
 __all__ = [
     "EncodeError",

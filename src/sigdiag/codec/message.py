@@ -126,7 +126,7 @@ class Message:
 
     @property
     def params(self) -> dict[str, Any]:
-        """Every parameter decoded in full, keyed by parameter name (see :mod:`sigdiag.codec.params`)."""
+        """Every parameter decoded in full, keyed by parameter name (see :mod:`sigdiag.codec.catalogue`)."""
         if self._params is None:
             from sigdiag.codec.isup import decode_params  # the decoder imports this module
 

@@ -16,6 +16,7 @@ from typing import Any
 from sigdiag.codec import names as N
 
 __all__ = [
+    "RAW",
     "SWAP",
     "AccessTransport",
     "ApplicationTransport",
@@ -34,6 +35,7 @@ __all__ = [
     "cause_location",
     "cause_value",
     "circuit_range",
+    "layout",
     "range_circuits",
 ]
 
@@ -105,6 +107,10 @@ class Raw(Codec):
 
     def encode(self, value: Mapping[str, Any]) -> bytes:
         return bytes.fromhex(str(value.get("raw", "")))
+
+
+#: The codec of the parameters sigdiag does not interpret.
+RAW = Raw()
 
 
 class Field:
@@ -188,26 +194,23 @@ class Bits(Codec):
         return word.to_bytes(self.octets, "little") + bytes.fromhex(str(value.get("extra", "")))
 
 
+def layout(*rows: tuple[str, int] | tuple[str, int, Mapping[int, str]]) -> list[Field]:
+    """Bit fields from ``(name, width)`` or ``(name, width, value names)`` rows in bit order, as Q.763's
+    figures list them: each field starts where the one before ends (bit A = 0)."""
+    fields: list[Field] = []
+    shift = 0
+    for name, width, *names in rows:
+        fields.append(Field(name, shift, width, *names))
+        shift += width
+    return fields
+
+
 def _octet_fields(prefix: list[Field], shift: int) -> list[Field]:
     return [Field(f.name, f.shift + shift, f.width, f.names) for f in prefix]
 
 
 #: Octet 1 of every number: odd/even indicator and nature of address.
-_NAI_OCTET = [Field("nature_of_address", 0, 7, N.NATURE_OF_ADDRESS), Field("odd_even", 7, 1)]
-#: Octet 2 layouts.
-_CALLED_OCTET = [Field("spare", 0, 4), Field("numbering_plan", 4, 3, N.NUMBERING_PLAN), Field("inn", 7, 1)]
-_CALLING_OCTET = [
-    Field("screening", 0, 2, N.SCREENING),
-    Field("presentation", 2, 2, N.ADDRESS_PRESENTATION),
-    Field("numbering_plan", 4, 3, N.NUMBERING_PLAN),
-    Field("number_incomplete", 7, 1),
-]
-_REDIRECTING_OCTET = [
-    Field("spare", 0, 2),
-    Field("presentation", 2, 2, N.ADDRESS_PRESENTATION),
-    Field("numbering_plan", 4, 3, N.NUMBERING_PLAN),
-    Field("spare2", 7, 1),
-]
+_NAI_OCTET = layout(("nature_of_address", 7, N.NATURE_OF_ADDRESS), ("odd_even", 1))
 
 
 class Number(Codec):
@@ -225,7 +228,7 @@ class Number(Codec):
     ) -> None:
         self.lead = Bits(1, lead) if lead else None
         if subsequent:
-            self.header = Bits(1, [Field("spare", 0, 7), Field("odd_even", 7, 1)])
+            self.header = Bits(1, layout(("spare", 7), ("odd_even", 1)))
         else:
             self.header = Bits(2, _NAI_OCTET + _octet_fields(header, 8))
         self.header_len = self.header.octets + (1 if self.lead else 0)
@@ -547,243 +550,3 @@ class ApplicationTransport(Codec):
                 out.append(len(address))
                 out += address
         return bytes(out) + bytes.fromhex(str(value.get("information", "")))
-
-
-# -- the parameter catalogue ---------------------------------------------------------------------------
-
-
-def _enum1(name: str, names: Mapping[int, str]) -> Bits:
-    return Bits(1, [Field(name, 0, 8, names)])
-
-
-NATURE_OF_CONNECTION = Bits(
-    1,
-    [
-        Field("satellite", 0, 2, N.SATELLITE),
-        Field("continuity_check", 2, 2, N.CONTINUITY_CHECK),
-        Field("echo_control_device", 4, 1),
-        Field("spare", 5, 3),
-    ],
-)
-FORWARD_CALL_INDICATORS = Bits(
-    2,
-    [
-        Field("international_call", 0, 1),
-        Field("end_to_end_method", 1, 2, N.END_TO_END_METHOD),
-        Field("interworking", 3, 1),
-        Field("end_to_end_information", 4, 1),
-        Field("isup_all_the_way", 5, 1),
-        Field("isup_preference", 6, 2, N.ISUP_PREFERENCE),
-        Field("isdn_access", 8, 1),
-        Field("sccp_method", 9, 2, N.SCCP_METHOD),
-        Field("spare", 11, 1),
-        Field("national_use", 12, 4),
-    ],
-)
-OPTIONAL_FORWARD_CALL_INDICATORS = Bits(
-    1,
-    [
-        Field("closed_user_group_call", 0, 2, N.CUG_CALL),
-        Field("simple_segmentation", 2, 1),
-        Field("spare", 3, 4),
-        Field("connected_line_identity_request", 7, 1),
-    ],
-)
-BACKWARD_CALL_INDICATORS = Bits(
-    2,
-    [
-        Field("charge", 0, 2, N.CHARGE),
-        Field("called_partys_status", 2, 2, N.CALLED_STATUS),
-        Field("called_partys_category", 4, 2, N.CALLED_CATEGORY),
-        Field("end_to_end_method", 6, 2, N.END_TO_END_METHOD),
-        Field("interworking", 8, 1),
-        Field("end_to_end_information", 9, 1),
-        Field("isup_all_the_way", 10, 1),
-        Field("holding_requested", 11, 1),
-        Field("isdn_access", 12, 1),
-        Field("echo_control_device", 13, 1),
-        Field("sccp_method", 14, 2, N.SCCP_METHOD),
-    ],
-)
-OPTIONAL_BACKWARD_CALL_INDICATORS = Bits(
-    1,
-    [
-        Field("in_band_information", 0, 1),
-        Field("call_diversion_may_occur", 1, 1),
-        Field("simple_segmentation", 2, 1),
-        Field("mlpp_user", 3, 1),
-        Field("national_use", 4, 4),
-    ],
-)
-EVENT_INFORMATION = Bits(1, [Field("event", 0, 7, N.EVENT_INDICATOR), Field("presentation_restricted", 7, 1)])
-REDIRECTION_INFORMATION = Bits(
-    2,
-    [
-        Field("redirecting_indicator", 0, 3, N.REDIRECTING_INDICATOR),
-        Field("spare", 3, 1),
-        Field("original_redirection_reason", 4, 4, N.REDIRECTING_REASON),
-        Field("redirection_counter", 8, 3),
-        Field("spare2", 11, 1),
-        Field("redirecting_reason", 12, 4, N.REDIRECTING_REASON),
-    ],
-)
-HOP_COUNTER = Bits(1, [Field("hop_counter", 0, 5), Field("spare", 5, 3)])
-CGSM_TYPE = Bits(1, [Field("type", 0, 2, N.CGSM_TYPE), Field("spare", 2, 6)])
-AUTOMATIC_CONGESTION_LEVEL = _enum1(
-    "level", {1: "congestion level 1 exceeded", 2: "congestion level 2 exceeded"}
-)
-CONTINUITY_INDICATORS = Bits(1, [Field("continuity_check_successful", 0, 1), Field("spare", 1, 7)])
-SUSPEND_RESUME = Bits(1, [Field("network_initiated", 0, 1), Field("spare", 1, 7)])
-INFORMATION_REQUEST_INDICATORS = Bits(
-    2,
-    [
-        Field("calling_party_address_request", 0, 1),
-        Field("holding_indicator", 1, 1),
-        Field("spare", 2, 1),
-        Field("calling_partys_category_request", 3, 1),
-        Field("charge_information_request", 4, 1),
-        Field("spare2", 5, 2),
-        Field("malicious_call_identification_request", 7, 1),
-        Field("spare3", 8, 4),
-        Field("national_use", 12, 4),
-    ],
-)
-INFORMATION_INDICATORS = Bits(
-    2,
-    [
-        Field("calling_party_address_response", 0, 2),
-        Field("hold_provided", 2, 1),
-        Field("spare", 3, 2),
-        Field("calling_partys_category_response", 5, 1),
-        Field("charge_information_response", 6, 1),
-        Field("solicited_information", 7, 1),
-        Field("spare2", 8, 4),
-        Field("national_use", 12, 4),
-    ],
-)
-
-CALLED_NUMBER = Number(_CALLED_OCTET)
-CALLING_NUMBER = Number(_CALLING_OCTET)
-REDIRECTING_NUMBER = Number(_REDIRECTING_OCTET)
-SUBSEQUENT_NUMBER = Number([], subsequent=True)
-GENERIC_NUMBER = Number(_CALLING_OCTET, lead=[Field("number_qualifier", 0, 8, N.NUMBER_QUALIFIER)])
-RAW = Raw()
-
-#: code -> (name, codec).  Q.763 Table 5 order.  Codes not listed decode as ``param_0xNN`` raw hex.
-PARAMETERS: dict[int, tuple[str, Codec]] = {
-    0x01: ("call_reference", RAW),
-    0x02: ("transmission_medium_requirement", _enum1("medium", N.TRANSMISSION_MEDIUM)),
-    0x03: ("access_transport", AccessTransport()),
-    0x04: ("called_party_number", CALLED_NUMBER),
-    0x05: ("subsequent_number", SUBSEQUENT_NUMBER),
-    0x06: ("nature_of_connection_indicators", NATURE_OF_CONNECTION),
-    0x07: ("forward_call_indicators", FORWARD_CALL_INDICATORS),
-    0x08: ("optional_forward_call_indicators", OPTIONAL_FORWARD_CALL_INDICATORS),
-    0x09: ("calling_partys_category", _enum1("category", N.CALLING_PARTYS_CATEGORY)),
-    0x0A: ("calling_party_number", CALLING_NUMBER),
-    0x0B: ("redirecting_number", REDIRECTING_NUMBER),
-    0x0C: ("redirection_number", CALLED_NUMBER),
-    0x0D: ("connection_request", RAW),
-    0x0E: ("information_request_indicators", INFORMATION_REQUEST_INDICATORS),
-    0x0F: ("information_indicators", INFORMATION_INDICATORS),
-    0x10: ("continuity_indicators", CONTINUITY_INDICATORS),
-    0x11: ("backward_call_indicators", BACKWARD_CALL_INDICATORS),
-    0x12: ("cause_indicators", Cause()),
-    0x13: ("redirection_information", REDIRECTION_INFORMATION),
-    0x15: ("circuit_group_supervision_message_type", CGSM_TYPE),
-    0x16: ("range_and_status", RangeAndStatus()),
-    0x18: ("facility_indicator", RAW),
-    0x1A: ("closed_user_group_interlock_code", RAW),
-    0x1D: ("user_service_information", UserServiceInformation()),
-    0x1E: ("signalling_point_code", RAW),
-    0x20: ("user_to_user_information", RAW),
-    0x21: ("connected_number", CALLING_NUMBER),
-    0x22: ("suspend_resume_indicators", SUSPEND_RESUME),
-    0x23: ("transit_network_selection", RAW),
-    0x24: ("event_information", EVENT_INFORMATION),
-    0x25: ("circuit_assignment_map", RAW),
-    0x26: ("circuit_state_indicator", RAW),
-    0x27: ("automatic_congestion_level", AUTOMATIC_CONGESTION_LEVEL),
-    0x28: ("original_called_number", REDIRECTING_NUMBER),
-    0x29: ("optional_backward_call_indicators", OPTIONAL_BACKWARD_CALL_INDICATORS),
-    0x2A: ("user_to_user_indicators", RAW),
-    0x2B: ("origination_isc_point_code", RAW),
-    0x2C: ("generic_notification_indicator", RAW),
-    0x2D: ("call_history_information", RAW),
-    0x2E: ("access_delivery_information", RAW),
-    0x2F: ("network_specific_facility", RAW),
-    0x30: ("user_service_information_prime", UserServiceInformation()),
-    0x31: ("propagation_delay_counter", RAW),
-    0x32: ("remote_operations", RAW),
-    0x33: ("service_activation", RAW),
-    0x34: ("user_teleservice_information", RAW),
-    0x35: ("transmission_medium_used", _enum1("medium", N.TRANSMISSION_MEDIUM)),
-    0x36: ("call_diversion_information", RAW),
-    0x37: ("echo_control_information", RAW),
-    0x38: ("message_compatibility_information", RAW),
-    0x39: ("parameter_compatibility_information", RAW),
-    0x3A: ("mlpp_precedence", RAW),
-    0x3B: ("mcid_request_indicators", RAW),
-    0x3C: ("mcid_response_indicators", RAW),
-    0x3D: ("hop_counter", HOP_COUNTER),
-    0x3E: ("transmission_medium_requirement_prime", _enum1("medium", N.TRANSMISSION_MEDIUM)),
-    0x3F: ("location_number", CALLING_NUMBER),
-    0x40: ("redirection_number_restriction", RAW),
-    0x43: ("call_transfer_reference", RAW),
-    0x44: ("loop_prevention_indicators", RAW),
-    0x45: ("call_transfer_number", CALLING_NUMBER),
-    0x4B: ("ccss", RAW),
-    0x4C: ("forward_gvns", RAW),
-    0x4D: ("backward_gvns", RAW),
-    0x4E: ("redirect_capability", RAW),
-    0x5B: ("network_management_controls", RAW),
-    0x65: ("correlation_id", RAW),
-    0x66: ("scf_id", RAW),
-    0x6E: ("call_diversion_treatment_indicators", RAW),
-    0x6F: ("called_in_number", REDIRECTING_NUMBER),
-    0x70: ("call_offering_treatment_indicators", RAW),
-    0x71: ("charged_party_identification", RAW),
-    0x72: ("conference_treatment_indicators", RAW),
-    0x73: ("display_information", RAW),
-    0x74: ("uid_action_indicators", RAW),
-    0x75: ("uid_capability_indicators", RAW),
-    0x77: ("redirect_counter", RAW),
-    0x78: ("application_transport", ApplicationTransport()),
-    0x79: ("collect_call_request", RAW),
-    0x7A: ("ccnr_possible_indicator", RAW),
-    0x7B: ("pivot_capability", RAW),
-    0x7C: ("pivot_routing_indicators", RAW),
-    0x7D: ("called_directory_number", CALLED_NUMBER),
-    0x7E: ("original_called_in_number", REDIRECTING_NUMBER),
-    0x81: ("calling_geodetic_location", RAW),
-    0x82: ("htr_information", RAW),
-    0x83: ("network_routing_number", RAW),
-    0x84: ("query_on_release_capability", RAW),
-    0x85: ("pivot_status", RAW),
-    0x86: ("pivot_counter", RAW),
-    0x87: ("pivot_routing_forward_information", RAW),
-    0x88: ("pivot_routing_backward_information", RAW),
-    0x89: ("redirect_status", RAW),
-    0x8A: ("redirect_forward_information", RAW),
-    0x8B: ("redirect_backward_information", RAW),
-    0x8C: ("number_portability_forward_information", RAW),
-    0xC0: ("generic_number", GENERIC_NUMBER),
-    0xC1: ("generic_digits", RAW),
-}
-
-#: ANSI T1.113 / GR-317 parameters that differ from or add to Q.763.
-ANSI_PARAMETERS: dict[int, tuple[str, Codec]] = {
-    **PARAMETERS,
-    0xC0: ("generic_address", GENERIC_NUMBER),
-    0xC3: ("egress_service", RAW),
-    0xC4: ("jurisdiction_information", RAW),
-    0xC5: ("carrier_identification", RAW),
-    0xC6: ("business_group", RAW),
-    0xC7: ("generic_name", RAW),
-    0xE4: ("local_service_provider_identification", RAW),
-    0xEA: ("originating_line_information", RAW),
-    0xEB: ("charge_number", Number(_REDIRECTING_OCTET)),
-    0xEE: ("carrier_selection_information", RAW),
-    0x100: ("circuit_validation_response_indicator", RAW),
-    0x101: ("circuit_group_characteristics_indicator", RAW),
-}
