@@ -156,6 +156,7 @@ def walk_frames(
     held = detector.queue  # not empty while the detector holds items back
     push = detector.push
     tally = detector.tally
+    start_tally = detector.start_tally
     emit = _emitter(detector, convert)
     take = lane.take if lane.enabled and fast_lane else None
     feed = net.feed
@@ -174,9 +175,7 @@ def walk_frames(
                 if held or x.pc_format == "auto":
                     yield from push(x)
                     continue
-                t = tally.get(x.link)
-                if t is None:
-                    t = tally[x.link] = [0, 0, x.carrier, x.pc_format]
+                t = tally.get(x.link) or start_tally(x)
                 t[0] += 1
                 if x.anomalies:
                     t[1] += anomalous(x.anomalies)
@@ -207,15 +206,14 @@ def _emitter(
     held = detector.queue
     push = detector.push
     tally = detector.tally
+    start_tally = detector.start_tally
     pending_cls = PendingPayload
 
     def emit(p: Payload) -> Iterable[Any]:
         if held or p.pc_format == "auto":
             return push(p if convert is None or p.__class__ is pending_cls else convert(p))
         x = p if convert is None else convert(p)
-        t = tally.get(x.link)
-        if t is None:
-            t = tally[x.link] = [0, 0, x.carrier, x.pc_format]
+        t = tally.get(x.link) or start_tally(x)
         t[0] += 1
         if x.anomalies:
             t[1] += anomalous(x.anomalies)

@@ -30,9 +30,9 @@ from typing import TypeVar
 from sigdiag.capture.frame import Frame
 from sigdiag.carrier import m3ua, ua
 from sigdiag.carrier.hot import compile_hot
-from sigdiag.carrier.ip import IP4_MF, IP4_OFFSET, IPV4_HEADER_LEN, IPV4_VIHL, PROTO_SCTP
+from sigdiag.carrier.ip import IP4_MF, IP4_OFFSET, IPV4_HEADER_LEN, IPV4_VIHL, PROTO_SCTP  # noqa: F401
 from sigdiag.carrier.link import ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_OFFSET
-from sigdiag.carrier.mtp3 import SI_BICC, SI_ISUP
+from sigdiag.carrier.mtp3 import SI_BICC, SI_ISUP  # noqa: F401
 from sigdiag.carrier.payload import Payload
 from sigdiag.carrier.sctp import CHUNK_DATA, COMMON_HEADER_LEN, DATA_CHUNK_LEN, FLAGS_WHOLE, PPID_M3UA
 from sigdiag.carrier.sigtran import link_name
@@ -129,48 +129,49 @@ class M3uaFastLane:
         return self.take(frame, Payload)
 
 
-# The body of M3uaFastLane.take, with the constants of the frame's shape in braces: filled in from the
-# layer modules' definitions above and compiled once, at import (sigdiag.carrier.hot): the function then
-# compares with literals, as fast as if they were typed in.
+# The body of M3uaFastLane.take, with the names of the frame's shape constants (defined above from the
+# layer modules' definitions) in braces: filled in with their values and compiled once, at import
+# (sigdiag.carrier.hot): the function then compares with literals, as fast as if they were typed in.
+# (PROTO_SCTP, SI_ISUP and SI_BICC are imported for this source only: hence their noqa F401.)
 _TAKE = """
 def take(self, frame, build):
     data = frame.data
     n = len(data)
-    if n < {min_frame} or n != frame.orig_len:
+    if n < {_MIN_FRAME} or n != frame.orig_len:
         return None
-    eth_ip, total, frag_proto, chunk, ppid_head, mlen, tag, plen = _HEAD.unpack_from(data, {ethertype_at})
+    eth_ip, total, frag_proto, chunk, ppid_head, mlen, tag, plen = _HEAD.unpack_from(data, {ETHERTYPE_OFFSET})
     clen = chunk & 0xFFFF
     if (
-        eth_ip >> 8 != {eth_ip}  # Ethernet type IPv4, IPv4 without options
-        or frag_proto & {frag_proto_mask} != {proto_sctp}  # not a fragment (MF clear, offset 0), SCTP
-        or chunk & {chunk_mask} != {chunk_want}  # DATA chunk (type 0) with B and E set
-        or ppid_head != {ppid_head}  # PPID 3 (M3UA); M3UA version 1, class 1 (transfer), DATA
-        or not 0 <= total - {ip_sctp} - clen <= 3  # the chunk fills the packet (IP 20 + SCTP 12)
-        or {ip_at} + total > n
-        or clen - {data_chunk_len} != mlen
+        eth_ip >> 8 != {_ETH_IP}  # Ethernet type IPv4, IPv4 without options
+        or frag_proto & {_FRAG_PROTO_MASK} != {PROTO_SCTP}  # not a fragment (MF clear, offset 0), SCTP
+        or chunk & {_CHUNK_MASK} != {_CHUNK_WANT}  # DATA chunk (type 0) with B and E set
+        or ppid_head != {_PPID_HEAD}  # PPID 3 (M3UA); M3UA version 1, class 1 (transfer), DATA
+        or not 0 <= total - {_IP_SCTP} - clen <= 3  # the chunk fills the packet (IP 20 + SCTP 12)
+        or {_IP_AT} + total > n
+        or clen - {DATA_CHUNK_LEN} != mlen
     ):
         return None
-    if tag == {tag_pd}:  # Protocol Data first
-        if not {pd_len} <= plen <= mlen - {m3ua_hdr}:
+    if tag == {_TAG_PD}:  # Protocol Data first
+        if not {_PD_LEN} <= plen <= mlen - {_M3UA_HDR}:
             return None
-        opc, dpc, si, ni, sls = _PD.unpack_from(data, {value_at})
-        start, stop = {pd_at}, {param_at} + plen
-    elif tag == {tag_rc} and plen == {rc_len} and n >= {rc_pd_at}:  # Routing Context, then Protocol Data
-        tag, plen, opc, dpc, si, ni, sls = _RC_PD.unpack_from(data, {value_at})
-        if tag != {tag_pd} or not {pd_len} <= plen <= mlen - {m3ua_hdr} - {rc_len}:
+        opc, dpc, si, ni, sls = _PD.unpack_from(data, {_VALUE_AT})
+        start, stop = {_PD_AT}, {_PARAM_AT} + plen
+    elif tag == {_TAG_RC} and plen == {_RC_LEN} and n >= {_RC_PD_AT}:  # Routing Context, then Protocol Data
+        tag, plen, opc, dpc, si, ni, sls = _RC_PD.unpack_from(data, {_VALUE_AT})
+        if tag != {_TAG_PD} or not {_PD_LEN} <= plen <= mlen - {_M3UA_HDR} - {_RC_LEN}:
             return None
-        start, stop = {rc_pd_at}, {param_at} + {rc_len} + plen
+        start, stop = {_RC_PD_AT}, {_PARAM_AT} + {_RC_LEN} + plen
     else:
         return None
-    if si != {si_isup} and si != {si_bicc}:
+    if si != {SI_ISUP} and si != {SI_BICC}:
         return None
-    key = data[{key_start}:{key_end}]
+    key = data[{_KEY.start}:{_KEY.stop}]
     entry = self._links.get(key) or self._link(key)
     return build(
         frame.number,
         frame.ts,
         "m3ua",
-        "isup" if si == {si_isup} else "bicc",
+        "isup" if si == {SI_ISUP} else "bicc",
         entry[2],
         entry[1],
         opc,
@@ -184,31 +185,4 @@ def take(self, frame, build):
 """
 
 
-M3uaFastLane.take = compile_hot(  # type: ignore[method-assign]
-    _TAKE,
-    {"_HEAD": _HEAD, "_PD": _PD, "_RC_PD": _RC_PD},
-    min_frame=_MIN_FRAME,
-    ethertype_at=ETHERTYPE_OFFSET,
-    eth_ip=_ETH_IP,
-    frag_proto_mask=_FRAG_PROTO_MASK,
-    proto_sctp=PROTO_SCTP,
-    chunk_mask=_CHUNK_MASK,
-    chunk_want=_CHUNK_WANT,
-    ppid_head=_PPID_HEAD,
-    ip_sctp=_IP_SCTP,
-    ip_at=_IP_AT,
-    data_chunk_len=DATA_CHUNK_LEN,
-    tag_pd=_TAG_PD,
-    tag_rc=_TAG_RC,
-    pd_len=_PD_LEN,
-    m3ua_hdr=_M3UA_HDR,
-    rc_len=_RC_LEN,
-    value_at=_VALUE_AT,
-    pd_at=_PD_AT,
-    param_at=_PARAM_AT,
-    rc_pd_at=_RC_PD_AT,
-    si_isup=SI_ISUP,
-    si_bicc=SI_BICC,
-    key_start=_KEY.start,
-    key_end=_KEY.stop,
-)
+M3uaFastLane.take = compile_hot(_TAKE, globals())  # type: ignore[method-assign]

@@ -17,9 +17,11 @@ __all__ = ["compile_hot"]
 
 
 def compile_hot(source: str, namespace: dict[str, Any], **constants: int) -> Callable[..., Any]:
-    """The function defined by ``source`` (one ``def``, with ``{name}`` placeholders for
-    ``constants``), compiled with ``namespace`` as its globals."""
-    text = source.format(**constants)
+    """The function defined by ``source`` (one ``def``, with ``{name}`` placeholders), compiled with
+    ``namespace`` as its globals.  A placeholder is filled in from ``constants``, else from the names
+    of ``namespace`` (``{PROTO_SCTP}``, ``{_KEY.start}``: a module passing its ``globals()`` writes its
+    own constants' names)."""
+    text = source.format_map({**namespace, **constants})
     name = text.split("def ", 1)[1].split("(", 1)[0].strip()
     scope = dict(namespace)
     exec(compile(text, f"<sigdiag hot {name}>", "exec"), scope)

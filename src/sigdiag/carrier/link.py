@@ -52,6 +52,7 @@ __all__ = [
     "SLL2_HEADER_LEN",
     "SLL_HEADER_LEN",
     "VLAN_TPIDS",
+    "Vlans",
     "encapsulate",
     "ethernet",
     "ethernet_header",
@@ -81,6 +82,8 @@ ETHERTYPE_IPV6 = 0x86DD
 ETHERTYPE_VLAN = 0x8100
 #: 802.1Q, 802.1ad (QinQ) and the pre-standard QinQ tag protocol identifiers.
 VLAN_TPIDS = frozenset({ETHERTYPE_VLAN, 0x88A8, 0x9100, 0x9200})
+#: VLAN tags, outermost first: each a VLAN id (802.1Q, TPID 8100) or ``(tpid, vid)``.
+Vlans = Sequence[int | tuple[int, int]]
 ETHERTYPE_MPLS = frozenset({0x8847, 0x8848})
 ETHERTYPE_PPPOE = 0x8864
 PPP_IPV4 = 0x0021
@@ -122,7 +125,7 @@ def ethernet_header(
     *,
     src: bytes | str = DEFAULT_SRC_MAC,
     dst: bytes | str = DEFAULT_DST_MAC,
-    vlans: Sequence[int | tuple[int, int]] = (),
+    vlans: Vlans = (),
 ) -> bytes:
     """The Ethernet II header (14 octets, + 4 per VLAN tag); ``vlans`` outermost first, each a VLAN id
     (802.1Q, TPID 8100) or ``(tpid, vid)`` (e.g. ``(0x88a8, 10)`` for a QinQ service tag)."""
@@ -152,7 +155,7 @@ def ethernet(
     *,
     src: bytes | str = DEFAULT_SRC_MAC,
     dst: bytes | str = DEFAULT_DST_MAC,
-    vlans: Sequence[int | tuple[int, int]] = (),
+    vlans: Vlans = (),
 ) -> bytes:
     """Ethernet II frame: :func:`ethernet_header` + payload."""
     return ethernet_header(ethertype, src=src, dst=dst, vlans=vlans) + payload
@@ -190,7 +193,7 @@ def loopback(payload: bytes, family: int = AF_INET, *, big_endian: bool = False)
     return family.to_bytes(LOOPBACK_HEADER_LEN, "big" if big_endian else "little") + payload
 
 
-def encapsulate(linktype: int, packet: bytes, *, vlans: Sequence[int | tuple[int, int]] = ()) -> bytes:
+def encapsulate(linktype: int, packet: bytes, *, vlans: Vlans = ()) -> bytes:
     """Wrap an IP packet in the link-layer header of ``linktype`` (1, 113, 276, 0, 108, 101, 12, 14,
     228, 229).  IPv4 or IPv6 is taken from the packet's version nibble."""
     v6 = bool(packet) and packet[0] >> 4 == 6
@@ -210,6 +213,6 @@ def encapsulate(linktype: int, packet: bytes, *, vlans: Sequence[int | tuple[int
     raise ValueError(f"no IP encapsulation for link type {linktype}")
 
 
-def link_header(linktype: int, v6: bool, vlans: Sequence[int | tuple[int, int]] = ()) -> bytes:
+def link_header(linktype: int, v6: bool, vlans: Vlans = ()) -> bytes:
     """The link-layer header :func:`encapsulate` puts before an IPv4 (or IPv6) packet: to prebuild."""
     return encapsulate(linktype, b"\x60" if v6 else b"\x45", vlans=vlans)[:-1]

@@ -213,12 +213,16 @@ class PcDetector:
     # ------------------------------------------------------------------------------------------
     def count(self, x: Any) -> None:
         """Add one passed-on item (payload or message) to its link's tally."""
-        t = self.tally.get(x.link)
-        if t is None:
-            t = self.tally[x.link] = [0, 0, x.carrier, x.pc_format]
+        t = self.tally.get(x.link) or self.start_tally(x)
         t[0] += 1
         if x.anomalies and anomalous(x.anomalies):
             t[1] += 1
+
+    def start_tally(self, x: Any) -> list[Any]:
+        """The new, empty tally of the link of ``x`` (its first passed-on item): ``[items, anomalous
+        items, carrier, pc_format]``."""
+        t = self.tally[x.link] = [0, 0, x.carrier, x.pc_format]
+        return t
 
     def push(self, x: Any) -> list[Any]:
         """Take one item (a :class:`PendingPayload`, or an output item already converted); return the

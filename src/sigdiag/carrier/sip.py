@@ -55,22 +55,9 @@ _MAX_DEPTH = 3
 _MAX_LINE = 8192
 
 _ANSI_PREFIXES = ("ansi", "gr-317", "gr317", "t1.113", "t1113")
-_ITU_PREFIXES = (
-    "itu",
-    "etsi",
-    "q763",
-    "q.763",
-    "q767",
-    "q.767",
-    "spirou",
-    "ttc",
-    "jt-",
-    "uk",
-    "china",
-    "nicc",
-    "q.1912",
-    "q1912",
-)
+# ITU-T ISUP and its recommendations, then the national variants built on it.
+_ITU_PREFIXES: tuple[str, ...] = ("itu", "etsi", "q763", "q.763", "q767", "q.767", "q.1912", "q1912")
+_ITU_PREFIXES += ("spirou", "ttc", "jt-", "uk", "china", "nicc")
 
 
 def isup_variant_from_version(version: str) -> str | None:

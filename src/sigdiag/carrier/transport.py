@@ -32,6 +32,7 @@ The parse side is :class:`sigdiag.carrier.net.NetDecoder` (with the structs belo
 from __future__ import annotations
 
 import struct
+from typing import Required, TypedDict, Unpack
 
 from sigdiag.anomalies import Anomaly
 from sigdiag.carrier.ip import PROTO_TCP, PROTO_UDP, inet_checksum, ip_packet, pseudo_header
@@ -47,6 +48,7 @@ __all__ = [
     "UDP_HEADER",
     "UDP_HEADER_LEN",
     "TcpKey",
+    "TcpOptions",
     "TcpStreams",
     "tcp",
     "tcp_packet",
@@ -83,6 +85,16 @@ def udp(payload: bytes, sport: int, dport: int, src: str, dst: str) -> bytes:
     return seg[:6] + csum.to_bytes(2, "big") + seg[8:]
 
 
+class TcpOptions(TypedDict, total=False):
+    """The keyword options of :func:`tcp`: sequence number (required), acknowledgement number (default
+    0), flags (default ACK|PSH), window (default 65535)."""
+
+    seq: Required[int]
+    ack: int
+    flags: int
+    window: int
+
+
 def tcp(
     payload: bytes,
     sport: int,
@@ -116,15 +128,11 @@ def tcp_packet(
     dport: int,
     payload: bytes,
     *,
-    seq: int,
-    ack: int = 0,
-    flags: int = ACK | PSH,
     ident: int = 0,
+    **segment: Unpack[TcpOptions],
 ) -> bytes:
-    """An IP packet carrying one TCP segment."""
-    return ip_packet(
-        tcp(payload, sport, dport, src, dst, seq=seq, ack=ack, flags=flags), src, dst, PROTO_TCP, ident=ident
-    )
+    """An IP packet carrying one TCP segment (``segment``: :func:`tcp`'s options)."""
+    return ip_packet(tcp(payload, sport, dport, src, dst, **segment), src, dst, PROTO_TCP, ident=ident)
 
 
 # ----------------------------------------------------------------------------------------------
