@@ -104,6 +104,22 @@ def iter_messages(
     )
 
 
+#: The keys of :meth:`LinkReport.as_dict`, in output order.
+LINK_KEYS: tuple[str, ...] = (
+    "link",
+    "carrier",
+    "pc_format",
+    "decided_by",
+    "score",
+    "sample",
+    "basis",
+    "messages",
+    "anomalous",
+    "anomalous_share",
+    "low_confidence",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class LinkReport:
     """One signalling link of a capture as the reader saw it.
@@ -135,20 +151,9 @@ class LinkReport:
         return self.anomalous / self.messages if self.messages else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        """The report as a plain JSON-ready dict (with ``anomalous_share``)."""
-        return {
-            "link": self.link,
-            "carrier": self.carrier,
-            "pc_format": self.pc_format,
-            "decided_by": self.decided_by,
-            "score": self.score,
-            "sample": self.sample,
-            "basis": self.basis,
-            "messages": self.messages,
-            "anomalous": self.anomalous,
-            "anomalous_share": round(self.anomalous_share, 6),
-            "low_confidence": self.low_confidence,
-        }
+        """The report as a plain JSON-ready dict (with ``anomalous_share``), in :data:`LINK_KEYS` order."""
+        share = round(self.anomalous_share, 6)
+        return {k: share if k == "anomalous_share" else getattr(self, k) for k in LINK_KEYS}
 
     def summary(self) -> str:
         """One line: link, format, how it was decided, messages, anomalous share."""

@@ -199,20 +199,27 @@ class Scenario:
 # --------------------------------------------------------------------------------------------------
 # Defaults
 
-DEFAULT_OUTCOMES: tuple[OutcomeEntry, ...] = (
-    OutcomeEntry("answered", 0.62, 16),
-    OutcomeEntry("user_busy", 0.11, 17),
-    OutcomeEntry("no_answer", 0.09, 19),
-    OutcomeEntry("no_user_responding", 0.01, 18),
-    OutcomeEntry("subscriber_absent", 0.03, 20),
-    OutcomeEntry("rejected", 0.01, 21),
-    OutcomeEntry("number_changed", 0.002, 22),
-    OutcomeEntry("caller_abandon", 0.08, 16),
-    OutcomeEntry("misdial", 0.02, 1),
-    OutcomeEntry("network", 0.004, 34),
-    OutcomeEntry("network", 0.003, 41),
-    OutcomeEntry("network", 0.002, 3),
-    OutcomeEntry("network", 0.001, 27),
+#: The default outcome mix: kind, weight, cause value.
+DEFAULT_OUTCOMES: tuple[OutcomeEntry, ...] = tuple(
+    OutcomeEntry(kind, float(weight), int(cause))
+    for kind, weight, cause in map(
+        str.split,
+        """
+        answered            0.62   16
+        user_busy           0.11   17
+        no_answer           0.09   19
+        no_user_responding  0.01   18
+        subscriber_absent   0.03   20
+        rejected            0.01   21
+        number_changed      0.002  22
+        caller_abandon      0.08   16
+        misdial             0.02   1
+        network             0.004  34
+        network             0.003  41
+        network             0.002  3
+        network             0.001  27
+        """.strip().splitlines(),
+    )
 )
 
 
