@@ -26,6 +26,7 @@ from sigdiag.cli.common import (
     TrunksOpt,
     fail,
     failing_on,
+    quiet_option,
     split_set,
     with_option_groups,
 )
@@ -59,10 +60,9 @@ BucketOpt = Annotated[
 ]
 ThresholdsOpt = Annotated[
     Path | None,
-    typer.Option(
+    quiet_option(
         "--thresholds",
         help="Alert settings YAML: network_loss_rate, asr, baseline z-score (docs/audit.md).",
-        show_default=False,
     ),
 ]
 
@@ -100,17 +100,14 @@ def run_command(
     ),
     scheduler: Annotated[
         str | None,
-        typer.Option(
+        quiet_option(
             "--scheduler",
             help="Dask scheduler address, e.g. tcp://host:8786 (--engine dask; default: a local cluster).",
-            show_default=False,
         ),
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(
-            "--workers", "-j", min=1, help="Worker processes [default: number of cores].", show_default=False
-        ),
+        quiet_option("--workers", "-j", min=1, help="Worker processes [default: number of cores]."),
     ] = None,
     bucket: BucketOpt = "1h",
     format: FormatOpt = SummaryFormat.table,
@@ -125,16 +122,15 @@ def run_command(
     ] = PointMode.name,
     rules: Annotated[
         list[Path] | None,
-        typer.Option("--rules", help="Extra rule folder (repeatable).", show_default=False),
+        quiet_option("--rules", help="Extra rule folder (repeatable)."),
     ] = None,
     set_: SetOpt = None,
     number_plan: Annotated[
         Path | None,
-        typer.Option(
+        quiet_option(
             "--number-plan",
             help="YAML with 'valid_prefixes:' (called-number prefixes the network routes): a call released "
             "with cause 1 to such a prefix is a network loss, as in check, calls and stats.",
-            show_default=False,
         ),
     ] = None,
     outcomes: OutcomesOpt = None,
@@ -212,12 +208,12 @@ def report_command(
     out_dir: Annotated[Path, typer.Argument(help="Output folder of an earlier audit (--out).")],
     bucket: Annotated[
         str | None,
-        typer.Option("--bucket", help="Time bucket [default: the audit's].", show_default=False),
+        quiet_option("--bucket", help="Time bucket [default: the audit's]."),
     ] = None,
     format: FormatOpt = SummaryFormat.table,
     thresholds: Annotated[
         Path | None,
-        typer.Option("--thresholds", help="Alert settings YAML [default: the audit's].", show_default=False),
+        quiet_option("--thresholds", help="Alert settings YAML [default: the audit's]."),
     ] = None,
 ) -> None:
     """Print the audit summary again from the stored results, without decoding anything."""

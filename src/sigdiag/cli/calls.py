@@ -35,6 +35,7 @@ from sigdiag.cli.common import (
     fail,
     failing_on,
     open_all,
+    quiet_option,
     report_anomalies,
     split_set,
     trunk_map,
@@ -61,18 +62,16 @@ class CallOptions:
     set_: SetOpt = None
     rules: Annotated[
         list[Path] | None,
-        typer.Option(
+        quiet_option(
             "--rules",
             help="A folder of extra rule files (repeatable): their outcome overrides refine the outcomes.",
-            show_default=False,
         ),
     ] = None
     number_plan: Annotated[
         Path | None,
-        typer.Option(
+        quiet_option(
             "--number-plan",
             help="YAML with valid_prefixes: [...] (rule unallocated-valid-prefix), as for sigdiag check.",
-            show_default=False,
         ),
     ] = None
     outcomes: OutcomesOpt = None
@@ -226,18 +225,15 @@ def stats_command(
     trunks: TrunksOpt = None,
     effective_seconds: Annotated[
         float | None,
-        typer.Option(
+        quiet_option(
             "--effective-seconds",
             min=0,
             help="Conversation time that makes an answered call effective [default: 10].",
-            show_default=False,
         ),
     ] = None,
     prefix_digits: Annotated[
         int | None,
-        typer.Option(
-            "--prefix-digits", min=1, help="Prefix length for --by prefix [default: 4].", show_default=False
-        ),
+        quiet_option("--prefix-digits", min=1, help="Prefix length for --by prefix [default: 4]."),
     ] = None,
     out: OutputOptions = TABLE_TO_STDOUT,
     cic: CicOpt = None,

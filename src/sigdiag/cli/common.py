@@ -39,6 +39,7 @@ __all__ = [
     "fail",
     "failing_on",
     "open_all",
+    "quiet_option",
     "report_anomalies",
     "report_links",
     "split_set",
@@ -54,6 +55,11 @@ Variant = StrEnum("Variant", ["itu", "ansi"])
 PcDisplay = StrEnum("PcDisplay", ["decimal", "structured"])
 Tristate = StrEnum("Tristate", ["auto", "yes", "no"])
 M3uaVersion = StrEnum("M3uaVersion", ["auto", "rfc", "draft6"])
+
+
+def quiet_option(*names: str, **settings: Any) -> Any:
+    """A Typer option whose help says its default itself (``[default: ...]`` in the text, or none)."""
+    return typer.Option(*names, show_default=False, **settings)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -192,24 +198,21 @@ NumberOpt = Annotated[
 ]
 TrunksOpt = Annotated[
     Path | None,
-    typer.Option("--trunks", help="Trunk map YAML (name, opc, dpc, cic ranges).", show_default=False),
+    quiet_option("--trunks", help="Trunk map YAML (name, opc, dpc, cic ranges)."),
 ]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option(
+    quiet_option(
         "--set",
         help="Correlation setting NAME=VALUE (repeatable): duplicate_window_ms, cross_link_window_ms, "
         "reorder_window_ms, linger_ms, t7_s, ack_window_s, glare_window_ms, effective_s, repeat_window_s, "
         "max_open_calls, prefix_digits (docs/calls.md); or a rule setting RULE.SETTING=VALUE as for "
         "sigdiag check.",
-        show_default=False,
     ),
 ]
 OutcomesOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--outcomes", help="Outcome classification file [default: rules/outcomes.yaml].", show_default=False
-    ),
+    quiet_option("--outcomes", help="Outcome classification file [default: rules/outcomes.yaml]."),
 ]
 
 
@@ -263,48 +266,40 @@ class DecodeOptions:
 
     pc_format: Annotated[
         PcFormat | None,
-        typer.Option(
+        quiet_option(
             "--pc-format",
             help="Point-code format of MTP3 routing labels (default: auto, decided per link from the "
             "traffic).",
-            show_default=False,
         ),
     ] = None
     variant: Annotated[
         Variant | None,
-        typer.Option(
+        quiet_option(
             "--variant",
             help="ISUP variant (default: ansi with --pc-format ansi, else itu).",
-            show_default=False,
         ),
     ] = None
     pc_display: Annotated[
         PcDisplay | None,
-        typer.Option(
+        quiet_option(
             "--pc-display",
             help="Show point codes as decimal or structured (3-8-3, 8-8-8).",
-            show_default=False,
         ),
     ] = None
     mtp2_fcs: Annotated[
         Tristate | None,
-        typer.Option(
+        quiet_option(
             "--mtp2-fcs",
             help="MTP2 frames end with a 2-octet FCS: auto-detect, yes or no.",
-            show_default=False,
         ),
     ] = None
     m3ua_version: Annotated[
         M3uaVersion | None,
-        typer.Option(
-            "--m3ua-version", help="M3UA layout: auto-detect, RFC 4666 or IETF draft 6.", show_default=False
-        ),
+        quiet_option("--m3ua-version", help="M3UA layout: auto-detect, RFC 4666 or IETF draft 6."),
     ] = None
     config: Annotated[
         Path | None,
-        typer.Option(
-            "--config", help="YAML settings file (per-link point-code formats; see docs).", show_default=False
-        ),
+        quiet_option("--config", help="YAML settings file (per-link point-code formats; see docs)."),
     ] = None
 
     def values(self) -> dict[str, str | None]:

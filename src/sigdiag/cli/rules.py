@@ -34,6 +34,7 @@ from sigdiag.cli.common import (
     check_pc,
     fail,
     failing_on,
+    quiet_option,
     report_anomalies,
     trunk_map,
     with_option_groups,
@@ -46,14 +47,13 @@ CheckFormat = StrEnum("CheckFormat", ["table", "jsonl", "json"])
 FailOn = StrEnum("FailOn", ["info", "low", "medium", "high", "critical", "never"])
 RulesOpt = Annotated[
     list[Path] | None,
-    typer.Option("--rules", help="A folder of extra rule files (repeatable).", show_default=False),
+    quiet_option("--rules", help="A folder of extra rule files (repeatable)."),
 ]
 RuleSetOpt = Annotated[
     list[str] | None,
-    typer.Option(
+    quiet_option(
         "--set",
         help="Rule setting RULE.SETTING=VALUE (repeatable), e.g. incomplete-digit-collection.max_gap_ms=500.",
-        show_default=False,
     ),
 ]
 
@@ -163,18 +163,15 @@ def check_command(
     set_: RuleSetOpt = None,
     number_plan: Annotated[
         Path | None,
-        typer.Option(
+        quiet_option(
             "--number-plan",
             help="YAML with valid_prefixes: [...] (rule unallocated-valid-prefix).",
-            show_default=False,
         ),
     ] = None,
     trunks: TrunksOpt = None,
     min_severity: Annotated[
         FailOn | None,
-        typer.Option(
-            "--min-severity", help="Report only findings at or above this severity.", show_default=False
-        ),
+        quiet_option("--min-severity", help="Report only findings at or above this severity."),
     ] = None,
     fail_on: Annotated[
         FailOn,
@@ -185,13 +182,12 @@ def check_command(
     decode: DecodeOptions = NO_DECODE_OPTIONS,
     workers: Annotated[
         int | None,
-        typer.Option(
+        quiet_option(
             "--workers",
             min=1,
             max=2,
             help="1: evaluate the rules in this process; 2: in a second process (decoding and rules on "
             "two CPUs).  Default: 2 for 4 MB of input or more on a machine with two CPUs.",
-            show_default=False,
         ),
     ] = None,
 ) -> None:
@@ -407,7 +403,7 @@ def rules_test(
     rules: RulesOpt = None,
     workdir: Annotated[
         Path | None,
-        typer.Option("--workdir", help="Keep the simulated captures in this folder.", show_default=False),
+        quiet_option("--workdir", help="Keep the simulated captures in this folder."),
     ] = None,
 ) -> None:
     """Run each rule's positive and negative tests (simulated captures; exit code 1 if one fails)."""

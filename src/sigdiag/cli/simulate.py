@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from sigdiag.cli.common import fail, failing_on
+from sigdiag.cli.common import fail, failing_on, quiet_option
 
 __all__ = ["simulate_command"]
 
@@ -26,31 +26,28 @@ def simulate_command(
     ],
     scenario: Annotated[
         Path | None,
-        typer.Option(
+        quiet_option(
             "--scenario",
             "-s",
             help="Scenario YAML file (docs/scenario.md); default: healthy traffic on two M3UA trunks.",
-            show_default=False,
         ),
     ] = None,
     calls: Annotated[
         int | None,
-        typer.Option(
+        quiet_option(
             "--calls",
             "-n",
             min=0,
             help="Number of calls of the traffic [default: the scenario's, 1000].",
-            show_default=False,
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same files.")] = 0,
     format: Annotated[
         str | None,
-        typer.Option(
+        quiet_option(
             "--format",
             "-f",
             help="pcap or pcapng [default: the scenario's, else from OUT's extension, else pcap].",
-            show_default=False,
         ),
     ] = None,
 ) -> None:
