@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from sigdiag.rules import engine as engine_module
-from sigdiag.rules.engine import FINDING_KEYS, Engine, Finding, ladder_of
+from sigdiag.rules import findings as findings_module
+from sigdiag.rules import windows as windows_module
+from sigdiag.rules.engine import FINDING_KEYS, Engine, Finding
+from sigdiag.rules.findings import ladder_of
 from sigdiag.rules.loader import Rule, RuleSet, load_rule, load_rules
 from tests.unit.test_calls_builder import T0, A, B, Flow, correlate
 from tests.unit.test_rules_language import FakeCall
@@ -195,7 +197,7 @@ def test_time_start_or_release() -> None:
 
 
 def test_members_are_capped_but_the_count_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine_module, "MAX_MEMBERS", 3)
+    monkeypatch.setattr(windows_module, "MAX_MEMBERS", 3)
     (f,) = run_rule(window_rule(count=2), [loss(i * 0.1, i) for i in range(1, 8)])
     assert f.count == 7 and f.calls == [1, 2, 3]
 
@@ -657,7 +659,7 @@ def test_call_rule_index_skips_only_rules_that_cannot_match(name: str) -> None:
             e.refine(call)
             outcomes.append((call.call_id, call.outcome, call.outcome_detail))
         e.finish()
-        results.append(([json.dumps(f.as_dict(), default=str) for f in e.findings], outcomes))
+        results.append(([json.dumps(f.as_dict(), default=str) for f in e.pending], outcomes))
     assert results[0] == results[1]
     if name in ("all-faults", "reference-fault"):
         assert results[0][0]  # findings to compare
@@ -675,7 +677,7 @@ def _ladder_decoding_everything(call: Any) -> list[dict[str, Any]]:
                 "offset_ms": round((entry[1] - call.start) * 1000.0, 1),
                 "direction": {0: "forward", 1: "backward"}.get(entry[3], "unknown"),
                 "type": entry[2],
-                "info": engine_module._summary_of(m),
+                "info": findings_module._summary_of(m),
             }
         )
     return out

@@ -1,9 +1,12 @@
-"""One capture point, start to end: its files in time order through one correlator and one rule engine,
-committed file by file (see :mod:`sigdiag.audit` for the design).
+"""One capture point, start to end: its files in time order through one correlator and one rule engine
+(:class:`sigdiag.rules.stream.PointStream`), committed file by file (see :mod:`sigdiag.audit` for the
+design).
 
 :func:`process_point` is what the local process pool and the Dask workers run; it takes a picklable
 :class:`PointTask` and returns a plain dict, so it runs the same in-process, in a child process or on a
-remote worker.
+remote worker.  Between two files the point's state (the correlator's and the engine's:
+:meth:`PointStream.snapshot`) is saved with the commit, and the next file (in this run or the next)
+continues from it.
 """
 
 from __future__ import annotations
@@ -11,18 +14,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import json
 import math
 import os
-import pickle
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sigdiag.audit.file_anomalies import MAX_ANOMALY_ROWS
+from sigdiag.audit.file_anomalies import FileAnomalies as _FileAnomalies
+from sigdiag.audit.file_anomalies import summary_of as _summary_of
 from sigdiag.audit.store import (
     STAGING_DIR,
     STATE_DIR,
@@ -33,6 +37,7 @@ from sigdiag.audit.store import (
     save_state,
     store_op,
 )
+from sigdiag.rules.stream import PointStream, stream_config
 
 __all__ = [
     "CHUNK_ROWS",
@@ -50,29 +55,9 @@ __all__ = [
 #: Rows buffered before a part file is written (bounds a worker's memory whatever the file size).
 CHUNK_ROWS = 20_000
 
-#: Anomaly rows stored per file and kind (frame-level, message-level); the rest are counted in one row.
-MAX_ANOMALY_ROWS = 10_000
 
-#: Attributes of the correlator and the engine that are configuration (taken from the fresh objects on
-#: restore), besides those that cannot be pickled (compiled tables and closures).
-_CONFIG_KEYS = frozenset(
-    (
-        "settings",
-        "outcomes",
-        "on_orphan",
-        "on_circuit_event",
-        "rules",
-        "trunks",
-        "pc",
-        "file",
-        "clock",
-        "call_rules",
-        "refining",
-        "call_windows",
-        "circuit_rules",
-        "circuit_windows",
-    )
-)
+#: Settings objects from a task's options (the audit checks them before any work starts).
+_config = stream_config
 
 #: Progress callback of the local engine (set in each pool process by the initializer).
 _progress: Callable[[dict[str, Any]], None] | None = None
@@ -191,113 +176,6 @@ def _first_ts(path: str) -> float:
     return math.inf
 
 
-# -- snapshot / restore ------------------------------------------------------------------------------------
-def _state_of(obj: Any) -> dict[str, Any]:
-    """The picklable run-time state of a correlator or engine (configuration and closures left out)."""
-    out: dict[str, Any] = {}
-    for k, v in vars(obj).items():
-        if k in _CONFIG_KEYS or callable(v):
-            continue
-        try:
-            pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # compiled tables hold closures: configuration, not state
-            continue
-        out[k] = v
-    return out
-
-
-def snapshot(correlator: Any, engine: Any) -> bytes:
-    """Pickle the correlator's and the engine's state together (shared objects stay shared)."""
-    return pickle.dumps((_state_of(correlator), _state_of(engine)), protocol=pickle.HIGHEST_PROTOCOL)
-
-
-class _Pipeline:
-    """Correlator + rule engine of one capture point, with the per-call bookkeeping of the audit."""
-
-    def __init__(self, options: dict[str, Any], state: bytes | None = None) -> None:
-        from sigdiag.calls.correlate import Correlator
-        from sigdiag.calls.stats import StatsAccumulator
-        from sigdiag.rules.engine import Engine
-
-        self.options = options
-        cfg = _config(options)
-        self.decode_settings = cfg["decode"]
-        self.engine = Engine(cfg["rules"], cfg["trunks"], pc=cfg["pc"])
-        self.correlator = Correlator(
-            cfg["call_settings"],
-            cfg["outcomes"],
-            on_orphan=self.engine.orphan,
-            on_circuit_event=self.engine.circuit_event,
-        )
-        if state is not None:
-            cstate, estate = pickle.loads(state)
-            vars(self.correlator).update(cstate)
-            vars(self.engine).update(estate)
-            # the per-message loop closes over the correlator's tables: build it again over the restored ones
-            self.correlator._step, self.correlator._count = self.correlator._make_step()
-        self.engine.clock = lambda c=self.correlator: c.now
-        namer = StatsAccumulator("trunk", cfg["trunks"], cfg["call_settings"], cfg["pc_display"])
-        # the trunk of a call exactly as `sigdiag stats --by trunk` names it
-        self._trunk_of: Callable[[Any], str] = namer._group_of
-        self._step = self.correlator._step
-
-    def snapshot(self) -> bytes:
-        return snapshot(self.correlator, self.engine)
-
-    def feed(self, messages: list[Any]) -> None:
-        self._step(messages)
-
-    def calls(self) -> list[Any]:
-        return self.correlator.take()
-
-    def close(self) -> None:
-        self.correlator.close()
-
-
-_CONFIG_CACHE: dict[str, dict[str, Any]] = {}
-
-
-def _config(options: dict[str, Any]) -> dict[str, Any]:
-    """Settings objects from the task's plain options (cached per process: loading rules costs)."""
-    key = json.dumps(options, sort_keys=True, default=str)
-    cfg = _CONFIG_CACHE.get(key)
-    if cfg is not None:
-        return cfg
-    from sigdiag.calls.outcomes import load_outcomes
-    from sigdiag.calls.settings import CallSettings
-    from sigdiag.calls.stats import load_trunks
-    from sigdiag.carrier.mtp import format_pc
-    from sigdiag.decode import resolve_settings
-    from sigdiag.rules.loader import load_rules
-
-    dec = dict(options.get("decode") or {})
-    config = dec.pop("config", None)
-    dsettings = resolve_settings(None, config, **dec)
-    csettings = CallSettings(keep_messages=False).with_assignments(options.get("set") or None)
-    trunks = load_trunks(options["trunks"]) if options.get("trunks") else None
-    rules = load_rules(options.get("rule_dirs") or (), options.get("rule_settings") or None)
-    pc_display = dsettings.pc_display
-    fmt = dsettings.pc_format
-    pc: Callable[[int], str] = str
-    if pc_display == "structured":
-
-        def pc(v: int) -> str:
-            return format_pc(v, fmt, True)
-
-    cfg = {
-        "decode": dsettings,
-        "call_settings": csettings,
-        "outcomes": load_outcomes(options.get("outcomes")),
-        "trunks": trunks,
-        "rules": rules,
-        "pc": pc,
-        "pc_display": pc_display,
-    }
-    _CONFIG_CACHE.clear()
-    _CONFIG_CACHE[key] = cfg
-    return cfg
-
-
 # -- rows ----------------------------------------------------------------------------------------------------
 def _day(ts: float | None) -> str:
     if ts is None or not math.isfinite(ts):
@@ -362,24 +240,35 @@ class _Parts:
         return new
 
 
-def _emit_calls(pipe: _Pipeline, parts: _Parts, point: str, file: str) -> int:
+@contextlib.contextmanager
+def _staged(parts: _Parts) -> Iterator[_Parts]:
+    """Write into ``parts``; a failure of the store (disk full, ...) deletes what was staged, and goes on."""
+    try:
+        yield parts
+    except StoreError:
+        parts.discard()
+        raise
+
+
+def _emit_calls(stream: PointStream, parts: _Parts, point: str, file: str) -> int:
+    """Refine and store the calls the correlator has finished, and store the findings so far."""
     from sigdiag.audit.tables import call_row, finding_row
 
-    engine = pipe.engine
-    trunk_of = pipe._trunk_of
+    engine = stream.engine
+    trunk_of = stream.trunk_of
     n = 0
-    for call in pipe.calls():
-        before = len(engine.findings)
+    for call in stream.calls():
+        before = len(engine.pending)
         engine.refine(call)
         trunk = trunk_of(call)
         parts.add("calls", _day(call.start), call_row(call, trunk, point, file))
         n += 1
-        if len(engine.findings) > before:
-            for f in engine.findings[before:]:
+        if len(engine.pending) > before:
+            for f in engine.pending[before:]:
                 if f.trunk is None:
                     f.trunk = trunk
-    if engine.findings:
-        for f in engine.take():
+    if engine.pending:
+        for f in engine.findings():
             parts.add("findings", _day(f.ts), finding_row(f, point, file))
     return n
 
@@ -412,110 +301,6 @@ def _reason(path: str, exc: BaseException) -> str:
     """The error's text without the file name it starts with (the row names the file)."""
     text = str(exc)
     return text[len(path) + 2 :] if text.startswith(path + ": ") else text
-
-
-class _FileAnomalies:
-    """The anomaly rows of one file: frame-level ones (the reader's) and message-level ones (each decoded
-    message's), at most :data:`MAX_ANOMALY_ROWS` of each kind, the rest counted."""
-
-    def __init__(self, point: str, path: str) -> None:
-        self.point = point
-        self.path = path
-        self.rows: list[dict[str, Any]] = []
-        self.messages = 0  # message-level anomalies seen
-        self.not_stored = 0
-
-    def message(self, m: Any) -> None:
-        from sigdiag.audit.tables import anomaly_row
-
-        for a in m.anomalies:
-            self.messages += 1
-            if self.messages > MAX_ANOMALY_ROWS:
-                self.not_stored += 1
-                continue
-            self.rows.append(
-                anomaly_row(self.point, self.path, "", "message", a.name, a.detail, a.frame, m.ts)
-            )
-
-    def finish(self, reader: Any, status: str, error: tuple[str, str] | None = None) -> list[dict[str, Any]]:
-        """Every row, marked ``status``; ``error``: (name, detail) of a file-level row first."""
-        from sigdiag.audit.tables import anomaly_row
-
-        rows: list[dict[str, Any]] = []
-        if error is not None:
-            rows.append(anomaly_row(self.point, self.path, status, "file", *error))
-        if reader is not None:
-            kept = list(reader.anomalies)
-            rows += [
-                anomaly_row(self.point, self.path, status, "frame", a.name, a.detail, a.frame) for a in kept
-            ]
-            self.not_stored += reader.anomaly_count - len(kept)
-        for r in self.rows:
-            r["file_status"] = status
-        rows += self.rows
-        if self.not_stored:
-            rows.append(
-                anomaly_row(
-                    self.point,
-                    self.path,
-                    status,
-                    "file",
-                    "file.anomalies_not_stored",
-                    f"{self.not_stored} more anomalies of this file were counted but not stored "
-                    f"(at most {MAX_ANOMALY_ROWS} frame and {MAX_ANOMALY_ROWS} message anomalies per file)",
-                )
-            )
-        return rows
-
-
-def _summary_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """What a run reports of one file's anomaly rows: how many, by name, the first frames."""
-    names: dict[str, int] = {}
-    frames: list[int] = []
-    for r in rows:
-        if r["name"] == "file.anomalies_not_stored":
-            continue
-        names[r["name"]] = names.get(r["name"], 0) + 1
-        if r["frame"] is not None and len(frames) < 5:
-            frames.append(int(r["frame"]))
-    return {"anomalies": sum(names.values()), "names": names, "frames": frames}
-
-
-def _commit_bad(
-    out: Path,
-    state: dict[str, Any],
-    task: PointTask,
-    path: str,
-    digest: str | None,
-    error: tuple[str, str],
-    rows: list[dict[str, Any]],
-    day: str = "unknown",
-) -> bool:
-    """Store the anomaly rows of a file that was skipped (unreadable, not a capture, broken mid-way) in a
-    commit of their own, once per content: ``state["bad"][path]`` remembers the hash and the error.  A new
-    content replaces the old rows; a file that is audited later drops them (:func:`_forget_bad`).  Returns
-    whether anything was written."""
-    prev = state.setdefault("bad", {}).get(path)
-    if prev is not None and prev.get("hash") == digest and prev.get("error") == list(error):
-        return False
-    seq = int(state["seq"]) + 1
-    parts = _Parts(out, task.pid, seq)
-    try:
-        for r in rows:
-            parts.add("anomalies", day, r)
-        parts.flush()
-    except StoreError:
-        parts.discard()
-        raise
-    old = set(prev.get("parts", [])) if prev else set()
-    new = parts.commit_into(state)
-    state["parts"] = [p for p in state["parts"] if p not in old] + new
-    state["bad"][path] = {"hash": digest, "error": list(error), "parts": new}
-    state["seq"] = seq
-    _save_or_undo(out, state, parts)  # the commit point
-    recover(out, task.pid)  # renames the parts (and saves the state without them as pending)
-    state["pending"] = []
-    return True
 
 
 def _commit_forget(out: Path, state: dict[str, Any], task: PointTask, path: str) -> None:
@@ -627,12 +412,7 @@ def process_point(task: PointTask) -> dict[str, Any]:
     files audited in this run whose decoding reported anomalies), ``messages``, ``calls``, ``findings``,
     ``anomalies`` (rows stored), ``seconds``, ``max_rss_kb`` of this process.
     """
-    from sigdiag.audit.tables import frames_of
-    from sigdiag.capture import CaptureError
-    from sigdiag.decode import read_messages
-
     t0 = time.perf_counter()
-    out = Path(task.out)
     result: dict[str, Any] = {
         "point": task.name,
         "files": 0,
@@ -650,189 +430,279 @@ def process_point(task: PointTask) -> dict[str, Any]:
     if stop_requested(task):  # asked to stop before it started: nothing to do
         result["stopped"] = _stop_signal or 1
         return result
-    fd = _lock(out, task.pid)
+    fd = _lock(Path(task.out), task.pid)
     try:
-        notes: list[str] = result["notes"]
-        state = recover(out, task.pid, notes) or _new_state(task)
-        state.setdefault("bad", {})
-        state, files = _repair(out, state, task, notes)
-        done = {f["hash"] for f in state["files"]}
-        known = {f["path"]: f for f in state["files"]}
-
-        def stopped() -> bool:
-            if stop_requested(task):
-                result["stopped"] = _stop_signal or 1
-                return True
-            return False
-
-        def bad(
-            path: str,
-            digest: str | None,
-            error: tuple[str, str],
-            rows: list[dict[str, Any]],
-            day: str = "unknown",
-        ) -> None:
-            result["bad"].append((path, f"{error[0]}: {error[1]}"))
-            if _commit_bad(out, state, task, path, digest, error, rows, day):
-                result["anomalies"] += len(rows)
-
-        todo: list[tuple[float, str, str, int]] = []
-        for path in files:
-            if stopped():
-                return _finish(result, t0)
-            try:
-                digest, size = _hash_cached(path, known)
-            except OSError as exc:
-                error = ("file.unreadable", f"cannot read: {exc.strerror}")
-                bad(path, None, error, _FileAnomalies(task.name, path).finish(None, "skipped", error))
-                _report({"kind": "file", "bytes": 0, "messages": 0})
-                continue
-            if digest in done or any(d == digest for _, _, d, _ in todo):
-                if path in state["bad"]:
-                    _commit_forget(out, state, task, path)
-                result["skipped"] += 1
-                _report({"kind": "file", "bytes": size, "messages": 0, "skipped": True})
-                continue
-            prev = state["bad"].get(path)
-            if prev is not None and prev.get("hash") == digest and prev["error"][0] == "file.not_a_capture":
-                # the same content was not a capture before: the same error again, already stored (a
-                # file that broke mid-way, a read error, is tried again)
-                result["bad"].append((path, ": ".join(prev["error"])))
-                _report({"kind": "file", "bytes": size, "messages": 0})
-                continue
-            try:
-                first = _first_ts(path)
-            except CaptureError as exc:
-                error = ("file.not_a_capture", _reason(path, exc))
-                bad(path, digest, error, _FileAnomalies(task.name, path).finish(None, "skipped", error))
-                _report({"kind": "file", "bytes": size, "messages": 0})
-                continue
-            todo.append((first, path, digest, size))
-        todo.sort()
-        snap_path = state.get("snapshot")
-        snap: bytes | None = (out / snap_path).read_bytes() if snap_path else None
-        pipe: _Pipeline | None = None
-        if todo or not state["tail_done"]:
-            pipe = _Pipeline(task.options, snap)
-        for first, path, digest, size in todo:
-            assert pipe is not None
-            if stopped():
-                return _finish(result, t0)
-            _checkpoint("file", task)
-            seq = int(state["seq"]) + 1
-            parts = _Parts(out, task.pid, seq)
-            m0 = pipe.correlator.messages
-            pipe.engine.file = path
-            frame_of = frames_of(path)  # every frame of this file knows its file (calls' frame_files)
-            damage = _FileAnomalies(task.name, path)
-            reader = None
-            try:
-                reader = read_messages(path, settings=pipe.decode_settings)
-                batch: list[Any] = []
-                for m in reader:
-                    m.frame = frame_of(m.frame)
-                    if m.anomalies:
-                        damage.message(m)
-                    batch.append(m)
-                    if len(batch) == 64:
-                        pipe.feed(batch)
-                        batch = []
-                        if pipe.correlator.done:
-                            result["calls"] += _emit_calls(pipe, parts, task.name, path)
-                        if stopped():
-                            break
-                if result["stopped"]:
-                    # interrupted mid-file: nothing of it is committed, the next run reads it again
-                    parts.discard()
-                    return _finish(result, t0)
-                if batch:
-                    pipe.feed(batch)
-                result["calls"] += _emit_calls(pipe, parts, task.name, path)
-                n_msgs = pipe.correlator.messages - m0
-                rows = damage.finish(reader, "audited")
-                for r in rows:
-                    parts.add("anomalies", _day(first), r)
-                parts.flush()
-            except StoreError:
-                parts.discard()
-                raise
-            except CaptureError as exc:
-                # the file broke mid-way: forget what it did, go on from the state before it
-                parts.discard()
-                error = ("file.broken", _reason(path, exc))
-                bad(path, digest, error, damage.finish(reader, "skipped", error), _day(first))
-                pipe = _Pipeline(task.options, snap)
-                _report({"kind": "file", "bytes": size, "messages": 0})
-                continue
-            assert reader is not None
-            _checkpoint("staged", task)
-            snap = pipe.snapshot()
-            snap_rel = f"{STATE_DIR}/{task.pid}-{seq:05d}.snap"
-            try:
-                atomic_write(out / snap_rel, snap)
-            except StoreError:
-                parts.discard()
-                raise
-            _checkpoint("snapshot", task)
-            old_tail = list(state["tail"])
-            dropped = set(old_tail) | set(_forget_bad(state, path))
-            st = os.stat(path)
-            state["files"].append(
-                {
-                    "path": path,
-                    "hash": digest,
-                    "size": size,
-                    "mtime_ns": st.st_mtime_ns,
-                    "messages": n_msgs,
-                    "anomalies": reader.anomaly_count,
-                    "message_anomalies": damage.messages,
-                }
-            )
-            state["parts"] = [p for p in state["parts"] if p not in dropped] + parts.commit_into(state)
-            state["tail"] = []
-            state["tail_done"] = False
-            state["snapshot"] = snap_rel
-            state["seq"] = seq
-            _save_or_undo(out, state, parts, snap_rel)  # the commit point
-            _checkpoint("committed", task)
-            state = recover(out, task.pid) or state  # renames the parts, drops the old tail and snapshot
-            _checkpoint("renamed", task)
-            done.add(digest)
-            result["files"] += 1
-            result["messages"] += n_msgs
-            result["findings"] += parts.findings
-            result["anomalies"] += len(rows)
-            result["bytes"] += size
-            if rows:
-                result["damaged"].append((path, _summary_of(rows)))
-            _report({"kind": "file", "bytes": size, "messages": n_msgs})
-        if not state["tail_done"] and pipe is not None and not stopped():
-            # provisional end of the point: calls still open and bursts still running are written as a
-            # tail, replaced when later files of the point come (the snapshot is from before this close)
-            seq = int(state["seq"]) + 1
-            parts = _Parts(out, task.pid, seq)
-            pipe.close()
-            last = state["files"][-1]["path"] if state["files"] else ""
-            try:
-                result["calls"] += _emit_calls(pipe, parts, task.name, last)
-                pipe.engine.finish()
-                for f in pipe.engine.take():
-                    parts.add("findings", _day(f.ts), _finding(f, task.name, last))
-                parts.flush()
-            except StoreError:
-                parts.discard()
-                raise
-            state["tail"] = parts.commit_into(state)
-            state["parts"] = list(state["parts"]) + state["tail"]
-            state["tail_done"] = True
-            result["findings"] += parts.findings
-            state["seq"] = seq
-            _save_or_undo(out, state, parts)
-            recover(out, task.pid)
+        _PointRun(task, result).run()
         return _finish(result, t0)
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+class _PointRun:
+    """One run of :func:`process_point` (the point's lock held): its state, the files to audit, each file
+    read and committed, the provisional tail."""
+
+    def __init__(self, task: PointTask, result: dict[str, Any]) -> None:
+        self.task = task
+        self.out = Path(task.out)
+        self.result = result
+        self.notes: list[str] = result["notes"]
+        self.state: dict[str, Any] = {}
+        #: the point's saved state (the snapshot of the last file committed)
+        self.snap: bytes | None = None
+
+    def stopped(self) -> bool:
+        if stop_requested(self.task):
+            self.result["stopped"] = _stop_signal or 1
+            return True
+        return False
+
+    def bad(
+        self,
+        path: str,
+        digest: str | None,
+        error: tuple[str, str],
+        rows: list[dict[str, Any]],
+        day: str = "unknown",
+    ) -> None:
+        """A file skipped (unreadable, not a capture, broken mid-way): reported, and its anomaly rows
+        stored in a commit of their own, once per content: ``state["bad"][path]`` remembers the hash and
+        the error.  A new content replaces the old rows; a file that is audited later drops them
+        (:func:`_forget_bad`)."""
+        self.result["bad"].append((path, f"{error[0]}: {error[1]}"))
+        out, state, task = self.out, self.state, self.task
+        prev = state.setdefault("bad", {}).get(path)
+        if prev is not None and prev.get("hash") == digest and prev.get("error") == list(error):
+            return
+        seq = int(state["seq"]) + 1
+        with _staged(_Parts(out, task.pid, seq)) as parts:
+            for r in rows:
+                parts.add("anomalies", day, r)
+            parts.flush()
+        old = set(prev.get("parts", [])) if prev else set()
+        new = parts.commit_into(state)
+        state["parts"] = [p for p in state["parts"] if p not in old] + new
+        state["bad"][path] = {"hash": digest, "error": list(error), "parts": new}
+        state["seq"] = seq
+        _save_or_undo(out, state, parts)  # the commit point
+        recover(out, task.pid)  # renames the parts (and saves the state without them as pending)
+        state["pending"] = []
+        self.result["anomalies"] += len(rows)
+
+    def run(self) -> None:
+        out, task = self.out, self.task
+        state = recover(out, task.pid, self.notes) or _new_state(task)
+        state.setdefault("bad", {})
+        self.state, files = _repair(out, state, task, self.notes)
+        todo = self.select(files)
+        if todo is None:
+            return
+        snap_path = self.state.get("snapshot")
+        self.snap = (out / snap_path).read_bytes() if snap_path else None
+        stream: PointStream | None = None
+        if todo or not self.state["tail_done"]:
+            stream = PointStream(task.options, self.snap)
+        for first, path, digest, size in todo:
+            assert stream is not None
+            if self.stopped():
+                return
+            _checkpoint("file", task)
+            stream = self.audit_file(stream, first, path, digest, size)
+            if stream is None:  # stopped mid-file
+                return
+        if not self.state["tail_done"] and stream is not None and not self.stopped():
+            self.write_tail(stream)
+
+    # -- which files ---------------------------------------------------------------------------------------
+    def select(self, files: list[str]) -> list[tuple[float, str, str, int]] | None:
+        """The files to audit, by first time stamp: ``(first time, path, hash, size)``; files already
+        done are skipped, unreadable ones and those that are not captures stored as bad.  None: stopped."""
+        known = {f["path"]: f for f in self.state["files"]}
+        done = {f["hash"] for f in self.state["files"]}
+        todo: list[tuple[float, str, str, int]] = []
+        for path in files:
+            if self.stopped():
+                return None
+            item = self._admit(path, known, done, todo)
+            if item is not None:
+                todo.append(item)
+        todo.sort()
+        return todo
+
+    def _admit(
+        self, path: str, known: dict[str, Any], done: set[str], todo: list[tuple[float, str, str, int]]
+    ) -> tuple[float, str, str, int] | None:
+        from sigdiag.capture import CaptureError
+
+        state, task = self.state, self.task
+        try:
+            digest, size = _hash_cached(path, known)
+        except OSError as exc:
+            error = ("file.unreadable", f"cannot read: {exc.strerror}")
+            self.bad(path, None, error, _FileAnomalies(task.name, path).finish(None, "skipped", error))
+            _report({"kind": "file", "bytes": 0, "messages": 0})
+            return None
+        if digest in done or any(d == digest for _, _, d, _ in todo):
+            if path in state["bad"]:
+                _commit_forget(self.out, state, task, path)
+            self.result["skipped"] += 1
+            _report({"kind": "file", "bytes": size, "messages": 0, "skipped": True})
+            return None
+        prev = state["bad"].get(path)
+        if prev is not None and prev.get("hash") == digest and prev["error"][0] == "file.not_a_capture":
+            # the same content was not a capture before: the same error again, already stored (a file
+            # that broke mid-way, a read error, is tried again)
+            self.result["bad"].append((path, ": ".join(prev["error"])))
+            _report({"kind": "file", "bytes": size, "messages": 0})
+            return None
+        try:
+            first = _first_ts(path)
+        except CaptureError as exc:
+            error = ("file.not_a_capture", _reason(path, exc))
+            self.bad(path, digest, error, _FileAnomalies(task.name, path).finish(None, "skipped", error))
+            _report({"kind": "file", "bytes": size, "messages": 0})
+            return None
+        return first, path, digest, size
+
+    # -- one file ------------------------------------------------------------------------------------------
+    def audit_file(
+        self, stream: PointStream, first: float, path: str, digest: str, size: int
+    ) -> PointStream | None:
+        """Read one file through the stream and commit its rows and the stream's state; the stream to go
+        on with (a new one from the last state when the file broke mid-way), None when stopped."""
+        from sigdiag.capture import CaptureError
+        from sigdiag.decode import read_messages
+
+        task = self.task
+        seq = int(self.state["seq"]) + 1
+        parts = _Parts(self.out, task.pid, seq)
+        damage = _FileAnomalies(task.name, path)
+        m0 = stream.correlator.messages
+        reader = None
+        try:
+            with _staged(parts):
+                stream.engine.file = path
+                reader = read_messages(path, settings=stream.decode_settings)
+                if not self._read(stream, parts, reader, path, damage):
+                    # interrupted mid-file: nothing of it is committed, the next run reads it again
+                    parts.discard()
+                    return None
+                rows = damage.finish(reader, "audited")
+                for r in rows:
+                    parts.add("anomalies", _day(first), r)
+                parts.flush()
+        except CaptureError as exc:
+            # the file broke mid-way: forget what it did, go on from the state before it
+            parts.discard()
+            error = ("file.broken", _reason(path, exc))
+            self.bad(path, digest, error, damage.finish(reader, "skipped", error), _day(first))
+            _report({"kind": "file", "bytes": size, "messages": 0})
+            return PointStream(task.options, self.snap)
+        n_msgs = stream.correlator.messages - m0
+        self._commit_file(stream, parts, path, digest, size, n_msgs, reader, damage)
+        result = self.result
+        result["files"] += 1
+        result["messages"] += n_msgs
+        result["findings"] += parts.findings
+        result["anomalies"] += len(rows)
+        result["bytes"] += size
+        if rows:
+            result["damaged"].append((path, _summary_of(rows)))
+        _report({"kind": "file", "bytes": size, "messages": n_msgs})
+        return stream
+
+    def _read(
+        self, stream: PointStream, parts: _Parts, reader: Any, path: str, damage: _FileAnomalies
+    ) -> bool:
+        """Feed the file's messages to the stream, 64 at a time, storing the calls as they finish; False
+        when stopped mid-file."""
+        from sigdiag.audit.tables import frames_of
+
+        task, result = self.task, self.result
+        frame_of = frames_of(path)  # every frame of this file knows its file (calls' frame_files)
+        batch: list[Any] = []
+        for m in reader:
+            m.frame = frame_of(m.frame)
+            if m.anomalies:
+                damage.message(m)
+            batch.append(m)
+            if len(batch) == 64:
+                stream.feed(batch)
+                batch = []
+                if stream.correlator.done:
+                    result["calls"] += _emit_calls(stream, parts, task.name, path)
+                if self.stopped():
+                    return False
+        if batch:
+            stream.feed(batch)
+        result["calls"] += _emit_calls(stream, parts, task.name, path)
+        return True
+
+    def _commit_file(
+        self,
+        stream: PointStream,
+        parts: _Parts,
+        path: str,
+        digest: str,
+        size: int,
+        n_msgs: int,
+        reader: Any,
+        damage: _FileAnomalies,
+    ) -> None:
+        """Save the stream's state and commit the file's parts with it (the point's state file)."""
+        out, task, state = self.out, self.task, self.state
+        _checkpoint("staged", task)
+        seq = parts.seq
+        self.snap = stream.snapshot()
+        snap_rel = f"{STATE_DIR}/{task.pid}-{seq:05d}.snap"
+        with _staged(parts):
+            atomic_write(out / snap_rel, self.snap)
+        _checkpoint("snapshot", task)
+        dropped = set(state["tail"]) | set(_forget_bad(state, path))
+        st = os.stat(path)
+        state["files"].append(
+            {
+                "path": path,
+                "hash": digest,
+                "size": size,
+                "mtime_ns": st.st_mtime_ns,
+                "messages": n_msgs,
+                "anomalies": reader.anomaly_count,
+                "message_anomalies": damage.messages,
+            }
+        )
+        state["parts"] = [p for p in state["parts"] if p not in dropped] + parts.commit_into(state)
+        state["tail"] = []
+        state["tail_done"] = False
+        state["snapshot"] = snap_rel
+        state["seq"] = seq
+        _save_or_undo(out, state, parts, snap_rel)  # the commit point
+        _checkpoint("committed", task)
+        self.state = recover(out, task.pid) or state  # renames the parts, drops the old tail and snapshot
+        _checkpoint("renamed", task)
+
+    # -- the end -------------------------------------------------------------------------------------------
+    def write_tail(self, stream: PointStream) -> None:
+        """The provisional end of the point: calls still open and bursts still running are written as a
+        tail, replaced when later files of the point come (the snapshot is from before this close)."""
+        out, task, state = self.out, self.task, self.state
+        seq = int(state["seq"]) + 1
+        stream.close()
+        last = state["files"][-1]["path"] if state["files"] else ""
+        with _staged(_Parts(out, task.pid, seq)) as parts:
+            self.result["calls"] += _emit_calls(stream, parts, task.name, last)
+            stream.engine.finish()
+            for f in stream.engine.findings():
+                parts.add("findings", _day(f.ts), _finding(f, task.name, last))
+            parts.flush()
+        state["tail"] = parts.commit_into(state)
+        state["parts"] = list(state["parts"]) + state["tail"]
+        state["tail_done"] = True
+        self.result["findings"] += parts.findings
+        state["seq"] = seq
+        _save_or_undo(out, state, parts)
+        recover(out, task.pid)
 
 
 def _finish(result: dict[str, Any], t0: float) -> dict[str, Any]:

@@ -7,7 +7,7 @@ validated against ``schema.json``; see docs/rules.md.
 from __future__ import annotations
 
 from sigdiag.rules.check import CheckRun, FindingFilter, check, findings_frame
-from sigdiag.rules.engine import FINDING_KEYS, Engine, Finding
+from sigdiag.rules.engine import FINDING_KEYS, Batch, Engine, EngineState, Finding
 from sigdiag.rules.loader import (
     SEVERITIES,
     Rule,
@@ -21,8 +21,10 @@ from sigdiag.rules.loader import (
 __all__ = [
     "FINDING_KEYS",
     "SEVERITIES",
+    "Batch",
     "CheckRun",
     "Engine",
+    "EngineState",
     "Finding",
     "FindingFilter",
     "Rule",

@@ -25,7 +25,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sigdiag.rules.engine import FINDING_KEYS, Engine, Finding
+from sigdiag.rules.engine import FINDING_KEYS, Batch, Engine, Finding
 from sigdiag.rules.loader import SEVERITIES, RuleSet, load_rules, parse_assignments
 
 if TYPE_CHECKING:
@@ -194,14 +194,12 @@ class CheckRun:
         self.workers = _workers(workers, files)
         # with two workers the engine runs in a second process (sigdiag.rules.parallel): the correlator's
         # records and the finished calls go into its batches, in the order the engine would see them here
-        self._batch: list[tuple[Any, ...]] = []
+        self._batch = Batch.new()
         if self.workers == 2:
-            from sigdiag.rules.parallel import RECORD
-
-            batch = self._batch
+            add_record = self._batch.add_record
             circuit_record, orphan_record = Engine.circuit_record, Engine.orphan_record
-            on_circuit = lambda ev: batch.append((RECORD, circuit_record(ev)))  # noqa: E731
-            on_orphan = lambda o: batch.append((RECORD, orphan_record(o)))  # noqa: E731
+            on_circuit = lambda ev: add_record(circuit_record(ev))  # noqa: E731
+            on_orphan = lambda o: add_record(orphan_record(o))  # noqa: E731
             refiners: list[Any] = []
         else:
             on_circuit, on_orphan = self.engine.circuit_event, self.engine.orphan
@@ -250,25 +248,26 @@ class CheckRun:
                 self.outcomes[call.outcome] += 1
                 if self._nearest is not None:
                     self._look(call, path)
-                if engine.findings:
-                    yield from self._emit(engine.take(), keep)
-            if engine.findings:
-                yield from self._emit(engine.take(), keep)
+                if engine.pending:
+                    yield from self._emit(engine.findings(), keep)
+            if engine.pending:
+                yield from self._emit(engine.findings(), keep)
         self._done_reading = True
         engine.finish()
-        yield from self._emit(engine.take(), keep)
+        yield from self._emit(engine.findings(), keep)
         self._done = True
 
     def _pipeline(self) -> Iterator[Finding]:
         """The same run with the engine in a second process (:mod:`sigdiag.rules.parallel`)."""
-        from sigdiag.rules.parallel import BATCH, CALL, FILE, EngineProcess
+        from sigdiag.rules.parallel import BATCH, EngineProcess
 
         keep = self.filter
         batch = self._batch
+        add_call, kinds = batch.add_call, batch.kinds
         proc = EngineProcess(self.engine)
         try:
             for path, reader in self.readers:
-                batch.append((FILE, str(path)))
+                batch.add_file(str(path))
                 correlator = reader.correlator
                 if self._local_refiner is not None:
                     self._local_refiner.clock = lambda c=correlator: c.now
@@ -276,14 +275,14 @@ class CheckRun:
                     self.calls += 1
                     if self._nearest is not None:
                         self._look(call, path)
-                    batch.append((CALL, call, correlator.now if call.end_reason == "open" else None))
-                    if len(batch) >= BATCH:
-                        proc.send(batch[:])
+                    add_call(call, correlator.now if call.end_reason == "open" else None)
+                    if len(kinds) >= BATCH:
+                        proc.send(batch)
                         batch.clear()
                         found = proc.findings()
                         if found:
                             yield from self._emit(found, keep)
-            proc.send(batch[:])
+            proc.send(batch)
             batch.clear()
             self._done_reading = True
             found = proc.finish()
@@ -519,7 +518,7 @@ class OutcomeRefiner:
     def __call__(self, call: Any) -> None:
         engine = self.engine
         engine.refine(call)
-        engine.findings.clear()
+        engine.pending.clear()
 
 
 def outcome_refiner(rules: RuleSet | None = None, trunks: Any = None) -> OutcomeRefiner:

@@ -359,6 +359,44 @@ def load_rule(
     data = y.data
     if not isinstance(data, dict):
         raise RuleError(f"{source}:1: a rule file must be a mapping (id, title, severity, ...)")
+    _validate(y, data, strict)
+    rid = data["id"]
+    warnings = _rule_warnings(p, y, data, strict)
+    if overrides is None and by_id is not None:
+        overrides = by_id.get(rid)
+    defaults = dict(data.get("settings") or {})
+    c = _Compiling(y, _effective_settings(rid, defaults, overrides), data["scope"])
+    rule = Rule(
+        id=rid,
+        title=data["title"],
+        severity=data["severity"],
+        category=data["category"],
+        scope=data["scope"],
+        description=data["description"],
+        references=list(data.get("references") or []),
+        message=data["message"],
+        recommendation=data["recommendation"],
+        settings=c.settings,
+        defaults=defaults,
+        match=c.compiled(data["match"], "match"),
+        tests=list(data.get("tests") or []),
+        source=source,
+        spec=data,
+        warnings=warnings,
+    )
+    if "window" in data:
+        _window(rule, data, c)
+    if "outcome" in data:
+        if rule.scope != "call":
+            raise RuleError(f"{source}:{y.line_at(['outcome'])}: only call rules may override the outcome")
+        rule.outcome = (data["outcome"]["class"], data["outcome"]["detail"])
+    return rule
+
+
+def _validate(y: _Yaml, data: dict[str, Any], strict: bool) -> None:
+    """A rule file's content against the schema (strict or lenient); :class:`RuleError` at the line of
+    the deepest error."""
+    source = y.source
     bad_key = _non_text_key(data, ())
     if bad_key is not None:
         key_path, key = bad_key
@@ -371,25 +409,30 @@ def load_rule(
     except RecursionError:  # not with the YAML depth limit; kept as a guard
         raise RuleError(f"{source}:1: the rule nests too deeply") from None
     errors = sorted(found, key=lambda e: (len(e.absolute_path), str(e.message)))
-    if errors:
-        e = max(errors, key=lambda e: len(e.absolute_path))
-        where = ".".join(str(s) for s in e.absolute_path) or "top level"
-        at = list(e.absolute_path)
-        if e.validator == "additionalProperties" and isinstance(e.instance, dict):
-            # point at the first unexpected key, not at the start of its mapping
-            allowed = e.schema.get("properties", {}) if isinstance(e.schema, dict) else {}
-            at += [k for k in e.instance if k not in allowed][:1]
-        message = e.message
-        described = e.schema.get("description") if isinstance(e.schema, dict) else None
-        if described and at[:1] == ["settings"]:
-            message = f"must be {described}, not {e.instance!r}"
-        raise RuleError(f"{source}:{y.line_at(at)}: {where}: {message}")
+    if not errors:
+        return
+    e = max(errors, key=lambda e: len(e.absolute_path))
+    where = ".".join(str(s) for s in e.absolute_path) or "top level"
+    at = list(e.absolute_path)
+    if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+        # point at the first unexpected key, not at the start of its mapping
+        allowed = e.schema.get("properties", {}) if isinstance(e.schema, dict) else {}
+        at += [k for k in e.instance if k not in allowed][:1]
+    message = e.message
+    described = e.schema.get("description") if isinstance(e.schema, dict) else None
+    if described and at[:1] == ["settings"]:
+        message = f"must be {described}, not {e.instance!r}"
+    raise RuleError(f"{source}:{y.line_at(at)}: {where}: {message}")
+
+
+def _rule_warnings(p: Path, y: _Yaml, data: dict[str, Any], strict: bool) -> list[str]:
+    """What a quick rule lacks (a strict rule must have it: :class:`RuleError`)."""
     rid = data["id"]
     warnings: list[str] = []
     if p.name.endswith(".yaml") and p.stem != rid:
         if strict:
             raise RuleError(
-                f"{source}:{y.line_at(['id'])}: id {rid!r} must match the file name ({p.stem}.yaml)"
+                f"{y.source}:{y.line_at(['id'])}: id {rid!r} must match the file name ({p.stem}.yaml)"
             )
         warnings.append(f"the file name does not match the id {rid!r}")
     if not strict and len(data.get("tests") or []) < 2:
@@ -398,10 +441,13 @@ def load_rule(
             f"{'no tests' if n == 0 else 'one test'}: a quick rule, not checked by sigdiag rules test "
             "(sigdiag rules validate --strict requires two)"
         )
+    return warnings
 
-    if overrides is None and by_id is not None:
-        overrides = by_id.get(rid)
-    defaults = dict(data.get("settings") or {})
+
+def _effective_settings(
+    rid: str, defaults: dict[str, Any], overrides: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The rule's settings: its defaults with the overrides, typed as the defaults and range-checked."""
     settings = dict(defaults)
     for name, value in (overrides or {}).items():
         if name not in defaults:
@@ -409,92 +455,80 @@ def load_rule(
             raise RuleError(f"rule {rid} has no setting {name!r} (settings: {known})")
         settings[name] = _coerce_setting(rid, name, defaults[name], value)
         _check_setting_range(rid, name, settings[name])
+    return settings
 
-    facts = EVENT_FACTS if data["scope"] == "circuit" else CALL_FACTS
 
-    def compiled(spec: Any, key: str) -> CompiledCondition:
+class _Compiling:
+    """What compiling one rule's parts needs: its YAML (for error lines), settings and facts."""
+
+    def __init__(self, y: _Yaml, settings: dict[str, Any], scope: str) -> None:
+        self.y = y
+        self.source = y.source
+        self.settings = settings
+        self.facts = EVENT_FACTS if scope == "circuit" else CALL_FACTS
+
+    def compiled(self, spec: Any, key: str) -> CompiledCondition:
         try:
-            return compile_condition(spec, settings, facts, _message_types(), y.node_of)
+            return compile_condition(spec, self.settings, self.facts, _message_types(), self.y.node_of)
         except ConditionError as exc:
             node = exc.node
-            line = node.start_mark.line + 1 if node is not None else y.line_at([key])
-            raise RuleError(f"{source}:{line}: {key}: {exc}") from None
+            line = node.start_mark.line + 1 if node is not None else self.y.line_at([key])
+            raise RuleError(f"{self.source}:{line}: {key}: {exc}") from None
 
-    def number(value: Any, key: str, integer: bool = False, low: float = 0, above: bool = False) -> Any:
+    def number(self, value: Any, key: str, integer: bool = False, low: float = 0, above: bool = False) -> Any:
         """A window or threshold value (or the setting ``$name`` it refers to): at least ``low``,
         above it when ``above``; a whole number when ``integer``."""
         named = ""
+        line = self.y.line_at(key.split("."))
         if isinstance(value, str) and value.startswith("$"):
-            if value[1:] not in settings:
-                raise RuleError(f"{source}:{y.line_at(key.split('.'))}: {key}: {value!r} names no setting")
+            if value[1:] not in self.settings:
+                raise RuleError(f"{self.source}:{line}: {key}: {value!r} names no setting")
             named = f" (setting {value[1:]})"
-            value = settings[value[1:]]
+            value = self.settings[value[1:]]
         ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
         ok = ok and (value > low if above else value >= low) and (not integer or value == int(value))
         if not ok:
             kind = "a whole number" if integer else "a number"
             bound = f"above {low:g}" if above else f"of at least {low:g}"
-            raise RuleError(
-                f"{source}:{y.line_at(key.split('.'))}: {key} must be {kind} {bound}, not {value!r}{named}"
-            )
+            raise RuleError(f"{self.source}:{line}: {key} must be {kind} {bound}, not {value!r}{named}")
         return int(value) if integer else float(value)
 
-    rule = Rule(
-        id=rid,
-        title=data["title"],
-        severity=data["severity"],
-        category=data["category"],
-        scope=data["scope"],
-        description=data["description"],
-        references=list(data.get("references") or []),
-        message=data["message"],
-        recommendation=data["recommendation"],
-        settings=settings,
-        defaults=defaults,
-        match=compiled(data["match"], "match"),
-        tests=list(data.get("tests") or []),
-        source=source,
-        spec=data,
-        warnings=warnings,
-    )
-    if "window" in data:
-        w, t = data["window"], data["threshold"]
-        rule.window_s = number(w["seconds"], "window.seconds", above=True)
-        rule.group_by = w["group_by"]
-        rule.time_of = w.get("time", "release")
-        rule.count = number(t["count"], "threshold.count", integer=True, low=1)
-        if "share" in t:
-            rule.share = number(t["share"], "threshold.share")
-            if rule.share > 1:
-                raise RuleError(
-                    f"{source}:{y.line_at(['threshold', 'share'])}: threshold.share is a share of the "
-                    f"population, at most 1 (0.05 is 5 %), not {rule.share:g}"
-                )
-            if w.get("time") == "release":
-                raise RuleError(
-                    f"{source}:{y.line_at(['window', 'time'])}: window.time: a share counts its matches and "
-                    "its population by IAM time (time: start)"
-                )
-            rule.time_of = "start"  # shares are counted by IAM time (see sigdiag.rules.engine)
-        else:
-            for key in ("of", "min_population"):
-                if key in t:
-                    raise RuleError(
-                        f"{source}:{y.line_at(['threshold', key])}: threshold.{key} needs threshold.share "
-                        "(the share of that population that must match)"
-                    )
-        if "of" in t:
-            rule.of = compiled(t["of"], "threshold.of")
-        rule.min_population = number(t.get("min_population", 0), "threshold.min_population", integer=True)
-        if rule.group_by in ("called", "calling") and rule.scope == "circuit":
-            raise RuleError(
-                f"{source}:{y.line_at(['window'])}: circuit rules cannot group by {rule.group_by}"
+    def fail(self, where: list[str], text: str) -> RuleError:
+        return RuleError(f"{self.source}:{self.y.line_at(where)}: {text}")
+
+
+def _window(rule: Rule, data: dict[str, Any], c: _Compiling) -> None:
+    """The ``window`` and ``threshold`` of a windowed rule, into ``rule``."""
+    w, t = data["window"], data["threshold"]
+    rule.window_s = c.number(w["seconds"], "window.seconds", above=True)
+    rule.group_by = w["group_by"]
+    rule.time_of = w.get("time", "release")
+    rule.count = c.number(t["count"], "threshold.count", integer=True, low=1)
+    if "share" in t:
+        rule.share = c.number(t["share"], "threshold.share")
+        if rule.share > 1:
+            raise c.fail(
+                ["threshold", "share"],
+                f"threshold.share is a share of the population, at most 1 (0.05 is 5 %), not {rule.share:g}",
             )
-    if "outcome" in data:
-        if rule.scope != "call":
-            raise RuleError(f"{source}:{y.line_at(['outcome'])}: only call rules may override the outcome")
-        rule.outcome = (data["outcome"]["class"], data["outcome"]["detail"])
-    return rule
+        if w.get("time") == "release":
+            raise c.fail(
+                ["window", "time"],
+                "window.time: a share counts its matches and its population by IAM time (time: start)",
+            )
+        rule.time_of = "start"  # shares are counted by IAM time (see sigdiag.rules.engine)
+    else:
+        for key in ("of", "min_population"):
+            if key in t:
+                raise c.fail(
+                    ["threshold", key],
+                    f"threshold.{key} needs threshold.share (the share of that population that must match)",
+                )
+    if "of" in t:
+        rule.of = c.compiled(t["of"], "threshold.of")
+    rule.min_population = c.number(t.get("min_population", 0), "threshold.min_population", integer=True)
+    if rule.group_by in ("called", "calling") and rule.scope == "circuit":
+        raise c.fail(["window"], f"circuit rules cannot group by {rule.group_by}")
 
 
 class RuleSet:

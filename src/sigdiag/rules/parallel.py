@@ -29,14 +29,11 @@ from collections import Counter
 from operator import attrgetter
 from typing import Any
 
-from sigdiag.rules.engine import Engine, Finding
+from sigdiag.rules.engine import Batch, Engine, Finding
 
 __all__ = [
     "BATCH",
-    "CALL",
-    "FILE",
     "PIPE_BYTES",
-    "RECORD",
     "EngineProcess",
     "EngineProcessError",
     "available",
@@ -48,9 +45,6 @@ BATCH = 256
 #: size asked for the pipe to the engine process: what may wait before the main process waits
 PIPE_BYTES = 1 << 20
 F_SETPIPE_SZ = 1031  # Linux fcntl
-
-# item kinds of a batch
-CALL, RECORD, FILE = 0, 1, 2
 
 
 class EngineProcessError(RuntimeError):
@@ -75,9 +69,11 @@ def cpus() -> int:
 
 
 # -- pickling of calls -----------------------------------------------------------------------------------
-# Calls and messages are objects with __slots__: pickle's default reduction of them builds a dictionary
-# of slot names per object.  The pipeline pickles them as a tuple of their slot values (twice as fast on
-# the main process, which is the busier side); an object with an unset slot falls back to the default.
+# A batch is a sigdiag.rules.engine.Batch: named columns (lists), no object per item.  Calls and messages
+# are objects with __slots__: pickle's default reduction of them builds a dictionary of slot names per
+# object.  The pipeline pickles them as their class and the values of the class's slots, in the order the
+# class names them (both processes run the same code: the engine process is forked), which is twice as
+# fast on the main process, the busier side; an object with an unset slot falls back to the default.
 def _slots(cls: type) -> tuple[str, ...]:
     slots = _SLOTS.get(cls)
     if slots is None:
@@ -138,31 +134,19 @@ def _serve(engine: Engine, inbox: Any, outbox: Any) -> None:
     parent = os.getppid()
     try:
         outcomes: Counter[str] = Counter()
-        now: list[Any] = [None]
-        engine.clock = lambda: now[0]
-        refine = engine.refine
-        record = engine.record
+        engine.clock = None  # open calls come with the clock of their moment (CallItem.clock)
         loads = pickle.loads
         while True:
             blob = inbox.recv_bytes()
             if not blob:
                 break
-            for item in loads(blob):
-                kind = item[0]
-                if kind == CALL:
-                    call = item[1]
-                    if item[2] is not None:  # an open call: the capture end is the clock of that moment
-                        now[0] = item[2]
-                    refine(call)
-                    outcomes[call.outcome] += 1
-                elif kind == RECORD:
-                    record(item[1])
-                else:
-                    engine.file = item[1]
-            if engine.findings:
-                outbox.put(("findings", engine.take()))
+            batch: Batch = loads(blob)
+            engine.feed(batch)
+            outcomes.update(call.outcome for call in batch.calls)
+            if engine.pending:
+                outbox.put(("findings", engine.findings()))
         engine.finish()
-        outbox.put(("end", engine.take(), outcomes, engine.evicted))
+        outbox.put(("end", engine.findings(), outcomes, engine.evicted))
     except EOFError:  # the input ended without its end mark: the main process is gone
         pass
     except BaseException as e:  # everything goes back to the main process
@@ -209,10 +193,10 @@ class EngineProcess:
         self._ended = False
 
     # -- input ---------------------------------------------------------------------------------------------
-    def send(self, batch: list[tuple[Any, ...]]) -> None:
-        """Queue a batch of items: ``(CALL, call, now)`` (``now``: the input's clock for an open call,
-        else None), ``(RECORD, circuit record)``, ``(FILE, name)``.  Waits while the pipe is full."""
-        if batch:
+    def send(self, batch: Batch) -> None:
+        """Queue a :class:`~sigdiag.rules.engine.Batch` (pickled now: the caller may clear it on return).
+        Waits while the pipe is full."""
+        if batch.kinds:
             self._put(dumps(batch))
 
     def _put(self, blob: bytes) -> None:
