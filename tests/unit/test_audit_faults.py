@@ -766,3 +766,22 @@ def test_a_second_sigint_stops_a_stuck_worker_at_once(
         "sigdiag: audit interrupted by SIGINT (workers stopped at once): "
     )
     assert rerun(inp, out)[0] == ref
+
+
+def test_results_of_an_older_layout_are_not_added_to(
+    tmp_path: Path, inputs: tuple[Path, dict[str, Any]]
+) -> None:
+    """An output folder written by a sigdiag whose saved state or tables differ (here: version 2, whose
+    state between files was not a named StreamState) is refused with one clear line, not resumed into."""
+    inp, _ = inputs
+    out = tmp_path / "out"
+    subprocess.run(cli(inp, out), capture_output=True, check=False, timeout=600)
+    run_file = out / "_state" / "run.json"
+    meta = json.loads(run_file.read_text())
+    assert meta["version"] == 3
+    meta["version"] = 2
+    run_file.write_text(json.dumps(meta))
+    proc = subprocess.run(cli(inp, out), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stderr
+    assert "another version of sigdiag (tables version 2, this one writes 3)" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -36,9 +36,11 @@ __all__ = [
 
 ENGINES = ("local", "dask")
 
-#: Version of the stored tables' layout (2: times as UTC timestamps, cause as int16, ``frame_files``,
-#: the ``anomalies`` table).  An output folder of another version is not added to.
-TABLES_VERSION = 2
+#: Version of the stored results' layout (2: times as UTC timestamps, cause as int16, ``frame_files``,
+#: the ``anomalies`` table; 3: the state saved between a point's files is a named
+#: :class:`~sigdiag.rules.stream.StreamState`, which an older run's state is not).  An output folder of
+#: another version is not added to (``audit report`` still reads it).
+TABLES_VERSION = 3
 
 
 @dataclass
