@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Write docs/cli.md from the commands' own --help, so the reference cannot drift from the code.
 
-    python3 scripts/gen_cli_docs.py          # rewrite docs/cli.md
-    python3 scripts/gen_cli_docs.py --check  # exit 1 if docs/cli.md is out of date
+python3 scripts/gen_cli_docs.py          # rewrite docs/cli.md
+python3 scripts/gen_cli_docs.py --check  # exit 1 if docs/cli.md is out of date
 """
 
 from __future__ import annotations

@@ -239,50 +239,59 @@ def _head(path: Path, max_bytes: int) -> bytes:
     return data[:max_bytes]
 
 
+def _capture_seeds() -> list[bytes]:
+    # whole small files; the first 16 KiB of big ones (the decoder reads a cut file fine)
+    return [_head(p, 16 * 1024) for p in _capture_files()]
+
+
+def _frame_seeds() -> list[bytes]:
+    out: list[bytes] = []
+    for p in _capture_files():
+        seen: set[int] = set()
+        for f in _frames(p, 400):
+            if f.linktype not in LINKTYPES or len(f.data) > MAX_LEN["frame"] - 2:
+                continue
+            h = hash(f.data[:60])
+            if h in seen or len(seen) >= 24:
+                continue
+            seen.add(h)
+            out.append(bytes((LINKTYPES.index(f.linktype), 0)) + f.data)
+    return out
+
+
+def _codec_seeds() -> list[bytes]:
+    out: list[bytes] = []
+    seen_raw: set[bytes] = set()
+    for p in _capture_files():
+        try:
+            reader = read_messages(p)
+            for i, m in enumerate(reader):
+                if i >= 2000:
+                    break
+                mode_of = (m.protocol, m.variant, m.cic is not None)
+                mode = CODEC_MODES.index(mode_of) if mode_of in CODEC_MODES else 0
+                key = m.raw[:1] + m.raw[2:3] if m.protocol == "isup" else m.raw[4:5]
+                k = bytes((mode,)) + key + bytes((len(m.raw) // 8,))
+                if k in seen_raw or len(m.raw) > MAX_LEN["codec"] - 1:
+                    continue
+                seen_raw.add(k)
+                out.append(bytes((mode,)) + m.raw)
+        except CaptureError:
+            continue
+    return out
+
+
+def _rules_seeds() -> list[bytes]:
+    out = [p.read_bytes() for p in sorted(RULES.glob("*.yaml")) if p.name not in NOT_RULES]
+    out += [p.read_bytes() for p in sorted((shipped_rules_dir() / "tests").glob("*.yaml"))[:5]]
+    return out
+
+
+_SEEDS = {"capture": _capture_seeds, "frame": _frame_seeds, "codec": _codec_seeds, "rules": _rules_seeds}
+
+
 @cache
 def seeds(target: str) -> tuple[bytes, ...]:
     """The seed inputs of ``target``, from the bundled captures, the shared captures (when present) and
     the shipped rules, in a fixed order."""
-    out: list[bytes] = []
-    if target == "capture":
-        for p in _capture_files():
-            # whole small files; the first 16 KiB of big ones (the decoder reads a cut file fine)
-            out.append(_head(p, 16 * 1024))
-    elif target == "frame":
-        for p in _capture_files():
-            seen: set[int] = set()
-            for f in _frames(p, 400):
-                if f.linktype not in LINKTYPES or len(f.data) > MAX_LEN["frame"] - 2:
-                    continue
-                h = hash(f.data[:60])
-                if h in seen or len(seen) >= 24:
-                    continue
-                seen.add(h)
-                out.append(bytes((LINKTYPES.index(f.linktype), 0)) + f.data)
-    elif target == "codec":
-        seen_raw: set[bytes] = set()
-        for p in _capture_files():
-            try:
-                reader = read_messages(p)
-                for i, m in enumerate(reader):
-                    if i >= 2000:
-                        break
-                    mode_of = (m.protocol, m.variant, m.cic is not None)
-                    mode = CODEC_MODES.index(mode_of) if mode_of in CODEC_MODES else 0
-                    key = m.raw[:1] + m.raw[2:3] if m.protocol == "isup" else m.raw[4:5]
-                    k = bytes((mode,)) + key + bytes((len(m.raw) // 8,))
-                    if k in seen_raw or len(m.raw) > MAX_LEN["codec"] - 1:
-                        continue
-                    seen_raw.add(k)
-                    out.append(bytes((mode,)) + m.raw)
-            except CaptureError:
-                continue
-    elif target == "rules":
-        for p in sorted(RULES.glob("*.yaml")):
-            if p.name not in NOT_RULES:
-                out.append(p.read_bytes())
-        for p in sorted((shipped_rules_dir() / "tests").glob("*.yaml"))[:5]:
-            out.append(p.read_bytes())
-    else:
-        raise KeyError(target)
-    return tuple(out)
+    return tuple(_SEEDS[target]())
