@@ -21,6 +21,7 @@ import gc
 import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,27 +87,21 @@ LOW_CONFIDENCE_EVERY = 4096
 MAX_MATCHED = 10_000
 
 
+@dataclass
 class FindingFilter:
     """Which findings to report: about a number (called or calling, contains), a CIC, a point code
     (either side), a time range (epoch seconds), a minimum severity."""
 
-    def __init__(
-        self,
-        number: str | None = None,
-        cic: int | None = None,
-        opc: int | None = None,
-        dpc: int | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        min_severity: str | None = None,
-    ) -> None:
-        self.number = number
-        self.cic = cic
-        self.opc = opc
-        self.dpc = dpc
-        self.since = since
-        self.until = until
-        self.level = SEVERITIES.index(min_severity) if min_severity else 0
+    number: str | None = None
+    cic: int | None = None
+    opc: int | None = None
+    dpc: int | None = None
+    since: float | None = None
+    until: float | None = None
+    min_severity: str | None = None
+
+    def __post_init__(self) -> None:
+        self.level = SEVERITIES.index(self.min_severity) if self.min_severity else 0
 
     def _member_ok(self, m: Mapping[str, Any]) -> bool:
         number = self.number
