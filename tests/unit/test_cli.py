@@ -243,3 +243,19 @@ def test_decode_cic_in_bicc_range_warns_and_number_is_normalised(tmp_path: Path)
         run("decode", cap, "-f", "jsonl", "--number", "0453114")[1]
         == run("decode", cap, "-f", "jsonl", "--number", " 0453114 ")[1]
     )
+
+
+def test_help_shows_the_defaults_written_in_it() -> None:
+    """Typer reads help as Rich markup, where "[default: ...]" is a style tag that vanishes: the help
+    texts that state their default must show it (docs/cli.md had "Worker processes ." before)."""
+    from typer.testing import CliRunner
+
+    from sigdiag.cli import app
+
+    runner = CliRunner()
+    audit = runner.invoke(app, ["audit", "run", "--help"], env={"COLUMNS": "200"}).output
+    assert "Worker processes [default: number of cores]." in audit
+    stats = runner.invoke(app, ["stats", "--help"], env={"COLUMNS": "200"}).output
+    assert "[default: 10]" in stats and "[default: 4]" in stats
+    rules = runner.invoke(app, ["rules", "validate", "--help"], env={"COLUMNS": "200"}).output
+    assert "Rule files or folders [default: the shipped rules]." in rules

@@ -57,9 +57,15 @@ Tristate = StrEnum("Tristate", ["auto", "yes", "no"])
 M3uaVersion = StrEnum("M3uaVersion", ["auto", "rfc", "draft6"])
 
 
-def quiet_option(*names: str, **settings: Any) -> Any:
+def plain_help(text: str) -> str:
+    """Help text shown as written: Typer reads help as Rich markup, where ``[default: 4]`` would be a
+    style tag and vanish; an escaped bracket is shown as a bracket."""
+    return text.replace("[", "\\[")
+
+
+def quiet_option(*names: str, help: str, **settings: Any) -> Any:
     """A Typer option whose help says its default itself (``[default: ...]`` in the text, or none)."""
-    return typer.Option(*names, show_default=False, **settings)
+    return typer.Option(*names, show_default=False, help=plain_help(help), **settings)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -212,7 +218,9 @@ SetOpt = Annotated[
 ]
 OutcomesOpt = Annotated[
     Path | None,
-    quiet_option("--outcomes", help="Outcome classification file [default: rules/outcomes.yaml]."),
+    quiet_option(
+        "--outcomes", help="Outcome classification file [default: the shipped sigdiag/calls/outcomes.yaml]."
+    ),
 ]
 
 

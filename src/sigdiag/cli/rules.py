@@ -34,6 +34,7 @@ from sigdiag.cli.common import (
     check_pc,
     fail,
     failing_on,
+    plain_help,
     quiet_option,
     report_anomalies,
     trunk_map,
@@ -354,7 +355,9 @@ def rules_show(
 def rules_validate(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Rule files or folders [default: the shipped rules].", show_default=False),
+        typer.Argument(
+            help=plain_help("Rule files or folders [default: the shipped rules]."), show_default=False
+        ),
     ] = None,
     strict: Annotated[
         bool,
@@ -398,7 +401,7 @@ def rules_validate(
 @rules_app.command("test")
 def rules_test(
     rule_ids: Annotated[
-        list[str] | None, typer.Argument(help="Rule ids [default: all].", show_default=False)
+        list[str] | None, typer.Argument(help=plain_help("Rule ids [default: all]."), show_default=False)
     ] = None,
     rules: RulesOpt = None,
     workdir: Annotated[
