@@ -122,22 +122,13 @@ def run(folder: Path, out: Path, workers: int, engine: str = "local") -> dict[st
 
 
 def cluster_overhead(workers: int) -> float:
-    """Seconds to start a LocalCluster like the audit's (``sigdiag.audit.engines``), connect, import
-    the audit on its workers and close it, with no work: the fixed part of a Dask run's wall time."""
-    import logging
-
-    from distributed import Client, LocalCluster
+    """Seconds to start the audit's LocalCluster (:func:`sigdiag.audit.engines._dask_client`, as a run
+    does), connect and close it, with no work: the fixed part of a Dask run's wall time."""
+    from sigdiag.audit.engines import _dask_client
 
     t0 = time.perf_counter()
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
-    with Client(cluster) as client:
-        client.run(__import__, "sigdiag.audit.worker")
+    client, cluster = _dask_client(None, workers)
+    client.close()
     cluster.close()
     return time.perf_counter() - t0
 

@@ -35,6 +35,7 @@ from typing import Any
 from sigdiag import CaptureError, read_messages
 from sigdiag.anomalies import CATALOGUE
 from sigdiag.capture import open_capture
+from sigdiag.capture.formats import PCAP_MAGICS, PCAPNG_SHB
 from sigdiag.codec import decode_bytes, reencode
 from sigdiag.decode import iter_messages
 from sigdiag.model import Frame
@@ -74,13 +75,8 @@ CODEC_MODES = (
     ("isup", "ansi", False),
 )
 
-_PCAP_MAGICS = {
-    b"\xd4\xc3\xb2\xa1",
-    b"\xa1\xb2\xc3\xd4",
-    b"\x4d\x3c\xb2\xa1",
-    b"\xa1\xb2\x3c\x4d",
-    b"\x0a\x0d\x0d\x0a",
-}
+#: the first four octets of a pcap file (either byte order, µs or ns) or of a pcapng file
+_PCAP_MAGICS = {*PCAP_MAGICS, PCAPNG_SHB.to_bytes(4, "little")}
 
 
 class Broken(AssertionError):

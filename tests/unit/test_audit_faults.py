@@ -151,6 +151,26 @@ def env(**kw: str) -> dict[str, str]:
     return e
 
 
+def paused(
+    cmd: list[str],
+    pause: str,
+    *,
+    stdout: int = subprocess.DEVNULL,
+    stderr: int = subprocess.PIPE,
+    text: bool = True,
+) -> subprocess.Popen[Any]:
+    """The audit ``cmd`` started in its own session with the pause hook ``SIGDIAG_AUDIT_PAUSE=pause``
+    (``step:n:marker``: the process that reaches the step writes its pid to the marker and waits)."""
+    return subprocess.Popen(
+        cmd,
+        stdout=stdout,
+        stderr=stderr,
+        text=text,
+        start_new_session=True,
+        env=env(SIGDIAG_AUDIT_PAUSE=pause),
+    )
+
+
 def wait_for(cond: Any, proc: subprocess.Popen[Any], seconds: float = 60.0) -> bool:
     t0 = time.monotonic()
     while time.monotonic() - t0 < seconds:
@@ -207,6 +227,7 @@ def test_sigkill_at_10_random_moments_leaves_nothing_running_and_the_rerun_equal
             cli(inp, out, "-j", "2"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            text=True,
             start_new_session=True,
             env=env(**kw),
         )
@@ -268,14 +289,7 @@ def test_sigint_and_sigterm_stop_cleanly_with_the_state_saved(
     out = tmp_path / "out"
     marker = tmp_path / "paused"
     cmd = cli(inp, out, "-j", "2")
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env=env(SIGDIAG_AUDIT_PAUSE=f"committed:2:{marker}"),
-    )
+    proc = paused(cmd, f"committed:2:{marker}", stdout=subprocess.PIPE)
     try:
         assert wait_for(marker.exists, proc), proc.communicate()[1]
         pending = [s for p in state_files(out) if (s := json.loads(p.read_text()))["pending"]]
@@ -319,14 +333,7 @@ def test_a_worker_alone_terminated_stops_the_audit_cleanly(
     inp, ref = inputs
     out = tmp_path / "out"
     marker = tmp_path / "paused"
-    proc = subprocess.Popen(
-        cli(inp, out, "-j", "1"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env=env(SIGDIAG_AUDIT_PAUSE=f"file:3:{marker}"),
-    )
+    proc = paused(cli(inp, out, "-j", "1"), f"file:3:{marker}")
     try:
         assert wait_for(marker.exists, proc)
         worker = int(marker.read_text())
@@ -359,12 +366,11 @@ def test_dask_local_cluster_workers_end_with_a_killed_audit(
     inp, ref = inputs
     out = tmp_path / "out"
     marker = tmp_path / "paused"
-    proc = subprocess.Popen(
+    proc = paused(
         cli(inp, out, "-j", "2", "--engine", "dask"),
-        stdout=subprocess.DEVNULL,
+        f"committed:2:{marker}",
         stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env=env(SIGDIAG_AUDIT_PAUSE=f"committed:2:{marker}"),
+        text=False,
     )
     try:
         assert wait_for(marker.exists, proc, 120)
@@ -387,14 +393,7 @@ def test_dask_ctrl_c_stops_cleanly(tmp_path: Path, inputs: tuple[Path, dict[str,
     inp, ref = inputs
     out = tmp_path / "out"
     marker = tmp_path / "paused"
-    proc = subprocess.Popen(
-        cli(inp, out, "-j", "2", "--engine", "dask"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env=env(SIGDIAG_AUDIT_PAUSE=f"file:2:{marker}"),
-    )
+    proc = paused(cli(inp, out, "-j", "2", "--engine", "dask"), f"file:2:{marker}", stdout=subprocess.PIPE)
     try:
         assert wait_for(marker.exists, proc, 120)
         os.killpg(proc.pid, signal.SIGINT)
@@ -665,13 +664,7 @@ def test_a_staged_part_never_committed_is_named_removed_and_its_file_redone(
     inp, ref = inputs
     out = tmp_path / "out"
     marker = tmp_path / "paused"
-    proc = subprocess.Popen(
-        cli(inp, out, "-j", "1"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env=env(SIGDIAG_AUDIT_PAUSE=f"snapshot:3:{marker}"),
-    )
+    proc = paused(cli(inp, out, "-j", "1"), f"snapshot:3:{marker}", stderr=subprocess.DEVNULL, text=False)
     try:
         assert wait_for(marker.exists, proc)
         left = staged(out)
@@ -704,14 +697,7 @@ def test_a_worker_killed_alone_is_one_clear_error(
     inp, ref = inputs
     out = tmp_path / "out"
     marker = tmp_path / "paused"
-    proc = subprocess.Popen(
-        cli(inp, out, "-j", "2"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env=env(SIGDIAG_AUDIT_PAUSE=f"staged:2:{marker}"),
-    )
+    proc = paused(cli(inp, out, "-j", "2"), f"staged:2:{marker}")
     try:
         assert wait_for(marker.exists, proc)
         os.kill(int(marker.read_text()), signal.SIGKILL)
@@ -737,14 +723,7 @@ def test_a_second_sigint_stops_a_stuck_worker_at_once(
     inp, ref = inputs
     out = tmp_path / "out"
     marker = tmp_path / "paused"
-    proc = subprocess.Popen(
-        cli(inp, out, "-j", "2"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env=env(SIGDIAG_AUDIT_PAUSE=f"file:2:{marker}"),
-    )
+    proc = paused(cli(inp, out, "-j", "2"), f"file:2:{marker}")
     try:
         assert wait_for(marker.exists, proc)
         os.kill(int(marker.read_text()), signal.SIGSTOP)

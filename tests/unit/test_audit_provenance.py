@@ -27,9 +27,10 @@ import pytest
 from typer.testing import CliRunner
 
 from sigdiag.audit import run_audit
-from sigdiag.capture import PcapWriter, open_capture
+from sigdiag.capture import open_capture
 from sigdiag.cli import app
 from sigdiag.decode import read_messages
+from tests.unit.test_audit import split
 from tests.unit.test_calls_builder import T0, Flow, write_capture
 
 pa = pytest.importorskip("pyarrow")
@@ -51,23 +52,6 @@ def table(out: Path, name: str) -> list[dict[str, Any]]:
         ds.dataset(folder, format="parquet", partitioning="hive").to_table().to_pylist()
     )
     return rows
-
-
-def split(src: Path, folder: Path, pieces: int, prefix: str = "probe", shift: float = 0.0) -> list[Path]:
-    """A capture split into ``pieces`` rotated files ``prefix_00000_20240301.pcap`` ... (frames renumbered
-    from 1 in each file, as a probe's rotation does)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    frames = list(open_capture(src, []))
-    out = []
-    n = len(frames)
-    for i in range(pieces):
-        chunk = frames[i * n // pieces : (i + 1) * n // pieces]
-        p = folder / f"{prefix}_{i:05d}_20240301.pcap"
-        with PcapWriter(p, chunk[0].linktype) as w:
-            for f in chunk:
-                w.write(f.data, f.ts + shift)
-        out.append(p)
-    return out
 
 
 def write_some(path: Path, flow: Flow, indexes: list[int], cut: dict[int, int] | None = None) -> Path:

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from sigdiag import CaptureError, Message, read_messages
 from sigdiag.anomalies import CATALOGUE
+from sigdiag.capture.formats import PCAP_MAGICS, PCAPNG_SHB
 from sigdiag.capture.writer import PcapngWriter, PcapWriter
 from sigdiag.carrier import flows as wire_flows
 from sigdiag.carrier import ip as wire_ip
@@ -68,13 +69,8 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
 
-_PCAP_MAGICS = {
-    b"\xd4\xc3\xb2\xa1",
-    b"\xa1\xb2\xc3\xd4",
-    b"\x4d\x3c\xb2\xa1",
-    b"\xa1\xb2\x3c\x4d",
-    b"\x0a\x0d\x0d\x0a",
-}
+#: the first four octets of a pcap file (either byte order, µs or ns) or of a pcapng file
+_PCAP_MAGICS = {*PCAP_MAGICS, PCAPNG_SHB.to_bytes(4, "little")}
 
 
 # ------------------------------------------------------------------------------------------------
