@@ -53,6 +53,8 @@ def _captures(work: Path) -> Iterator[tuple[str, Path, bool]]:
 
 def _run(args: list[str], cwd: Path) -> bytes:
     env = dict(os.environ, COLUMNS="100", NO_COLOR="1", TERM="dumb", SIGDIAG_WORKERS="1")
+    # this checkout's code, whatever an editable install elsewhere points at
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH", "")) if p)
     env.pop("FORCE_COLOR", None)
     proc = subprocess.run(
         [sys.executable, "-c", "import sys; from sigdiag.cli import main; sys.exit(main())", *args],
@@ -66,7 +68,11 @@ def _run(args: list[str], cwd: Path) -> bytes:
 
 def _normalise(data: bytes, work: Path) -> bytes:
     text = data.decode("utf-8", "replace")
-    text = text.replace(str(work), "<work>").replace(str(ROOT), "<root>")
+    text = text.replace(str(work), "<work>")
+    # the shared captures' folder first: it sits beside the checkout, so its path is not under ROOT
+    for shared in sorted({str(SHARED.resolve()), str(SHARED)}, key=len, reverse=True):
+        text = text.replace(shared, "<shared>")
+    text = text.replace(str(ROOT), "<root>")
     # the audit's run time and rates per second are not outputs the redesign must keep
     text = re.sub(r"; [0-9,]+ messages/s", "; <n> messages/s", text)
     text = re.sub(r"; [0-9.]+ s; results in", "; <t> s; results in", text)
@@ -133,12 +139,19 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp).resolve()
         found = {}
+        broken = []
         for key, data in outputs(work):
+            if b"Traceback (most recent call last)" in data:
+                broken.append(key)
             found[key] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
             if args.keep:
                 target = args.keep / key
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
+    if args.record and broken:
+        # a traceback is never an output to keep (an uninstalled package once recorded 91 of them)
+        print(f"not recorded: {len(broken)} outputs end in a traceback, first {broken[0]}")
+        return 1
     if args.record:
         GOLDEN.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
         print(f"recorded {len(found)} outputs in {GOLDEN.relative_to(ROOT)}")
