@@ -104,7 +104,23 @@ __all__ = [
     "Engine",
     "EngineState",
     "Finding",
+    "Verdict",
 ]
+
+
+#: What a call or a circuit record adds to the windowed rules (:meth:`Engine.judge`): per windowed rule
+#: it enters, ``(rule id, group, time, member)`` (a share rule's member is None when the call is in the
+#: population without matching).
+Verdict = list[tuple[str, Any, float, Any]]
+
+
+def _appender(out: Verdict) -> Callable[[Any, Any, float, Any], None]:
+    """What the windowed rules would add, appended to ``out`` instead (:meth:`Engine.judge`)."""
+
+    def append(rule: Any, group: Any, t: float, member: Any) -> None:
+        out.append((rule.id, group, t, member))
+
+    return append
 
 
 # -- input batches -----------------------------------------------------------------------------------------
@@ -325,6 +341,29 @@ class Engine(WindowedRules):
 
     def refine(self, call: Any) -> None:
         """Evaluate every call rule and windowed call rule on a finished call."""
+        self._judge(call, None)
+
+    def judge(self, call: Any) -> Verdict:
+        """:meth:`refine` without the windows: the call rules are evaluated (the outcome refined, the
+        call's findings made, counted), and what the call adds to the windowed rules is returned instead
+        of added, for :meth:`accept` (here or in the engine of another process) in the order one engine
+        would have seen the calls."""
+        out: Verdict = []
+        self._judge(call, out)
+        return out
+
+    def accept(self, verdict: Verdict) -> None:
+        """Add to the windowed rules what :meth:`judge` or :meth:`judge_record` returned (in the order the
+        calls and records came: count rules depend on it).  ``refine(call)`` is ``accept(judge(call))``."""
+        rules = self.rules
+        for rid, group, t, member in verdict:
+            rule = rules[rid]
+            if rule.share is None:
+                self._window_add(rule, group, t, member)
+            else:
+                self._bin(rule, group, t, member)
+
+    def _judge(self, call: Any, out: Verdict | None) -> None:
         self.calls += 1
         ctx: Context | None = None  # made when a rule gets past its guard (most calls: never)
         tests = self._call_tests
@@ -352,11 +391,17 @@ class Engine(WindowedRules):
                     call.override_outcome(rule.outcome[0], rule.outcome[1], rule.id)
                 self.pending.append(self._call_finding(rule, call, ctx))
         if self._window_tests:
-            self._window_rules(call, ctx if ctx is not None else self._context(call))
+            self._window_rules(call, ctx if ctx is not None else self._context(call), out)
 
-    def _window_rules(self, call: Any, ctx: Context) -> None:
+    def _window_rules(self, call: Any, ctx: Context, out: Verdict | None = None) -> None:
         """The windowed rules on a finished call: count rules add its match to their window, share rules
-        count it in their population's bin (and its match)."""
+        count it in their population's bin (and its match); with ``out``, appended to it instead."""
+        add: Callable[[Any, Any, float, Any], None]
+        add_bin: Callable[[Any, Any, float, Any], None]
+        if out is None:
+            add, add_bin = self._window_add, self._bin
+        else:
+            add = add_bin = _appender(out)
         cache = ctx._cache
         t_rel = call.rel_ts if call.rel_ts is not None else (call.end_ts or call.last_ts)
         member = None
@@ -380,7 +425,7 @@ class Engine(WindowedRules):
                 if matched and (group := group_of(ctx)) is not None:
                     if member is None:
                         member = call_member(call)
-                    self._window_add(rule, group, call.start if at_start else t_rel, member)
+                    add(rule, group, call.start if at_start else t_rel, member)
                 continue
             # a share rule: every call of the population counts; a match outside it does not
             if of is None:
@@ -394,7 +439,7 @@ class Engine(WindowedRules):
             if in_pop and (group := group_of(ctx)) is not None:
                 if matched and member is None:
                     member = call_member(call)
-                self._bin(rule, group, call.start, member if matched else None)
+                add_bin(rule, group, call.start, member if matched else None)
 
     def outcome_only(self) -> Engine:
         """An engine with only the rules that refine outcomes (what ``calls`` and ``stats`` apply)."""
@@ -432,6 +477,15 @@ class Engine(WindowedRules):
 
     def record(self, rec: dict[str, Any]) -> None:
         """Evaluate the circuit rules on a circuit record (:meth:`circuit_record`, :meth:`orphan_record`)."""
+        self._judge_record(rec, None)
+
+    def judge_record(self, rec: dict[str, Any]) -> Verdict:
+        """:meth:`record` without the windows (see :meth:`judge`)."""
+        out: Verdict = []
+        self._judge_record(rec, out)
+        return out
+
+    def _judge_record(self, rec: dict[str, Any], out: Verdict | None) -> None:
         self.records += 1
         opc, dpc, cic = rec["opc"], rec["dpc"], rec["cic"]
         rec["trunk"] = trunk_name(self.trunks, opc, dpc, cic, rec["protocol"] or "-", self.pc)
@@ -469,14 +523,20 @@ class Engine(WindowedRules):
                 if matched:
                     group = record_group(rule, rec)
                     if group is not None:
-                        self._window_add(rule, group, rec["ts"], dict(rec))
+                        if out is None:
+                            self._window_add(rule, group, rec["ts"], dict(rec))
+                        else:
+                            out.append((rule.id, group, rec["ts"], dict(rec)))
                 continue
             # a share rule: the records of the population count; a match outside it does not
             if rule.of is not None and not rule.of.test(ctx):
                 continue
             group = record_group(rule, rec)
             if group is not None:
-                self._bin(rule, group, rec["ts"], dict(rec) if matched else None)
+                if out is None:
+                    self._bin(rule, group, rec["ts"], dict(rec) if matched else None)
+                else:
+                    out.append((rule.id, group, rec["ts"], dict(rec) if matched else None))
 
     # -- named input -----------------------------------------------------------------------------------------
     def feed(self, batch: Batch) -> None:
