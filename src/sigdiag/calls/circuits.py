@@ -27,7 +27,7 @@ from sigdiag.codec.fields import (
 )
 from sigdiag.model import Message
 
-__all__ = ["CIRCUIT_TYPES"]
+__all__ = ["CIRCUIT_TYPES", "covered_circuits"]
 
 #: Circuit supervision messages: handled per circuit (ranges for the group messages); UCIC is not here
 #: (it answers one IAM: an event of the call on its key).
@@ -42,6 +42,20 @@ _STATUS_GROUP = frozenset(("CGB", "CGU", "CGBA", "CGUA"))
 _EVENTS = {"RSC": "RESET", "GRS": "RESET", "BLO": "BLOCK", "CGB": "BLOCK"}
 
 
+def covered_circuits(m: Message, cic: int) -> tuple[tuple[int, ...], bool]:
+    """The circuits a supervision message covers (a group message: its range, and for CGB/CGU and their
+    acknowledgements the circuits its status bits name; else its CIC), and whether it is a hardware-failure
+    oriented group message."""
+    typ = m.type
+    if typ not in _GROUP:
+        return (cic,), False
+    rs = param_value(m.raw_params, RANGE_AND_STATUS)
+    cics = range_circuits(cic, rs, typ in _STATUS_GROUP) if rs is not None else None
+    kind = param_value(m.raw_params, CIRCUIT_GROUP_SUPERVISION_MESSAGE_TYPE)
+    hardware = kind is not None and supervision_type(kind) == HARDWARE_FAILURE_ORIENTED
+    return (cics if cics is not None else (cic,)), hardware
+
+
 class _Circuits(_Actions):
     """Circuit supervision (a base of the correlator)."""
 
@@ -51,15 +65,8 @@ class _Circuits(_Actions):
         if cic is None or self._circuit_copy(m):
             return
         typ = m.type
-        cics: tuple[int, ...] | None = None
-        hardware = False
-        if typ in _GROUP:
-            rs = param_value(m.raw_params, RANGE_AND_STATUS)
-            if rs is not None:
-                cics = range_circuits(cic, rs, typ in _STATUS_GROUP)
-            kind = param_value(m.raw_params, CIRCUIT_GROUP_SUPERVISION_MESSAGE_TYPE)
-            hardware = kind is not None and supervision_type(kind) == HARDWARE_FAILURE_ORIENTED
-        ev = self._circuit_event(m, cics if cics is not None else (cic,))
+        cics, hardware = covered_circuits(m, cic)
+        ev = self._circuit_event(m, cics)
         event = _EVENTS.get(typ, "")
         self._on_circuits(m, ev, "BLOCK_HW" if hardware and event == "BLOCK" else event)
         if len(self._reset_pending) > self._prune_at["reset"]:
