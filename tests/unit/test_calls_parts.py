@@ -230,3 +230,27 @@ def test_a_blocked_circuit_across_the_cut() -> None:
     (calls, _), fallbacks = _run(f, 2)
     assert any("iam_on_blocked_circuit" in json.dumps(json.loads(c)["flags"]) for c in calls)
     assert fallbacks and "not idle" in fallbacks[0]
+
+
+@pytest.mark.parametrize("late_rlc", [False, True])
+def test_a_reset_waiting_for_its_rlc_across_the_cut(late_rlc: bool) -> None:
+    """An RSC on an idle circuit at the end of one part; the next part seizes the circuit.  The reset still
+    waits for its RLC: an RLC on the idle circuit within the acknowledgement window answers it (one
+    correlator swallows it; the part alone would call it an orphan, so the part is read again); without
+    such an RLC the part's call stands."""
+    f = Flow(step=0.2)
+    f.msg("IAM", cic=9)
+    f.msg("RSC", cic=5)  # no answer yet
+    f.msg("ACM", cic=9, fwd=False, dt=0.3)  # the next part starts here
+    f.msg("IAM", dt=0.3)
+    f.msg("ACM", fwd=False)
+    f.msg("REL")
+    f.msg("RLC", fwd=False)
+    if late_rlc:
+        f.msg("RLC", fwd=False, dt=2.0)  # the reset's answer, late, on the idle circuit
+    (calls, records), fallbacks = _run(f, 2)
+    assert len(calls) == 2 and [json.loads(r)["type"] for r in records] == ["RSC"]  # no orphan either way
+    if late_rlc:
+        assert fallbacks and "reset" in fallbacks[0]
+    else:
+        assert fallbacks == []

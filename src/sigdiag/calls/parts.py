@@ -105,6 +105,8 @@ class Tagged(Correlator):
         #: counted among them
         self.head_pos: set[int] = set()
         self.head_duplicates = 0
+        #: (key, time) of each RLC that came on a key without a call (what a pending reset would take)
+        self.idle_rlcs: list[tuple[tuple[Any, ...], float]] = []
         self._timer: int | None = None
         self._deadlines: dict[int, float] = {}
         self._cur = 0
@@ -180,6 +182,8 @@ class Tagged(Correlator):
 
     def _do_park(self, key: tuple[Any, ...], call: Call | None, m: Message, fwd: bool) -> None:
         self._at(m)
+        if m.type == "RLC":
+            self.idle_rlcs.append((key, m.ts))
         before = self.duplicates
         super()._do_park(key, call, m, fwd)
         self._counted(m, before)
@@ -339,13 +343,13 @@ def _keys(m: Message) -> list[tuple[Any, ...]] | None:
     return [key]
 
 
-def _idle(c: Correlator, key: tuple[Any, ...]) -> bool:
-    """Nothing of ``key`` in the correlator's state: no call, nothing parked, no reset pending, not
-    blocked either way."""
+def _idle(c: Correlator, key: tuple[Any, ...], resets: bool = True) -> bool:
+    """Nothing of ``key`` in the correlator's state: no call, nothing parked, no reset pending (unless
+    ``resets`` is false), not blocked either way."""
     return (
         key not in c.table
         and key not in c._parked
-        and key not in c._reset_pending
+        and (not resets or key not in c._reset_pending)
         and not any(k == key for k, _ in c._blocked)
     )
 
@@ -492,7 +496,7 @@ def merge(state: Tagged, part: PartResult) -> tuple[list[tuple[Tag, Call]], list
         if kind == _RUN:
             state.run_timers(p, x)
         elif kind == _ANCHOR:
-            _anchor(state, p, *x)
+            _anchor(state, part, p, *x)
         else:
             clock, m = x
             if max(state.now, m.ts) != clock:  # a message earlier than the clock (out of order)
@@ -513,9 +517,11 @@ def merge(state: Tagged, part: PartResult) -> tuple[list[tuple[Tag, Call]], list
     return calls, records
 
 
-def _anchor(state: Tagged, p: int, key: tuple[Any, ...], ts: float, opc: Any) -> None:
+def _anchor(state: Tagged, part: PartResult, p: int, key: tuple[Any, ...], ts: float, opc: Any) -> None:
     """The part anchors ``key`` with an IAM at position ``p``: ``state`` must hold the key idle there, or
-    only a released call lingering on it, which the IAM writes out first (CIC reuse)."""
+    only a released call lingering on it, which the IAM writes out first (CIC reuse), or a reset waiting
+    for its RLC that no RLC of the part on an idle key answers (it stays in the state, as in one
+    correlator: only such an RLC would have read it)."""
     call = state.table.get(key)
     if (
         call is not None
@@ -527,7 +533,12 @@ def _anchor(state: Tagged, p: int, key: tuple[Any, ...], ts: float, opc: Any) ->
         state._release_over(call, "iam", ts)
         del state.table[key]
         state._finish(call, "superseded")
-    if not _idle(state, key):
+    reset = state._reset_pending.get(key)
+    if reset is not None:
+        lo, hi = reset - state.reorder_window, reset + state.ack_window
+        if any(k == key and lo <= t <= hi for k, t in part.correlator.idle_rlcs):
+            raise Fallback(f"key {key}: an RLC of the part may answer a reset of the state")
+    if not _idle(state, key, resets=False):
         raise Fallback(f"key {key} is not idle in the state at its anchor")
 
 
