@@ -144,8 +144,8 @@ def ladder_of(call: Any) -> list[dict[str, Any]]:
     out = []
     for entry in call.timeline:
         frame, ts, type_, direction, raw = entry
-        if frame == iam.frame:
-            m = iam
+        if frame == iam.frame and getattr(frame, "file", None) == getattr(iam.frame, "file", None):
+            m = iam  # (an audit restarts frame numbers in each file: the same number elsewhere is not it)
         elif type_ in always or b"\x12" in raw:
             m = decode_timeline_entry(call, entry)
         else:  # no digits, and no cause indicators (parameter 0x12) can be in these octets: nothing to say
@@ -192,6 +192,18 @@ def _member_order(m: dict[str, Any]) -> tuple[float, str, str, str]:
     """Members in time order; at the same time by circuit, so that the finding (its first member's point
     codes and numbers) does not depend on the order in which records of different circuits came."""
     return (m.get("ts") or 0.0, str(m.get("opc")), str(m.get("dpc")), str(m.get("cic")))
+
+
+def _frames_of(members: list[dict[str, Any]]) -> list[Any]:
+    """The members' frames, once each, in number order within each input file, the files in the order
+    of their first member (an audit's frames restart at 1 in each file and know it: the same number in
+    two files is two frames)."""
+    by_file: dict[Any, set[Any]] = {}
+    for m in members:
+        f = m.get("frame")
+        if f is not None:
+            by_file.setdefault(getattr(f, "file", None), set()).add(f)
+    return [f for frames in by_file.values() for f in sorted(frames)]
 
 
 def _links_of(members: list[dict[str, Any]]) -> list[str]:
@@ -327,7 +339,7 @@ class FindingMaker:
         self.matches[rule.id] += 1
         members = sorted((member_dict(m) for m in b.members), key=_member_order)
         calls = [m["call_id"] for m in members if m.get("call_id") is not None]
-        frames = sorted({m["frame"] for m in members if m.get("frame") is not None})
+        frames = _frames_of(members)
         first = members[0] if members else {}
         links = _links_of(members)
         values = {
