@@ -74,7 +74,7 @@ class _Lingering(deque[Any]):
     def append(self, entry: Any) -> None:
         call = entry[2]
         if call.timeline:
-            self.owner.released[call.call_id] = self.owner._pos_frame(call.timeline[-1][0])
+            self.owner.released[self.owner._pos_of(call.iam)] = self.owner._pos_frame(call.timeline[-1][0])
         super().append(entry)
 
     def __reduce__(self) -> Any:
@@ -83,15 +83,22 @@ class _Lingering(deque[Any]):
 
 class Tagged(Correlator):
     """A correlator that tags what it hands out with its position in the input, numbers calls by their
-    IAM's position, and runs its timers at positions it is told (see the module's docstring).
+    IAM's position (``position_ids``), and runs its timers at positions it is told (see the module's
+    docstring).
 
     ``pos(frame)``: the position of a message from its frame.  :meth:`out` gives the calls finished and
     the circuit records made (orphans, circuit events) with their tags; nothing is held for copies
     (``take`` is not used)."""
 
-    def __init__(self, *args: Any, pos: Callable[[Any], int], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, pos: Callable[[Any], int], position_ids: bool = True, **kwargs: Any
+    ) -> None:
         self._pos_frame = pos
-        #: call id -> position of the message that released it (the calls lingering)
+        #: number calls by their IAM's position (else 1, 2, 3...: one correlator's numbers), and the calls
+        #: numbered so (made since the list was cleared)
+        self.position_ids = position_ids
+        self.created: list[Call] = []
+        #: IAM position of a call -> position of the message that released it (the calls lingering)
         self.released: dict[int, int] = {}
         self.tags: list[Tag] = []  # parallel to ``done``
         self.records: list[tuple[Tag, Any]] = []
@@ -149,7 +156,8 @@ class Tagged(Correlator):
 
     def _finish(self, call: Call, reason: str | None = None) -> None:
         super()._finish(call, reason)
-        self.tags.append(self._tag(self._deadlines.get(id(call), 0.0), self.released.pop(call.call_id, 0)))
+        tie = self.released.pop(self._pos_of(call.iam), 0)
+        self.tags.append(self._tag(self._deadlines.get(id(call), 0.0), tie))
 
     def _end_linger(self, now: float, limit: int) -> int:
         self._deadlines = {id(c): d for d, _, c in takewhile(lambda e: e[0] < now, self._linger_q)}
@@ -158,12 +166,14 @@ class Tagged(Correlator):
     # -- the correlator's rare paths, told where they are ---------------------------------------------------
     def _new_call(self, key: tuple[Any, ...], m: Message) -> Call:
         call = super()._new_call(key, m)
-        call.call_id = self._pos_of(m)
+        if self.position_ids:
+            call.call_id = self._pos_of(m)
+            self.created.append(call)
         return call
 
     def _insert(self, key: tuple[Any, ...], call: Call) -> None:
         if key not in self.table:
-            self.entered[key] = int(call.call_id)
+            self.entered[key] = self._pos_of(call.iam)
         super()._insert(key, call)
 
     def _counted(self, m: Message, before: int) -> None:
@@ -441,7 +451,7 @@ def run_part(files: Iterable[Iterable[Message]], part: Tagged, horizon: float) -
     recent = {(m.ts, m.link, m.raw) for _, _, m in r.head}
     return PartResult(
         first_ts=r.first_ts if r.first_ts is not None else inf,
-        calls=[(t, c) for t, c in calls if c.call_id not in head_pos],
+        calls=[(t, c) for t, c in calls if part._pos_of(c.iam) not in head_pos],
         records=[(t, x) for t, x in records if part._pos_of(x) not in head_pos],
         head=r.head,
         runs=part.ran,
@@ -599,7 +609,7 @@ def _absorb(state: Tagged, part: PartResult, count: int) -> None:
 
 def _absorb_lingering(state: Tagged, c: Tagged, anch: dict[tuple[Any, ...], float]) -> None:
     def order(e: Any, side: Tagged) -> tuple[float, int]:
-        return (e[0], side.released.get(e[2].call_id, 0))
+        return (e[0], side.released.get(side._pos_of(e[2].iam), 0))
 
     both = list(
         heapq.merge(
@@ -612,8 +622,9 @@ def _absorb_lingering(state: Tagged, c: Tagged, anch: dict[tuple[Any, ...], floa
         if a[0] == b[0] and a[1] != b[1]:
             raise Fallback("two lingering calls released at the same position, one on each side")
     for _, side, e in both:
-        if side == 1 and e[2].call_id in c.released:
-            state.released[e[2].call_id] = c.released[e[2].call_id]
+        p = c._pos_of(e[2].iam)
+        if side == 1 and p in c.released:
+            state.released[p] = c.released[p]
     state._linger_q = _Lingering(state, (e for _, _, e in both))
     state._cooling.clear()
 
