@@ -40,6 +40,7 @@ __all__ = [
     "END",
     "Fallback",
     "PartResult",
+    "Positioned",
     "Schedule",
     "Tagged",
     "merge",
@@ -81,7 +82,24 @@ class _Lingering(deque[Any]):
         return (deque, (list(self),))
 
 
-class Tagged(Correlator):
+class Positioned(Correlator):
+    """A correlator that numbers calls by their IAM's position in the input (``pos(frame)``), the same
+    whatever part of the input a correlator reads (an audit's call ids)."""
+
+    def __init__(self, *args: Any, pos: Callable[[Any], int], **kwargs: Any) -> None:
+        self._pos_frame = pos
+        super().__init__(*args, **kwargs)
+
+    def _pos_of(self, x: Any) -> int:
+        return int(self._pos_frame(x.frame))
+
+    def _new_call(self, key: tuple[Any, ...], m: Message) -> Call:
+        call = super()._new_call(key, m)
+        call.call_id = self._pos_of(m)
+        return call
+
+
+class Tagged(Positioned):
     """A correlator that tags what it hands out with its position in the input, numbers calls by their
     IAM's position (``position_ids``), and runs its timers at positions it is told (see the module's
     docstring).
@@ -93,7 +111,6 @@ class Tagged(Correlator):
     def __init__(
         self, *args: Any, pos: Callable[[Any], int], position_ids: bool = True, **kwargs: Any
     ) -> None:
-        self._pos_frame = pos
         #: number calls by their IAM's position (else 1, 2, 3...: one correlator's numbers), and the calls
         #: numbered so (made since the list was cleared)
         self.position_ids = position_ids
@@ -120,14 +137,13 @@ class Tagged(Correlator):
         self._seq = 0
         on_orphan = kwargs.pop("on_orphan", None)
         on_event = kwargs.pop("on_circuit_event", None)
-        super().__init__(*args, on_orphan=self._tag_orphan, on_circuit_event=self._tag_event, **kwargs)
+        super().__init__(
+            *args, pos=pos, on_orphan=self._tag_orphan, on_circuit_event=self._tag_event, **kwargs
+        )
         self._user_orphan = on_orphan
         self._user_event = on_event
         self._linger_q = _Lingering(self)
         self._step, self._count = self._make_step()
-
-    def _pos_of(self, x: Any) -> int:
-        return int(self._pos_frame(x.frame))
 
     def restore(self, state: Any) -> None:
         state.linger_q = _Lingering(self, state.linger_q)
@@ -165,10 +181,10 @@ class Tagged(Correlator):
 
     # -- the correlator's rare paths, told where they are ---------------------------------------------------
     def _new_call(self, key: tuple[Any, ...], m: Message) -> Call:
+        if not self.position_ids:
+            return Correlator._new_call(self, key, m)
         call = super()._new_call(key, m)
-        if self.position_ids:
-            call.call_id = self._pos_of(m)
-            self.created.append(call)
+        self.created.append(call)
         return call
 
     def _insert(self, key: tuple[Any, ...], call: Call) -> None:
@@ -337,6 +353,10 @@ class PartResult:
     sightings: list[list[Any]] = field(default_factory=list)
     #: the largest sizes its tables reached (open calls, parked, lingering, sightings, circuits)
     peaks: dict[str, int] = field(default_factory=dict)
+    #: its own orphans and circuit events (``records`` may hold stand-ins for them: an audit's part keeps
+    #: its records' verdicts, not the records)
+    orphans: int = 0
+    events: int = 0
 
 
 def _keys(m: Message) -> list[tuple[Any, ...]] | None:
@@ -452,7 +472,7 @@ def run_part(files: Iterable[Iterable[Message]], part: Tagged, horizon: float) -
     return PartResult(
         first_ts=r.first_ts if r.first_ts is not None else inf,
         calls=[(t, c) for t, c in calls if part._pos_of(c.iam) not in head_pos],
-        records=[(t, x) for t, x in records if part._pos_of(x) not in head_pos],
+        records=(own := [(t, x) for t, x in records if part._pos_of(x) not in head_pos]),
         head=r.head,
         runs=part.ran,
         anchors=r.anchors,
@@ -462,6 +482,8 @@ def run_part(files: Iterable[Iterable[Message]], part: Tagged, horizon: float) -
         fallback=r.fallback,
         sightings=[g for g in part._seen_q if (g[0], g[3], g[6][4]) not in recent],
         peaks=r.peaks,
+        orphans=sum(1 for _, x in own if isinstance(x, Orphan)),
+        events=sum(1 for _, x in own if isinstance(x, CircuitEvent)),
     )
 
 
@@ -522,8 +544,8 @@ def merge(state: Tagged, part: PartResult) -> tuple[list[tuple[Tag, Call]], list
     events_ = [r for _, r in records if isinstance(r, CircuitEvent)]
     state.orphans = (state.orphans[: kept[0]] + orphans)[: state.keep_records]
     state.circuit_events = (state.circuit_events[: kept[1]] + events_)[: state.keep_records]
-    state.orphan_count += sum(1 for _, r in part.records if isinstance(r, Orphan))
-    state.circuit_event_count += sum(1 for _, r in part.records if isinstance(r, CircuitEvent))
+    state.orphan_count += part.orphans
+    state.circuit_event_count += part.events
     return calls, records
 
 
