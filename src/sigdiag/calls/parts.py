@@ -339,12 +339,15 @@ class PartResult:
     """What a later part hands to the merge (see the module's docstring)."""
 
     first_ts: float
-    calls: list[tuple[Tag, Call]]  # finished on its anchored keys
-    records: list[tuple[Tag, Any]]  # orphans and circuit events of its anchored keys
+    #: the calls finished on its anchored keys, its orphans and circuit events (an audit's part replaces
+    #: them by stand-ins: the index of their verdict)
+    calls: list[tuple[Tag, Any]]
+    records: list[tuple[Tag, Any]]
     head: list[tuple[int, float, Message]]  # (position, the clock after it, message)
     runs: list[tuple[int, float]]  # the timer runs (position, time)
     anchors: list[tuple[int, tuple[Any, ...], float, Any]]  # (position, key, time, OPC of the IAM)
-    correlator: Tagged  # its end state (only the anchored keys' part of it is kept by the merge)
+    #: its end state (the merge keeps only its anchored keys'; None while the state travels apart)
+    correlator: Tagged | None
     anchored: dict[tuple[Any, ...], float]  # key -> time of its anchor
     messages: int
     #: why the part cannot be merged (None: it can be tried)
@@ -357,6 +360,12 @@ class PartResult:
     #: its records' verdicts, not the records)
     orphans: int = 0
     events: int = 0
+
+    def reader(self) -> Tagged:
+        """The part's correlator (its end state)."""
+        if self.correlator is None:
+            raise ValueError("the part's correlator state is not attached")
+        return self.correlator
 
 
 def _keys(m: Message) -> list[tuple[Any, ...]] | None:
@@ -502,7 +511,8 @@ def _check_bounds(state: Tagged, part: PartResult) -> None:
     for name, limit in limits.items():
         if now[name] + part.peaks.get(name, 0) >= limit:
             raise Fallback(f"the {name} bound could be reached ({now[name]} + {part.peaks.get(name, 0)})")
-    if part.correlator.forgotten or part.correlator.evictions:
+    c = part.reader()
+    if c.forgotten or c.evictions:
         raise Fallback("a memory bound dropped state in the part")
 
 
@@ -568,7 +578,7 @@ def _anchor(state: Tagged, part: PartResult, p: int, key: tuple[Any, ...], ts: f
     reset = state._reset_pending.get(key)
     if reset is not None:
         lo, hi = reset - state.reorder_window, reset + state.ack_window
-        if any(k == key and lo <= t <= hi for k, t in part.correlator.idle_rlcs):
+        if any(k == key and lo <= t <= hi for k, t in part.reader().idle_rlcs):
             raise Fallback(f"key {key}: an RLC of the part may answer a reset of the state")
     if not _idle(state, key, resets=False):
         raise Fallback(f"key {key} is not idle in the state at its anchor")
@@ -587,7 +597,7 @@ def _ordered(mine: list[tuple[Tag, Any]], theirs: list[tuple[Tag, Any]]) -> list
 def _absorb(state: Tagged, part: PartResult, count: int) -> None:
     """``state`` (every key the part did not anchor) takes the part's anchored keys: each table in one
     correlator's order, the counters added."""
-    c = part.correlator
+    c = part.reader()
     anch = part.anchored
     # open calls, in the order they entered the table (those entered before the part first)
     before = [(k, v) for k, v in state.table.items() if k not in state.entered]
