@@ -33,7 +33,7 @@ def worker_failed(exc: BaseException, out: Path) -> BaseException:
 
     if isinstance(exc, StoreError):
         return store_failed(exc, out)
-    if isinstance(exc, BrokenProcessPool):
+    if isinstance(exc, BrokenProcessPool) or type(exc).__name__ == "KilledWorker":  # Dask's, after retries
         return AuditError(
             "a worker process ended abruptly (killed, or out of memory); the results stored so far in "
             f"{out} are intact; run the same command again to resume"
@@ -124,6 +124,28 @@ def run_local(
 
 
 # -- Dask --------------------------------------------------------------------------------------------------
+#: Settings of the LocalCluster the audit starts (not of a cluster it connects to): on Linux its worker
+#: processes are forked from the audit process (as the local pool's are), so they start in a tenth of a
+#: second with every module already imported, instead of starting a new interpreter that imports Dask,
+#: then pyarrow and pandas on its first point; and Dask's sampling profiler (a thread that walks the
+#: worker's stack every 10 ms, for the dashboard the audit does not open) is off.
+_LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.multiprocessing-method": "fork" if sys.platform.startswith("linux") else "spawn",
+    "distributed.worker.profile.enabled": False,
+}
+
+
+def _preimport() -> None:
+    """Import what a point's task imports on first use (storage, pyarrow, pandas), so that the workers
+    forked from this process have it; the audit's summary needs most of it anyway."""
+    import sigdiag.audit.tables
+    import sigdiag.report.parquet  # noqa: F401
+
+    for name in ("pyarrow.parquet", "pyarrow.compute", "pandas"):
+        with contextlib.suppress(ImportError):
+            __import__(name)
+
+
 def _arm_dask_worker() -> None:
     """On a worker of the audit's own LocalCluster: a Ctrl-C or a SIGTERM sent to the whole process group
     asks its points to stop cleanly, instead of interrupting the worker with a traceback or killing it
@@ -133,36 +155,135 @@ def _arm_dask_worker() -> None:
     worker.arm_stop_signals()
 
 
+def _worker_check(paths: list[str]) -> dict[str, Any]:
+    """On a worker of a cluster the audit connects to: its sigdiag version and which of ``paths`` it
+    does not see."""
+    import sigdiag
+
+    return {"version": sigdiag.__version__, "missing": [p for p in paths if not os.path.exists(p)]}
+
+
+def _no_listener(scheduler: str) -> str | None:
+    """Why nothing can answer at a ``tcp://`` address (refused, unknown host...), without waiting for
+    Dask's connect timeout; None when a TCP connection opens (or for another scheme)."""
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    scheme, loc = parse_address(scheduler)
+    get_backend(scheme)  # ValueError for an unknown scheme, before any Client exists
+    if scheme != "tcp":
+        return None
+    host, port = parse_host_port(loc)
+    try:
+        socket.create_connection((host, port), timeout=5.0).close()
+    except TimeoutError:
+        return None  # Dask's own connect says more, after its timeout
+    except (OSError, OverflowError) as exc:  # OverflowError: a port above 65535
+        return getattr(exc, "strerror", None) or str(exc)
+    return None
+
+
+def _connect(scheduler: str) -> Any:
+    """A client of the scheduler at ``scheduler`` (a cluster the audit did not start: it is neither
+    changed nor closed), or an :class:`AuditError` saying why not in one line."""
+    from distributed import Client
+
+    where = f"the Dask scheduler at {scheduler}"
+    try:
+        why = _no_listener(scheduler)
+    except (ValueError, TypeError) as exc:
+        raise AuditError(
+            f"--scheduler {scheduler!r} is not a Dask scheduler address ({exc}); give tcp://HOST:PORT"
+        ) from None
+    if why is not None:
+        raise AuditError(f"cannot connect to {where}: {why} (is a Dask scheduler running there?)")
+    client = Client.__new__(Client)
+    try:
+        client.__init__(scheduler, timeout="15s", set_as_default=False)  # type: ignore[misc]
+    except BaseException as exc:
+        client.status = "closed"  # a Client that failed to start: its finaliser would wait 30 s to close it
+        if isinstance(exc, (ValueError, TypeError)):  # e.g. tls:// without Dask's TLS settings
+            raise AuditError(f"--scheduler {scheduler!r}: {exc}") from None
+        if isinstance(exc, (OSError, TimeoutError)):
+            raise AuditError(f"cannot connect to {where}: {exc}") from None
+        raise
+    return client
+
+
 def _dask_client(scheduler: str | None, workers: int) -> tuple[Any, Any]:
     """``(client, cluster)``: a client of the scheduler at ``scheduler`` (cluster None), or of a
     LocalCluster of ``workers`` processes started here."""
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise AuditError('--engine dask needs dask.distributed: pip install "sigdiag[audit]"') from None
     import logging
+    import warnings
 
     if scheduler:
-        try:
-            return Client(scheduler, timeout="15s"), None
-        except (OSError, TimeoutError) as exc:
-            raise AuditError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
+        return _connect(scheduler), None
+    _preimport()
     # its workers are child processes of this one that end when it ends, however it ends (Dask's nanny
     # holds a pipe each worker watches); its logs stay quiet below errors
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    with dask.config.set(_LOCAL_CLUSTER_CONFIG), warnings.catch_warnings():
+        # Python >= 3.12 warns of any fork in a process with threads; the forking thread is Dask's, the
+        # others wait (the local pool forks likewise)
+        warnings.filterwarnings("ignore", ".*use of fork\\(\\) may lead to deadlocks", DeprecationWarning)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            # no dashboard, but the scheduler serves /health on some port: any free one, not 8787 (taken
+            # by another cluster, Dask would warn on standard error)
+            scheduler_kwargs={"dashboard_address": ":0"},
+            silence_logs=logging.ERROR,
+        )
     try:
-        client = Client(cluster)
+        client = Client(cluster, set_as_default=False)
         client.run(_arm_dask_worker)
     except BaseException:
         cluster.close()
         raise
     return client, cluster
+
+
+def _settings_files(options: dict[str, Any]) -> list[str]:
+    """The files and folders a task's options name (absolute paths: the audit made them so)."""
+    found = [options.get("trunks"), options.get("outcomes"), (options.get("decode") or {}).get("config")]
+    return [str(p) for p in found + list(options.get("rule_dirs") or []) if p]
+
+
+def _check_workers(client: Any, scheduler: str, tasks: list[PointTask], out: Path) -> None:
+    """The workers of a cluster the audit did not start run this sigdiag and see the output folder, the
+    settings files and the capture files (the first of each point) at the same paths; else one error
+    line.  (Workers that join later are not checked.)"""
+    import sigdiag
+
+    paths = [str(out)] + (_settings_files(tasks[0].options) if tasks else [])
+    paths += [t.files[0] for t in tasks if t.files]
+    try:
+        answers = client.run(_worker_check, paths)
+    except Exception as exc:  # whatever stops a worker from running sigdiag's code
+        raise AuditError(
+            f"the workers of the Dask scheduler at {scheduler} cannot run sigdiag ({type(exc).__name__}: "
+            f"{exc}); install sigdiag {sigdiag.__version__} on every worker"
+        ) from None
+    for addr, info in sorted(answers.items()):
+        if info["version"] != sigdiag.__version__:
+            raise AuditError(
+                f"the Dask worker {addr} runs sigdiag {info['version']}, this audit {sigdiag.__version__}; "
+                "install the same version on every worker"
+            )
+        if info["missing"]:
+            raise AuditError(
+                f"the Dask worker {addr} does not see {info['missing'][0]}: the workers must see the "
+                "capture files, --out and the settings files at the same absolute paths as this process "
+                "(a shared file system)"
+            )
 
 
 class _DaskRun:
@@ -177,11 +298,17 @@ class _DaskRun:
         self.failure: BaseException | None = None
 
     def wait(self, futures: list[Any], run: str) -> None:
-        """Until every future is done, or cancelled after a second signal."""
+        """Until every future is done, or cancelled after a second signal.  Each finished future is
+        collected as soon as Dask reports it (a done callback), not by polling."""
+        import queue
+
         from sigdiag.audit.worker import request_stop
 
         stop = self.stop
         pending = set(futures)
+        finished: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for fut in futures:
+            fut.add_done_callback(finished.put)
         asked = False
         while pending:
             if stop.requested or self.failure is not None:
@@ -194,12 +321,12 @@ class _DaskRun:
                 if stop.forced:
                     self.client.cancel(list(pending), force=True)
                     break
-            done = {f for f in pending if f.done()}
-            if not done:
-                time.sleep(0.05)
+            try:
+                fut = finished.get(timeout=0.1)
+            except queue.Empty:
                 continue
-            pending -= done
-            for fut in done:
+            if fut in pending:
+                pending.discard(fut)
                 self.collect(fut)
 
     def collect(self, fut: Any) -> None:
@@ -228,22 +355,29 @@ def run_dask(
     """Run ``tasks`` on the Dask scheduler at ``scheduler``, or on a LocalCluster of ``workers``
     processes started for the run; ``on_point`` gets each task's result as it finishes.  A signal
     (``stop``) or a failure asks every worker to stop its points at their next safe place
-    (:func:`~sigdiag.audit.worker.request_stop`); a second signal cancels them."""
+    (:func:`~sigdiag.audit.worker.request_stop`); a second signal cancels them.  A cluster the audit
+    connects to is left as it was: its workers' signal handling is not touched, and it is not closed."""
     import logging
 
     stop = stop or Stop(False)
     outp = out or Path(tasks[0].out if tasks else ".")
     cluster = None
+    dask_run: _DaskRun | None = None
     try:
         with stop.working():
             client, cluster = _dask_client(scheduler, workers)
-            dask_run = _DaskRun(client, stop, on_point, outp)
             try:
-                futures = [
-                    client.submit(process_point, t, pure=False, key=f"sigdiag-audit-{t.pid}-{time.time_ns()}")
-                    for t in tasks
-                ]
-                dask_run.wait(futures, tasks[0].run if tasks else "")
+                if cluster is None and scheduler:
+                    _check_workers(client, scheduler, tasks, outp)
+                dask_run = _DaskRun(client, stop, on_point, outp)
+                if not stop.requested:  # not when a signal came while connecting
+                    futures = [
+                        client.submit(
+                            process_point, t, pure=False, key=f"sigdiag-audit-{t.pid}-{time.time_ns()}"
+                        )
+                        for t in tasks
+                    ]
+                    dask_run.wait(futures, tasks[0].run if tasks else "")
             finally:
                 logging.getLogger("distributed").setLevel(
                     logging.CRITICAL if stop.requested else logging.ERROR
@@ -254,6 +388,6 @@ def run_dask(
             cluster.close()
     if stop.requested:
         raise stop.interrupted(stop.forced)
-    if dask_run.failure is not None:
+    if dask_run is not None and dask_run.failure is not None:
         raise dask_run.failure
-    return dask_run.results
+    return dask_run.results if dask_run is not None else []
