@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from sigdiag.rules import bins as bins_module
 from sigdiag.rules import findings as findings_module
-from sigdiag.rules import windows as windows_module
 from sigdiag.rules.engine import FINDING_KEYS, Engine, Finding
 from sigdiag.rules.findings import ladder_of
 from sigdiag.rules.loader import Rule, RuleSet, load_rule, load_rules
@@ -197,7 +197,7 @@ def test_time_start_or_release() -> None:
 
 
 def test_members_are_capped_but_the_count_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(windows_module, "MAX_MEMBERS", 3)
+    monkeypatch.setattr(bins_module, "MAX_MEMBERS", 3)
     (f,) = run_rule(window_rule(count=2), [loss(i * 0.1, i) for i in range(1, 8)])
     assert f.count == 7 and f.calls == [1, 2, 3]
 

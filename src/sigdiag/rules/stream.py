@@ -7,20 +7,28 @@ decoded messages, :meth:`calls` the finished calls (not yet refined: the caller 
 ``stream.engine.refine``, then names its trunk with :meth:`trunk_of`), :meth:`snapshot` gives the state of
 both as bytes (a pickled :class:`StreamState`) and ``PointStream(options, state)`` continues from them.
 Both parts are the public states of the correlator and the engine (their ``snapshot`` and ``restore``).
+Before it is saved, the engine forgets what no record still to come can change (:meth:`settle`), so the
+state follows the traffic open at one time and of the rules' last windows, not the point's history; calls
+and their IAMs pickle as tuples of their slots.
 """
 
 from __future__ import annotations
 
+import copyreg
+import io
 import json
+import math
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from sigdiag.calls.correlate import CorrelatorState
+from sigdiag.model import Message
 from sigdiag.rules.engine import Engine, EngineState
 
-__all__ = ["PointStream", "StreamState", "stream_config"]
+__all__ = ["SETTLE_MARGIN_S", "PointStream", "StreamState", "stream_config"]
 
 
 @dataclass
@@ -36,7 +44,11 @@ class StreamState:
 class PointStream:
     """Correlator + rule engine of one capture point (see the module's docstring)."""
 
-    def __init__(self, options: dict[str, Any], state: bytes | None = None) -> None:
+    def __init__(
+        self, options: dict[str, Any], state: bytes | None = None, pos: Callable[[Any], int] | None = None
+    ) -> None:
+        """``pos``: the position of a message in the point from its frame; with it, calls are numbered by
+        their IAM's position (:class:`sigdiag.calls.parts.Positioned`), else in the order they start."""
         from sigdiag.calls.correlate import Correlator
         from sigdiag.calls.stats import StatsAccumulator
 
@@ -44,12 +56,17 @@ class PointStream:
         cfg = stream_config(options)
         self.decode_settings = cfg["decode"]
         self.engine = Engine(cfg["rules"], cfg["trunks"], pc=cfg["pc"])
-        self.correlator = Correlator(
-            cfg["call_settings"],
-            cfg["outcomes"],
-            on_orphan=self.engine.orphan,
-            on_circuit_event=self.engine.circuit_event,
-        )
+        kw: dict[str, Any] = {
+            "on_orphan": self.engine.orphan,
+            "on_circuit_event": self.engine.circuit_event,
+            "keep_records": 0,  # the engine sees every orphan and circuit event: no list of the first ones
+        }
+        if pos is None:
+            self.correlator = Correlator(cfg["call_settings"], cfg["outcomes"], **kw)
+        else:
+            from sigdiag.calls.parts import Positioned
+
+            self.correlator = Positioned(cfg["call_settings"], cfg["outcomes"], pos=pos, **kw)
         if state is not None:
             saved = pickle.loads(state)
             if not isinstance(saved, StreamState):
@@ -63,9 +80,28 @@ class PointStream:
         self._step = self.correlator._step
 
     def snapshot(self) -> bytes:
-        """The correlator's and the engine's state, pickled together (shared objects stay shared)."""
+        """The correlator's and the engine's state, pickled together (shared objects stay shared), after
+        :meth:`settle`: its size follows the traffic of the last windows, not the point's history."""
+        self.settle()
         state = StreamState(self.correlator.snapshot(), self.engine.snapshot())
-        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        buf = io.BytesIO()
+        pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = {**copyreg.dispatch_table, Message: _reduce_message}
+        pickler.dump(state)
+        return buf.getvalue()
+
+    def settle(self) -> None:
+        """Let the engine forget what no record still to come can change (:meth:`Engine.settle`), from
+        what the correlator can still hand out: its open calls and the finished ones not yet taken; calls
+        not seen yet, whose messages are no older than the latest time stamp by more than
+        ``reorder_window_ms`` (and :data:`SETTLE_MARGIN_S`), and the messages parked for their IAM
+        (released calls, orphans)."""
+        c = self.correlator
+        fresh = c.now - c.reorder_window - SETTLE_MARGIN_S
+        parked = min((m.ts for msgs in c._parked.values() for m in msgs), default=math.inf)
+        pending = [*c.table.values(), *c.done, *(call for _, _, call in c._linger_q)]
+        later = min(fresh, parked)
+        self.engine.settle(pending, start=fresh, end=later, record=later)
 
     def feed(self, messages: list[Any]) -> None:
         self._step(messages)
@@ -75,6 +111,29 @@ class PointStream:
 
     def close(self) -> None:
         self.correlator.close()
+
+
+#: Seconds of time stamps out of order, beyond the correlator's ``reorder_window_ms``, that
+#: :meth:`PointStream.settle` allows for the messages still to come.
+SETTLE_MARGIN_S = 5.0
+
+_MESSAGE_STATE = attrgetter(*Message.__slots__)
+
+
+def _message_of(state: tuple[Any, ...]) -> Message:
+    """A decoded message again from its slots (:func:`_reduce_message`)."""
+    m = Message.__new__(Message)
+    for k, v in zip(Message.__slots__, state, strict=True):
+        setattr(m, k, v)
+    return m
+
+
+def _reduce_message(m: Message) -> str | tuple[Any, ...]:
+    """A message of a saved state (the IAM of each open call) as the tuple of its slots."""
+    try:
+        return (_message_of, (_MESSAGE_STATE(m),))
+    except AttributeError:  # (some slot unset)
+        return m.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
 
 
 _CONFIG_CACHE: dict[str, dict[str, Any]] = {}

@@ -6,6 +6,9 @@
 * *share rules*: per (rule, group), one :class:`Bin` per second of IAM time with traffic, evaluated at the
   end (:meth:`WindowedRules._flush_bins`).
 
+:meth:`WindowedRules.settle` forgets what no record still to come can change (an audit point settles
+before it saves its state after each file: the state follows the traffic of the last windows).
+
 :class:`WindowedRules` is the part of :class:`~sigdiag.rules.engine.Engine` that keeps this state (its
 attributes ``windows``, ``_singles``, ``_bins`` are what :meth:`Engine.snapshot` takes), bounds it
 (``max_groups``, :meth:`WindowedRules.bound_warnings`) and merges the state of a later part of the traffic
@@ -16,147 +19,43 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Iterable
+from itertools import pairwise
 from typing import Any
 
+from sigdiag.rules.bins import (
+    _SLACK,
+    DEFAULT_MAX_GROUPS,
+    MAX_MEMBERS,
+    Bin,
+    Burst,
+    Head,
+    Judged,
+    SecondBins,
+    Window,
+    _first_second,
+    _insert,
+    grouper,
+    max_groups_of,
+    record_group,
+)
 from sigdiag.rules.facts import Context
 from sigdiag.rules.findings import FindingMaker
-from sigdiag.rules.loader import Rule, RuleError, RuleSet
+from sigdiag.rules.loader import Rule, RuleSet
+from sigdiag.rules.settling import _Clean, _Pending, _pinned, _share_status, _share_windows
 
-__all__ = ["DEFAULT_MAX_GROUPS", "MAX_MEMBERS", "Bin", "Burst", "Head", "Window", "WindowedRules"]
-
-#: Member calls/records kept per windowed finding (the count is exact beyond it).
-MAX_MEMBERS = 1000
-#: Groups (called numbers, trunks, ...) a windowed rule keeps at most, unless the rule has a
-#: ``max_groups`` setting.
-DEFAULT_MAX_GROUPS = 100_000
-
-
-def max_groups_of(rule: Rule) -> int:
-    """The ``max_groups`` setting of a windowed rule (:data:`DEFAULT_MAX_GROUPS` without one)."""
-    value = rule.settings.get("max_groups", DEFAULT_MAX_GROUPS)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise RuleError(f"setting {rule.id}.max_groups must be a whole number of at least 1, not {value!r}")
-    return value
-
-
-def grouper(group_by: str | None) -> Callable[[Context], Any]:
-    """The group of a call for a windowed rule (None: not grouped)."""
-    if group_by == "trunk":
-
-        def trunk(ctx: Context) -> Any:
-            cache = ctx._cache
-            return cache["trunk"] if "trunk" in cache else ctx.fact("trunk")
-
-        return trunk
-    if group_by == "all":
-        return lambda ctx: "all"
-    if group_by == "called":
-        return lambda ctx: ctx.call.called or None
-    if group_by == "calling":
-        return lambda ctx: ctx.call.calling or None
-    if group_by == "opc-dpc":
-        return lambda ctx: f"{ctx.call.opc}-{ctx.call.dpc}"
-    return lambda ctx: f"{ctx.call.opc}-{ctx.call.dpc}-{ctx.call.cic}"
-
-
-def record_group(rule: Rule, rec: dict[str, Any]) -> Any:
-    """The group of a circuit record for a windowed rule (calls: :func:`grouper`)."""
-    g = rule.group_by
-    if g == "trunk":
-        return rec.get("trunk")
-    if g == "all":
-        return "all"
-    if g == "opc-dpc":
-        return f"{rec.get('opc')}-{rec.get('dpc')}"
-    return rec.get("key")
-
-
-class Burst:
-    """The records of one windowed finding: count rules add their matches (``first``/``last``: the times
-    of the first and last); share rules set ``count``, ``population`` and ``first``/``last`` (the
-    window's edges) at once, and ``extra`` (the whole burst)."""
-
-    __slots__ = ("count", "extra", "file", "first", "last", "members", "population")
-
-    def __init__(self, file: str | None) -> None:
-        self.file = file  # the input file of the burst's first records (several files: windows span them)
-        self.count = 0
-        self.first = float("inf")
-        self.last = float("-inf")
-        self.members: list[Any] = []  # call member tuples or circuit record dicts
-        self.population: int | None = None  # share rules: the records of the window's population
-        self.extra: dict[str, Any] = {}
-
-    def add(self, t: float, member: Any) -> None:
-        self.count += 1
-        self.first = min(self.first, t)
-        self.last = max(self.last, t)
-        if len(self.members) < MAX_MEMBERS:
-            self.members.append(member)
-
-    def absorb(self, other: Burst) -> None:
-        """Take the records of a burst that continues this one (a later part of the traffic)."""
-        self.count += other.count
-        self.first = min(self.first, other.first)
-        self.last = max(self.last, other.last)
-        self.members.extend(other.members[: max(MAX_MEMBERS - len(self.members), 0)])
-
-
-class Window:
-    """Sliding window of one count rule over one group: the matching records of the last window."""
-
-    __slots__ = ("burst", "entries")
-
-    def __init__(self) -> None:
-        self.entries: deque[tuple[float, Any]] = deque()  # (time, member), in time order
-        self.burst: Burst | None = None
-
-
-class Bin:
-    """One second of IAM time of a share rule's group: records of the population, those that matched,
-    the first :data:`MAX_MEMBERS` matching members, the input file of its first record."""
-
-    __slots__ = ("file", "matched", "members", "population")
-
-    def __init__(self, file: str | None) -> None:
-        self.matched = 0
-        self.population = 0
-        self.members: list[Any] = []
-        self.file = file
-
-    def add(self, other: Bin) -> None:
-        """Count the records of the same second seen by another part of the traffic."""
-        self.matched += other.matched
-        self.population += other.population
-        self.members.extend(other.members[: max(MAX_MEMBERS - len(self.members), 0)])
-
-
-class Head:
-    """The records of one count-rule group at the start of a later part of the traffic (an engine made
-    with ``part_start``), until the group is quiet for a window: they are not judged here but by the
-    engine of the part before, when the parts are merged (:meth:`WindowedRules._merge_windows`)."""
-
-    __slots__ = ("last", "records")
-
-    def __init__(self) -> None:
-        self.records: list[tuple[float, Any]] = []  # (time, member), in the order they came
-        self.last = float("-inf")  # the latest time of the records
-
-    def add(self, t: float, member: Any) -> None:
-        self.records.append((t, member))
-        if t > self.last:
-            self.last = t
-
-
-def _insert(entries: deque[tuple[float, Any]], entry: tuple[float, Any]) -> None:
-    """A record a few ms out of order: into its place in the window."""
-    i = len(entries)
-    t = entry[0]
-    while i > 0 and entries[i - 1][0] > t:
-        i -= 1
-    entries.insert(i, entry)
+__all__ = [
+    "DEFAULT_MAX_GROUPS",
+    "MAX_MEMBERS",
+    "Bin",
+    "Burst",
+    "Head",
+    "Window",
+    "WindowedRules",
+    "grouper",
+    "max_groups_of",
+    "record_group",
+]
 
 
 class WindowedRules(FindingMaker):
@@ -192,6 +91,7 @@ class WindowedRules(FindingMaker):
         self.part_start = part_start
         self._heads = {} if part_start is not None else None
         self._settled = set()
+        self._pending_contexts: dict[int, tuple[Any, Context]] = {}  # (settle's, not state)
 
     # -- count rules ---------------------------------------------------------------------------------------
     def _window_add(self, rule: Rule, group: Any, t: float, member: Any) -> None:
@@ -358,7 +258,7 @@ class WindowedRules(FindingMaker):
             n = self._groups[rule.id] = self._groups[rule.id] + 1
             if n > self.max_groups[rule.id]:
                 self._evict_bins(rule)
-            bins = self._bins[(rule.id, group)] = {}
+            bins = self._bins[(rule.id, group)] = SecondBins()
         k = math.floor(t)
         b = bins.get(k)
         if b is None:
@@ -394,32 +294,37 @@ class WindowedRules(FindingMaker):
         window's edges (``window_start <= IAM time < window_end``; the start clipped to the group's first
         second with traffic); the evidence adds the whole burst (``burst_start``/``burst_end`` from its
         first to its last second with a match, ``burst_count``, ``burst_population``, ``burst_rate`` over
-        the same records)."""
-        assert rule.window_s is not None and rule.share is not None
-        n = max(1, math.ceil(rule.window_s))
+        the same records).  Windows :meth:`settle` judged already are not judged again: their bursts come
+        in their place."""
         keys = sorted(bins)
-        first = keys[0]  # the group's first second with traffic
-        need_pop = max(rule.min_population, 1)
-        lo = hi = 0
-        matched = population = 0
-        # each burst: [start, end, peak], peak = (matched, population, lo, hi, window start, window end)
+        judged: list[Judged] = getattr(bins, "judged", [])
+        start = -math.inf
+        for lo, hi, found in [*judged, (math.inf, math.inf, [])]:
+            closed, burst = self._scan_share(rule, bins, keys, start, lo)
+            if burst is not None:  # (``lo`` is clean: nothing after it can touch the burst)
+                closed.append(self._share_burst(rule, bins, keys, burst))
+            for b in (*closed, *found):
+                self._emit(rule, group, b)
+            start = hi
+
+    def _scan_share(
+        self, rule: Rule, bins: dict[int, Bin], keys: list[int], start: float, stop: float
+    ) -> tuple[list[Burst], list[Any] | None]:
+        """The windows of a share rule's group that end with a second of ``keys`` (sorted ``bins``) from
+        ``start`` (no burst open there) up to before ``stop`` (see :meth:`_flush_bins`): the bursts closed
+        there, in order, and the burst still open after the last (``[start, end, peak]``, or None)."""
+        assert rule.window_s is not None
+        n = max(1, math.ceil(rule.window_s))
+        first = _first_second(bins)
+        closed: list[Burst] = []
+        # the open burst: [start, end, peak], peak = (matched, population, lo, hi, window start, window end)
         burst: list[Any] | None = None
-        for k in keys:  # the window ending with each second that has traffic
-            while hi < len(keys) and keys[hi] <= k:
-                b = bins[keys[hi]]
-                matched += b.matched
-                population += b.population
-                hi += 1
-            while lo < hi and keys[lo] <= k - n:
-                b = bins[keys[lo]]
-                matched -= b.matched
-                population -= b.population
-                lo += 1
-            if matched < rule.count or population < need_pop or matched / population < rule.share:
+        for k, matched, population, lo, hi, holds in _share_windows(rule, bins, keys, start, stop):
+            if not holds:
                 continue
             ws, we = max(k - n + 1, first), k + 1
             if burst is not None and ws > burst[1]:  # neither overlaps nor touches the burst: a new one
-                self._emit_share(rule, group, bins, keys, burst)
+                closed.append(self._share_burst(rule, bins, keys, burst))
                 burst = None
             if burst is None:
                 burst = [ws, we, (matched, population, lo, hi, ws, we)]
@@ -428,13 +333,10 @@ class WindowedRules(FindingMaker):
             pm, pp = burst[2][0], burst[2][1]
             if matched * pp > pm * population or (matched * pp == pm * population and matched > pm):
                 burst[2] = (matched, population, lo, hi, ws, we)
-        if burst is not None:
-            self._emit_share(rule, group, bins, keys, burst)
+        return closed, burst
 
-    def _emit_share(
-        self, rule: Rule, group: Any, bins: dict[int, Bin], keys: list[int], burst: list[Any]
-    ) -> None:
-        """The finding of a share rule's burst (:meth:`_flush_bins`)."""
+    def _share_burst(self, rule: Rule, bins: dict[int, Bin], keys: list[int], burst: list[Any]) -> Burst:
+        """The burst of a share rule's finding (:meth:`_scan_share`), its members and its evidence."""
         start, end, (matched, population, lo, hi, ws, we) = burst
         b = Burst(None)
         b.count, b.population, b.first, b.last = matched, population, float(ws), float(we)
@@ -462,7 +364,130 @@ class WindowedRules(FindingMaker):
             "burst_rate": round(bm / bp, 4),
             "burst_rate_pct": round(100.0 * bm / bp, 1),
         }
-        self._emit(rule, group, b)
+        return b
+
+    # -- settling: forgetting what can no longer matter ------------------------------------------------------
+    def _context(self, call: Any) -> Context:
+        raise NotImplementedError  # (the engine's)
+
+    def settle(self, pending: Iterable[Any], start: float, end: float, record: float) -> None:
+        """Forget what no record still to come can change (no finding changes, nor its order): count-rule
+        records more than a window older than any record their group can still get, share-rule windows
+        that can no longer change (:meth:`_settle_bins`).  The state then follows the last windows'
+        traffic, not the history.  The caller promises what can still come (fed, accepted or merged):
+        records of the calls of ``pending`` (open, or finished and not yet refined; a called number may
+        still grow), of calls not seen yet with IAM time >= ``start`` and release time >= ``end``, and
+        circuit records >= ``record`` (:meth:`sigdiag.rules.stream.PointStream.settle`).  ``max_groups``
+        counts the groups held, so it is reached later.  A later part (``part_start``) settles its
+        count rules only (its first windows need the bins of the part before)."""
+        calls = _Pending(pending, self._context, self._pending_contexts)
+        horizon: dict[str, float] = {}
+        for rule in self.rules:
+            if rule.windowed:
+                if rule.scope == "circuit":
+                    horizon[rule.id] = record
+                elif rule.share is not None or rule.time_of == "start":
+                    horizon[rule.id] = start
+                else:
+                    horizon[rule.id] = end
+                if rule.share is not None and self.part_start is None:
+                    seconds = {} if rule.scope == "circuit" else calls.seconds(rule)
+                    self._settle_bins(rule, horizon[rule.id], seconds)
+        self._settle_counts(horizon, calls)
+
+    def _settle_counts(self, horizon: dict[str, float], calls: _Pending) -> None:
+        """:meth:`settle` for the count rules: a group whose records are all a window before any it can
+        still get is as if it had none (the next starts a new window either way).  A single record goes;
+        a window keeps its place (the order bursts are written out at the end) without its records (the
+        periodic sweep takes it); an open burst stays until its group's next record or the end."""
+        limit: dict[str, float] = {}  # the records of a group before it: perhaps too old to matter
+        for rule in self.rules:
+            if rule.windowed and rule.share is None:
+                assert rule.window_s is not None
+                limit[rule.id] = horizon[rule.id] - rule.window_s - _SLACK
+        old: list[tuple[tuple[str, Any], float]] = []
+        for key, (t, _member) in self._singles.items():
+            if t < limit[key[0]]:
+                old.append((key, t))
+        singles = len(old)
+        for key, w in self.windows.items():
+            if w.burst is None and w.entries and w.entries[-1][0] < limit[key[0]]:
+                old.append((key, w.entries[-1][0]))
+        dropped: list[tuple[str, Any]] = []
+        for i, (key, t) in enumerate(old):
+            rule = self.rules[key[0]]
+            assert rule.window_s is not None
+            if rule.scope != "circuit":
+                pins = calls.pins(rule)
+                if _pinned(pins, key[1], rule.group_by == "called") - t <= rule.window_s + _SLACK:
+                    continue  # a call not judged yet may still come within a window of it
+            if i < singles:
+                del self._singles[key]
+                self._groups[key[0]] -= 1
+                dropped.append(key)
+            else:
+                self.windows[key].entries.clear()
+        if dropped and self._heads is not None:  # a later part: what it judged itself stays known as such
+            self._settled.update(dropped)
+
+    def _settle_bins(self, rule: Rule, horizon: float, seconds: dict[Any, list[int]]) -> None:
+        """:meth:`settle` for a share rule: in each group the windows that can no longer change (every
+        second before ``horizon`` is complete but those of the group's pending calls) are judged between
+        *clean* seconds (no window that holds or may change ends in the ``n`` before: no burst crosses
+        them); their bursts wait for the end (:class:`SecondBins`), the bins only they needed go.  A call
+        open for an hour keeps the bins of its own windows, not the hour's."""
+        by_prefix = rule.group_by == "called"
+        for key, bins in self._bins.items():
+            if key[0] != rule.id or not bins or not math.isfinite(horizon):
+                continue
+            if by_prefix:
+                g = str(key[1])
+                pending = sorted({t for i in range(len(g) + 1) for t in seconds.get(g[:i], ())})
+            else:
+                pending = sorted(set(seconds.get(key[1], ())))
+            if not isinstance(bins, SecondBins):
+                bins = self._bins[key] = SecondBins(bins)
+            self._judge_bins(rule, bins, math.floor(horizon), pending)
+
+    def _judge_bins(self, rule: Rule, bins: SecondBins, cut: int, pending: list[int]) -> None:
+        """:meth:`_settle_bins` for one group: the windows ending from ``cut`` on, and those of the
+        ``pending`` seconds, may change."""
+        assert rule.window_s is not None
+        n = max(1, math.ceil(rule.window_s))
+        keys = sorted(bins)
+        judged = bins.judged
+        unknown, bad = _share_status(rule, bins, keys, cut, pending)
+        clean = _Clean(bad, n)
+        bins.first = _first_second(bins)
+        found: list[Judged] = []
+        edges = [(-math.inf, -math.inf), *((a, b) for a, b, _ in judged), (math.inf, math.inf)]
+        for (_, g0), (g1, _) in pairwise(edges):  # each stretch not judged yet, up to ``cut``
+            if g0 >= cut:
+                break
+            start = g0
+            for x in [*unknown[bisect_left(unknown, g0) : bisect_left(unknown, g1)], g1]:
+                a = start if start == g0 else clean.after(start)
+                b = x if x == g1 else clean.before(x)
+                if a < b:
+                    closed, burst = self._scan_share(rule, bins, keys, a, b)
+                    if burst is not None:  # (``b`` is clean: nothing after it can touch the burst)
+                        closed.append(self._share_burst(rule, bins, keys, burst))
+                    found.append((a, b, closed))
+                if x >= cut:  # every window from there on may still change
+                    break
+                start = x + n + 1
+        if not found:
+            return
+        merged: list[Judged] = []
+        for a, b, bursts in sorted([*judged, *found], key=lambda x: x[0]):
+            if merged and merged[-1][1] >= a:
+                merged[-1] = (merged[-1][0], b, merged[-1][2] + bursts)
+            else:
+                merged.append((a, b, bursts))
+        bins.judged = merged
+        for a, b, _ in merged:  # the bins only judged windows held
+            for k in keys[bisect_left(keys, a) : bisect_left(keys, b - n + 1)]:
+                bins.pop(k, None)
 
     # -- end and merge ---------------------------------------------------------------------------------------
     def _close_windows(self) -> None:
@@ -476,7 +501,7 @@ class WindowedRules(FindingMaker):
                 self._emit_burst(self.rules[rid], group, w)
         self.windows.clear()
         self._singles.clear()
-        for (rid, group), bins in sorted(self._bins.items(), key=lambda kv: min(kv[1])):
+        for (rid, group), bins in sorted(self._bins.items(), key=lambda kv: _first_second(kv[1])):
             self._flush_bins(self.rules[rid], group, bins)
         self._bins.clear()
         self._groups = dict.fromkeys(self.max_groups, 0)
@@ -503,9 +528,17 @@ class WindowedRules(FindingMaker):
         closes ours (a record came a window after everything we hold) and its window takes our place."""
         for key, other_bins in bins.items():
             mine = self._bins.get(key)
+            if getattr(other_bins, "judged", None):
+                raise ValueError("a later part's share bins were settled: its first windows needed ours")
             if mine is None:
                 self._bins[key] = other_bins
                 continue
+            rule = self.rules[key[0]]
+            assert rule.window_s is not None
+            n = max(1, math.ceil(rule.window_s))
+            for a, b, _ in getattr(mine, "judged", ()):
+                if any(a - 2 * n < s < b for s in other_bins):  # a window judged, or its edge, would change
+                    raise ValueError(f"a later part has records of {key} where this engine settled")
             for second, b in other_bins.items():
                 have = mine.get(second)
                 if have is None:
