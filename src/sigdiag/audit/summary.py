@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from operator import attrgetter
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sigdiag.calls.settings import CallSettings
 from sigdiag.calls.stats import STATS_KEYS, StatsAccumulator
@@ -39,8 +41,10 @@ __all__ = [
     "Thresholds",
     "alerts",
     "bucket_label",
+    "bucket_labels",
     "load_thresholds",
     "parse_bucket",
+    "read_columns",
     "read_rows",
     "summarize",
 ]
@@ -70,45 +74,61 @@ def bucket_label(ts: float | None, seconds: int) -> str:
     """The UTC start of the bucket holding ``ts``: ``YYYY-MM-DD HH:MM``."""
     if ts is None or not math.isfinite(ts):
         return "unknown"
-    start = math.floor(ts / seconds) * seconds
+    return _start_label(math.floor(ts / seconds) * seconds)
+
+
+def _start_label(start: int) -> str:
     return datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-class _Row:
-    """A stored call row seen as a call by the stats accumulator."""
+def bucket_labels(
+    times: Iterable[float | None], seconds: int, memo: dict[int, str] | None = None
+) -> list[str]:
+    """:func:`bucket_label` of each time (one date formatted per bucket, not per time: ``memo`` holds
+    the labels of the buckets seen, by bucket number)."""
+    memo = {} if memo is None else memo
+    out: list[str] = []
+    add = out.append
+    floor, isfinite = math.floor, math.isfinite
+    for ts in times:
+        if ts is None or not isfinite(ts):
+            add("unknown")
+            continue
+        n = floor(ts / seconds)
+        label = memo.get(n)
+        if label is None:
+            label = memo[n] = _start_label(n * seconds)
+        add(label)
+    return out
 
-    __slots__ = (
-        "answer_delay_ms",
-        "called",
-        "cause",
-        "conversation_s",
-        "group",
-        "outcome",
-        "pdd_ms",
-        "phase",
-        "start",
-    )
 
-    def __init__(self, d: dict[str, Any], group: str) -> None:
-        self.outcome = d["outcome"]
-        self.conversation_s = d["conversation_s"]
-        self.phase = d["phase"]
-        self.cause = d["cause"]
-        self.pdd_ms = d["pdd_ms"]
-        self.answer_delay_ms = d["answer_delay_ms"]
-        self.called = d["called"] or ""
-        self.start = d["start"]
-        self.group = group
+class _Row(NamedTuple):
+    """A stored call row seen as a call by the stats accumulator (the attributes it reads)."""
 
+    outcome: str | None
+    conversation_s: float | None
+    phase: str | None
+    cause: int | None
+    pdd_ms: float | None
+    answer_delay_ms: float | None
+    called: str
+    start: float | None
+    group: str
+
+
+#: ``_new_row(values)``: a :class:`_Row` of a tuple of values (in C: no Python call per row)
+_new_row: Callable[[tuple[Any, ...]], _Row] = partial(tuple.__new__, _Row)
 
 _SEP = "\x1f"
+#: ``_group(trunk, bucket)``: the name of a group of rows, trunk and bucket joined by ``_SEP``
+_group: Callable[[Any, str], str] = ("{}" + _SEP + "{}").format
 
 
 class _Accumulator(StatsAccumulator):
     """The stats accumulator grouping by ``(trunk, bucket)`` (the row's ``group``)."""
 
     def _grouper(self) -> Callable[[Any], str]:
-        return lambda c: c.group
+        return attrgetter("group")
 
 
 _CALL_COLUMNS = [
@@ -124,15 +144,9 @@ _CALL_COLUMNS = [
 ]
 
 
-def _nan_to_none(v: Any) -> Any:
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v
-
-
-def read_rows(parts: list[Path], columns: list[str]) -> Iterator[dict[str, Any]]:
-    """Rows of the part files, a batch at a time (memory bounded by a batch, not the table); times as
-    epoch seconds."""
+def _batches(parts: list[Path], columns: list[str]) -> Iterator[Any]:
+    """The record batches of the part files (memory bounded by a batch, not the table); times as epoch
+    seconds."""
     if not parts:
         return
     import pyarrow.dataset as ds
@@ -141,10 +155,21 @@ def read_rows(parts: list[Path], columns: list[str]) -> Iterator[dict[str, Any]]
 
     dataset = ds.dataset([str(p) for p in parts], format="parquet")
     for batch in dataset.to_batches(columns=columns, batch_size=65536):
-        yield from float_seconds(batch).to_pylist()
+        yield float_seconds(batch)
 
 
-_read = read_rows
+def read_columns(parts: list[Path], columns: list[str]) -> Iterator[dict[str, list[Any]]]:
+    """The columns of the part files as Python lists, a batch of rows at a time (memory bounded by a
+    batch, not the table); times as epoch seconds."""
+    for b in _batches(parts, columns):
+        yield {name: b.column(i).to_pylist() for i, name in enumerate(b.schema.names)}
+
+
+def read_rows(parts: list[Path], columns: list[str]) -> Iterator[dict[str, Any]]:
+    """Rows of the part files, a batch at a time (memory bounded by a batch, not the table); times as
+    epoch seconds."""
+    for b in _batches(parts, columns):
+        yield from b.to_pylist()
 
 
 def summarize(
@@ -156,13 +181,22 @@ def summarize(
 ) -> list[dict[str, Any]]:
     """Summary rows (:data:`SUMMARY_KEYS`), sorted by trunk then bucket; alerts filled in."""
     acc = _Accumulator(None, None, settings or CallSettings())
-    for d in _read(call_parts, _CALL_COLUMNS):
-        rec: Any = _Row(d, f"{d['trunk']}{_SEP}{bucket_label(d['start'], bucket_s)}")
-        acc.add(rec)  # a row has every attribute of a call the accumulator reads
+    labels: dict[int, str] = {}
+    for c in read_columns(call_parts, _CALL_COLUMNS):
+        groups = map(_group, c["trunk"], bucket_labels(c["start"], bucket_s, labels))
+        called = [v or "" for v in c["called"]]
+        cols = (c["outcome"], c["conversation_s"], c["phase"], c["cause"], c["pdd_ms"], c["answer_delay_ms"])
+        records = map(_new_row, zip(*cols, called, c["start"], groups, strict=True))
+        # (a row has every attribute of a call the accumulator reads)
+        deque(map(acc.add, records), maxlen=0)  # type: ignore[arg-type]
+    pairs: Counter[tuple[str, Any]] = Counter()
+    for c in read_columns(finding_parts, ["rule", "trunk", "ts"]):
+        trunks = [t or "-" for t in c["trunk"]]
+        groups = map(_group, trunks, bucket_labels(c["ts"], bucket_s, labels))
+        pairs.update(zip(groups, c["rule"], strict=True))
     rule_counts: dict[str, Counter[str]] = {}
-    for d in _read(finding_parts, ["rule", "trunk", "ts"]):
-        g = f"{d['trunk'] or '-'}{_SEP}{bucket_label(d['ts'], bucket_s)}"
-        rule_counts.setdefault(g, Counter())[d["rule"]] += 1
+    for (g, rule), n in pairs.items():
+        rule_counts.setdefault(g, Counter())[rule] = n
     kpis = {r["group"]: r for r in acc.rows()}
     rows: list[dict[str, Any]] = []
     for g in sorted(set(kpis) | set(rule_counts)):

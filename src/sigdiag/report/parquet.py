@@ -84,8 +84,29 @@ def arrow_array(name: str, values: Sequence[Any], type: Any = None) -> Any:
 
     t = type if type is not None else column_type(name)
     if t is not None and pa.types.is_timestamp(t):
+        arr = _timestamps(values, t)
+        if arr is not None:
+            return arr
         return pa.array([micros(v) for v in values], type=t)
     return pa.array(values, type=t)
+
+
+def _timestamps(values: Sequence[Any], t: Any) -> Any:
+    """:func:`micros` of every value, column-wise: the same IEEE product ``v * 1e6`` rounded half to even
+    (Python's ``round``), NaN and None as nulls; ``t`` (a ``us`` timestamp type) the array's.  None when
+    a value is not a plain number (or out of range): the caller then converts value by value (and raises
+    as :func:`micros` does)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if t.unit != "us":
+        return None
+    try:
+        seconds = pa.array(values, type=pa.float64(), from_pandas=True)  # NaN -> null, as micros
+        us = pc.round(pc.multiply(seconds, 1_000_000.0), round_mode="half_to_even")
+        return us.cast(pa.int64()).cast(t)  # (safe casts: an infinity or an overflow raises)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return None
 
 
 def arrow_table(columns: Mapping[str, Sequence[Any]], schema: Any = None) -> Any:
