@@ -118,6 +118,9 @@ def run(folder: Path, out: Path, workers: int, engine: str = "local") -> dict[st
         "messages_s": res.total("messages") / wall,
         "peak_rss_mb": max(per_worker.values(), default=0) / 1024,
         "worker_rss_mb": sorted(v / 1024 for v in per_worker.values()),
+        # a point cut into parts: per later part, its reading's and its merge's seconds; the fallbacks
+        "merges": [m for p in res.points for m in p.get("merges", [])],
+        "fallbacks": [f for p in res.points for f in p.get("fallbacks", [])],
     }
 
 
@@ -186,6 +189,36 @@ def print_runs(results: list[dict[str, Any]]) -> None:
     print(f"max peak RSS of a worker: {max(r['peak_rss_mb'] for r in results):.0f} MB (target < 500 MB)")
 
 
+def print_model(r: dict[str, Any], part_mb: float, model_mb: float) -> None:
+    """The scaling model of a run whose points were cut into parts.  Measured: the seconds to read a part
+    (``p``, in its own task: decode, correlate, judge, write) and to merge it (``m``, in its point's task,
+    one part after the other: the calls across the cut judged and written, the verdicts accepted, the
+    state saved).  With W workers reading parts at once, the expected speed-up over one worker is about
+    min(W, p / m): beyond W = p / m the merge is the limit.  ``p`` grows with the part's size; ``m`` with
+    the calls open at a cut (the traffic's intensity and holding time), not with the part's size: so the
+    model is also given for parts of ``model_mb`` (one rotated file of a probe's ring buffer, say), p
+    scaled by size and m as measured."""
+    merges = r["merges"]
+    if not merges:
+        print("scaling model: no point was cut into parts in this run")
+        return
+    p = sum(x["read_s"] for x in merges) / len(merges)
+    m = sum(x["merge_s"] for x in merges) / len(merges)
+    print(
+        f"scaling model ({r['workers']} workers, {len(merges)} parts merged, {len(r['fallbacks'])} read "
+        f"again): a part of {part_mb:.1f} MB is read in {p:.2f} s and merged in {m:.3f} s"
+    )
+    big = p * model_mb / part_mb
+    print(f"| workers | expected speed-up, parts of {part_mb:.1f} MB | parts of {model_mb:.0f} MB |")
+    print("|---:|---:|---:|")
+    for w in (2, 8, 32, 128):
+        print(f"| {w} | {min(w, p / m):.1f}x | {min(w, big / m):.1f}x |")
+    print(
+        f"the merge is the limit from about {p / m:.0f} workers ({part_mb:.1f} MB parts), "
+        f"{big / m:.0f} workers ({model_mb:.0f} MB parts)"
+    )
+
+
 def print_table(label: str, results: list[dict[str, Any]]) -> None:
     """One Markdown row per input: -j 1, -j 2 and Dask seconds with their ratio to -j 1, and memory."""
     base = results[0]["seconds"]
@@ -222,6 +255,9 @@ def parse_args() -> argparse.Namespace:
     )
     ap.add_argument("--no-warmup", action="store_true", help="Time the first run cold (imports included).")
     ap.add_argument("--keep", type=Path, help="Build (or reuse) the set here instead of a temporary folder.")
+    ap.add_argument(
+        "--model-part-mb", type=float, default=100.0, help="Part size of the scaling model's second column."
+    )
     args = ap.parse_args()
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     if not engines or engines[0] != "local" or not set(engines) <= {"local", "dask"}:
@@ -257,6 +293,8 @@ def main() -> int:
         if args.layout != "equal" or len(results) > 2:
             label = f"{args.layout}: {len(spec)} point(s), {n_files} files"
             print_table(label, results)
+        n_parts = len(results[1]["merges"]) + len(spec)  # (each point's first part is not merged)
+        print_model(results[1], size / 1e6 / max(n_parts, 1), args.model_part_mb)
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -50,6 +50,7 @@ __all__ = [
     "finding_norm",
     "library",
     "rules_of",
+    "same_ids",
     "write_split",
 ]
 
@@ -302,12 +303,38 @@ def _table(out: Path, name: str) -> list[dict[str, Any]]:
     return list(ds.dataset(out / name, format="parquet", partitioning="hive").to_table().to_pylist())
 
 
+def same_ids(
+    a: Audit, points: Sequence[Any] | None = None, finding_points: Sequence[Any] | None = None
+) -> Audit:
+    """Call ids named by their IAM's position in the whole capture (an audit numbers a call by its IAM's
+    file, frame and index in the frame, within its capture point; the library 1, 2, 3...): in calls,
+    findings and their lists of calls and members.  ``points``, ``finding_points``: the capture point of
+    each call and finding (ids are unique within a point)."""
+    cp = list(points) if points is not None else [None] * len(a.calls)
+    fp = list(finding_points) if finding_points is not None else [None] * len(a.findings)
+    ids = {(p, c["call_id"]): f"IAM {c['iam_frame']}" for p, c in zip(cp, a.calls, strict=True)}
+
+    def one(p: Any, v: Any) -> Any:
+        return ids.get((p, v), v)
+
+    for p, c in zip(cp, a.calls, strict=True):
+        c["call_id"] = one(p, c.get("call_id"))
+    for p, f in zip(fp, a.findings, strict=True):
+        f["call_id"] = one(p, f.get("call_id"))
+        if isinstance(f.get("calls"), list):
+            f["calls"] = [one(p, x) for x in f["calls"]]
+        for m in f.get("members") or ():
+            if isinstance(m, dict) and "call_id" in m:
+                m["call_id"] = one(p, m["call_id"])
+    return a
+
+
 def _stored(out: Path, loc: Locator, points: list[dict[str, Any]], summary: list[dict[str, Any]]) -> Audit:
-    return Audit(
-        [call_norm(r, loc) for r in _table(out, "calls")],
-        [finding_norm(r, loc) for r in _table(out, "findings")],
-        summary,
-        points,
+    calls, findings = _table(out, "calls"), _table(out, "findings")
+    return same_ids(
+        Audit([call_norm(r, loc) for r in calls], [finding_norm(r, loc) for r in findings], summary, points),
+        [r.get("point") for r in calls],
+        [r.get("point") for r in findings],
     )
 
 
@@ -361,7 +388,7 @@ def library(split: Split) -> Audit:
             {**call_norm(c.as_dict(), loc), "trunk": trunk_name(None, c.opc, c.dpc, c.cic, c.carrier)}
         )
     findings = [finding_norm(finding_row(f, "", ""), loc) for f in check(path, workers=1)]
-    return Audit(calls, findings)
+    return same_ids(Audit(calls, findings))
 
 
 # -- comparison ----------------------------------------------------------------------------------------------

@@ -714,7 +714,9 @@ def test_the_comparison_names_what_differs(whole: References, tmp_path: Path) ->
         assert_same(w.audit, part, split, "the middle file lost")
     text = str(info.value)
     assert text.startswith("the middle file lost: ") and "missing in the split capture: call CIC 2" in text
-    assert "call CIC 1 1001->2002 IAM at 0.0 s (call_id 1, answered): anm_ts: whole 3.0, split None" in text
+    assert (
+        "call CIC 1 1001->2002 IAM at 0.0 s (call_id IAM 1, answered): anm_ts: whole 3.0, split None" in text
+    )
 
 
 # -- the two bugs these tests found, each alone -------------------------------------------------------------
@@ -746,5 +748,9 @@ def test_a_windowed_finding_lists_the_frame_of_every_member(tmp_path: Path) -> N
     rows = [r for i in range(4) for r in _failed(10 + i, 10.0 * i, 17, "0219876500", 1)]
     part = audit_point(write_split(tmp_path / "in", capture(rows), [3, 6, 9]), tmp_path / "out")
     (f,) = part.findings
-    assert (f["rule"], f["count"], f["calls"]) == ("repeat-attempts", 4, [1, 2, 3, 4])
+    assert (f["rule"], f["count"], f["calls"]) == (
+        "repeat-attempts",
+        4,
+        ["IAM 1", "IAM 4", "IAM 7", "IAM 10"],
+    )
     assert f["frames"] == [1, 4, 7, 10]

@@ -751,16 +751,20 @@ def test_results_of_an_older_layout_are_not_added_to(
     tmp_path: Path, inputs: tuple[Path, dict[str, Any]]
 ) -> None:
     """An output folder written by a sigdiag whose saved state or tables differ (here: version 2, whose
-    state between files was not a named StreamState) is refused with one clear line, not resumed into."""
+    state between files was not a named StreamState; 3, whose call ids were not positions) is refused with
+    one clear line, not resumed into."""
     inp, _ = inputs
     out = tmp_path / "out"
     subprocess.run(cli(inp, out), capture_output=True, check=False, timeout=600)
     run_file = out / "_state" / "run.json"
     meta = json.loads(run_file.read_text())
-    assert meta["version"] == 3
-    meta["version"] = 2
+    from sigdiag.audit.runner import TABLES_VERSION
+
+    assert meta["version"] == TABLES_VERSION
+    meta["version"] = TABLES_VERSION - 1
     run_file.write_text(json.dumps(meta))
     proc = subprocess.run(cli(inp, out), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2, proc.stderr
-    assert "another version of sigdiag (tables version 2, this one writes 3)" in proc.stderr
+    old, new = TABLES_VERSION - 1, TABLES_VERSION
+    assert f"another version of sigdiag (tables version {old}, this one writes {new})" in proc.stderr
     assert "Traceback" not in proc.stderr

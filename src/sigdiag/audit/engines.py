@@ -14,16 +14,28 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from sigdiag.audit.errors import AuditError, store_failed
+from sigdiag.audit.parts import PartTask, process_part
 from sigdiag.audit.stopping import Stop
 from sigdiag.audit.store import StoreError
 from sigdiag.audit.worker import PointTask, process_point
 
-__all__ = ["run_dask", "run_local", "worker_failed"]
+__all__ = ["Task", "run_dask", "run_local", "run_task", "worker_failed"]
+
+#: What the engines run: a capture point (read and merged in time order), or a later part of one.
+Task = PointTask | PartTask
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """Run one task in a worker (a plain dict back: see :func:`~sigdiag.audit.worker.process_point` and
+    :func:`~sigdiag.audit.parts.process_part`)."""
+    if isinstance(task, PartTask):
+        return process_part(task)
+    return process_point(task)
 
 
 def worker_failed(exc: BaseException, out: Path) -> BaseException:
@@ -52,7 +64,7 @@ def _init_worker(queue: Any, parent: int, stop_event: Any = None) -> None:
 
 
 def run_local(
-    tasks: list[PointTask],
+    tasks: Sequence[Task],
     workers: int,
     on_file: Callable[[dict[str, Any]], None],
     stop: Stop | None = None,
@@ -87,7 +99,7 @@ def run_local(
     killed = False
     try:
         with stop.working():
-            pending = {ex.submit(process_point, t) for t in tasks}
+            pending = {ex.submit(run_task, t) for t in tasks}
             while pending:
                 finished, pending = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
                 drain()
@@ -251,20 +263,25 @@ def _dask_client(scheduler: str | None, workers: int) -> tuple[Any, Any]:
     return client, cluster
 
 
+def _key(t: Task) -> str:
+    part = f"-part{t.k}" if isinstance(t, PartTask) else ""
+    return f"sigdiag-audit-{t.pid}{part}-{time.time_ns()}"
+
+
 def _settings_files(options: dict[str, Any]) -> list[str]:
     """The files and folders a task's options name (absolute paths: the audit made them so)."""
     found = [options.get("trunks"), options.get("outcomes"), (options.get("decode") or {}).get("config")]
     return [str(p) for p in found + list(options.get("rule_dirs") or []) if p]
 
 
-def _check_workers(client: Any, scheduler: str, tasks: list[PointTask], out: Path) -> None:
+def _check_workers(client: Any, scheduler: str, tasks: Sequence[Task], out: Path) -> None:
     """The workers of a cluster the audit did not start run this sigdiag and see the output folder, the
     settings files and the capture files (the first of each point) at the same paths; else one error
     line.  (Workers that join later are not checked.)"""
     import sigdiag
 
     paths = [str(out)] + (_settings_files(tasks[0].options) if tasks else [])
-    paths += [t.files[0] for t in tasks if t.files]
+    paths += [t.files[0] for t in tasks if isinstance(t, PointTask) and t.files]
     try:
         answers = client.run(_worker_check, paths)
     except Exception as exc:  # whatever stops a worker from running sigdiag's code
@@ -345,7 +362,7 @@ class _DaskRun:
 
 
 def run_dask(
-    tasks: list[PointTask],
+    tasks: Sequence[Task],
     scheduler: str | None,
     workers: int,
     on_point: Callable[[dict[str, Any]], None],
@@ -371,12 +388,7 @@ def run_dask(
                     _check_workers(client, scheduler, tasks, outp)
                 dask_run = _DaskRun(client, stop, on_point, outp)
                 if not stop.requested:  # not when a signal came while connecting
-                    futures = [
-                        client.submit(
-                            process_point, t, pure=False, key=f"sigdiag-audit-{t.pid}-{time.time_ns()}"
-                        )
-                        for t in tasks
-                    ]
+                    futures = [client.submit(run_task, t, pure=False, key=_key(t)) for t in tasks]
                     dask_run.wait(futures, tasks[0].run if tasks else "")
             finally:
                 logging.getLogger("distributed").setLevel(

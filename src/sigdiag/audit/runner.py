@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sigdiag.audit.discover import find_captures, group_points, point_id
-from sigdiag.audit.engines import run_dask, run_local
+from sigdiag.audit.engines import Task, run_dask, run_local
 from sigdiag.audit.errors import AuditError, AuditInterrupted, store_failed
+from sigdiag.audit.parts import PartTask
 from sigdiag.audit.stopping import Stop
 from sigdiag.audit.store import STATE_DIR, StoreError, atomic_write, committed_parts, recover_all
 from sigdiag.audit.worker import PointTask
@@ -38,9 +39,10 @@ ENGINES = ("local", "dask")
 
 #: Version of the stored results' layout (2: times as UTC timestamps, cause as int16, ``frame_files``,
 #: the ``anomalies`` table; 3: the state saved between a point's files is a named
-#: :class:`~sigdiag.rules.stream.StreamState`, which an older run's state is not).  An output folder of
+#: :class:`~sigdiag.rules.stream.StreamState`, which an older run's state is not; 4: call ids are the
+#: IAM's position in the point, files are numbered, frames know their position).  An output folder of
 #: another version is not added to (``audit report`` still reads it).
-TABLES_VERSION = 3
+TABLES_VERSION = 4
 
 
 @dataclass
@@ -56,6 +58,8 @@ class AuditResult:
     #: What was found and repaired in the output folder (parts left uncommitted by an interrupted run,
     #: parts cut short), one line each.
     warnings: list[str] = field(default_factory=list)
+    #: The later parts' tasks (:func:`sigdiag.audit.parts.process_part`): one result dict each.
+    parts: list[dict[str, Any]] = field(default_factory=list)
 
     def total(self, key: str) -> int:
         return sum(int(p.get(key, 0)) for p in self.points)
@@ -291,10 +295,12 @@ def _run_audit(
             raise store_failed(exc, outp) from None
         stop.check()
         token = f"{os.getpid()}-{secrets.token_hex(6)}"
-        tasks = [
+        points_tasks = [
             PointTask(str(outp), point_id(key), key, fl, opts, token)
             for key, fl in sorted(points.items(), key=lambda kv: -sum(_size(f) for f in kv[1]))
         ]
+        # the points' later parts after every point (a worker that finds its part taken goes on)
+        tasks: list[Task] = [*points_tasks, *_plan_parts(outp, points_tasks, n_workers)]
         total_bytes = sum(_size(f) for f in files)
         bar = (
             progress
@@ -305,9 +311,11 @@ def _run_audit(
             if engine == "local":
                 results = run_local(tasks, n_workers, bar.update, stop, outp)
             else:
-                sizes = {t.name: (len(t.files), sum(_size(f) for f in t.files)) for t in tasks}
+                sizes = {t.name: (len(t.files), sum(_size(f) for f in t.files)) for t in points_tasks}
 
                 def on_point(r: dict[str, Any]) -> None:
+                    if "part" in r:  # (a later part: its files count when its point is done)
+                        return
                     n, b = sizes.get(r["point"], (0, 0))
                     bar.done_files += n - 1
                     bar.update({"bytes": b, "messages": r.get("messages", 0)})
@@ -316,7 +324,8 @@ def _run_audit(
         finally:
             bar.finish()
         stop.check()
-        result = AuditResult(outp, sorted(results, key=lambda r: r["point"]))
+        result = AuditResult(outp, sorted((r for r in results if "part" not in r), key=lambda r: r["point"]))
+        result.parts = [r for r in results if "part" in r]
         result.warnings = warnings + [n for r in result.points for n in r.get("notes", [])]
         result.rows = summary_rows(outp, bucket_s, thresholds, opts, result.warnings)
         result.damaged = damaged_files(outp)
@@ -324,6 +333,33 @@ def _run_audit(
         return result
     finally:
         _unlock(lock)
+
+
+def _plan_parts(out: Path, tasks: list[PointTask], workers: int) -> list[PartTask]:
+    """With several workers, cut each capture point into parts of consecutive files (about two per
+    worker over all the points, by bytes; :func:`sigdiag.audit.parts.plan`): each point's task reads its
+    first part and merges the others in time order; the later parts are tasks of their own."""
+    from sigdiag.audit.parts import plan
+    from sigdiag.audit.store import load_state
+    from sigdiag.audit.worker import first_ts
+
+    if workers < 2:
+        return []
+    sizes = {t.pid: sum(_size(f) for f in t.files) for t in tasks}
+    total = sum(sizes.values()) or 1
+    later: list[PartTask] = []
+    for t in tasks:
+        share = round(2 * workers * sizes[t.pid] / total)
+        if share < 2 or len(t.files) < 2:
+            continue
+        groups = plan(load_state(out, t.pid), t.files, first_ts, share)
+        if len(groups) < 2:
+            continue
+        t.parts = groups
+        later += [
+            PartTask(str(out), t.pid, t.name, k, g, t.options, t.run) for k, g in enumerate(groups) if k
+        ]
+    return later
 
 
 def _size(path: str) -> int:

@@ -17,6 +17,7 @@ import hashlib
 import math
 import os
 import resource
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from typing import Any
 from sigdiag.audit.file_anomalies import MAX_ANOMALY_ROWS
 from sigdiag.audit.file_anomalies import FileAnomalies as _FileAnomalies
 from sigdiag.audit.file_anomalies import summary_of as _summary_of
+from sigdiag.audit.parts import PartTask, next_number, position
+from sigdiag.audit.parts import clear as clear_parts
 from sigdiag.audit.store import (
     STAGING_DIR,
     STATE_DIR,
@@ -47,7 +50,9 @@ __all__ = [
     "arm_stop_signals",
     "die_with_parent",
     "file_hash",
+    "first_ts",
     "process_point",
+    "report_progress",
     "request_stop",
     "stop_requested",
 ]
@@ -116,9 +121,10 @@ def stop_requested(task: PointTask) -> bool:
 #: it is asked to stop) the N-th time it reaches STEP, after writing its pid to PATH: so that a test can
 #: kill the audit at a chosen step of a commit.  STEP: ``file`` (a file about to be read), ``staged`` (its
 #: parts written to the staging folder), ``snapshot`` (the snapshot written, the state not yet), ``committed``
-#: (the state replaced, the parts not yet renamed), ``renamed`` (the commit finished).
+#: (the state replaced, the parts not yet renamed), ``renamed`` (the commit finished), ``part`` (a later
+#: part about to be merged: its part task may have read it already).
 PAUSE_ENV = "SIGDIAG_AUDIT_PAUSE"
-_PAUSE_STEPS = ("file", "staged", "snapshot", "committed", "renamed")
+_PAUSE_STEPS = ("file", "staged", "snapshot", "committed", "renamed", "part")
 _pause_counts: dict[str, int] = {}
 
 
@@ -151,6 +157,10 @@ class PointTask:
     options: dict[str, Any] = field(default_factory=dict)
     #: The audit run's token (:func:`request_stop`).
     run: str = ""
+    #: The point cut into parts of consecutive files ``(path, file number)`` by the runner
+    #: (:func:`sigdiag.audit.parts.plan`): the first is read here, the later ones are merged here in order
+    #: (read by :class:`~sigdiag.audit.parts.PartTask`\ s, or here); None: every file read here.
+    parts: list[list[tuple[str, int]]] | None = None
 
 
 def file_hash(path: str | os.PathLike[str]) -> str:
@@ -161,7 +171,7 @@ def file_hash(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def _first_ts(path: str) -> float:
+def first_ts(path: str) -> float:
     """Time stamp of the first record (raises CaptureError for a file that is not a capture)."""
     from sigdiag.capture import open_capture
 
@@ -174,6 +184,10 @@ def _first_ts(path: str) -> float:
         if close is not None:
             close()
     return math.inf
+
+
+#: What the point's state keeps of each file audited.
+_FILE_KEYS = ("number", "path", "hash", "size", "mtime_ns", "messages", "anomalies", "message_anomalies")
 
 
 # -- rows ----------------------------------------------------------------------------------------------------
@@ -221,6 +235,18 @@ class _Parts:
             self.chunk += 1
         self.rows.clear()
         self.count = 0
+
+    def adopt(self, table: str, day: str, src: Path, size: int, rows: int) -> None:
+        """A part file written elsewhere (a later part's, in its folder), moved in as staged."""
+        name = f"part-{self.pid}-{self.seq:05d}-{self.chunk:04d}.parquet"
+        rel_dir = f"{table}/day={day}"
+        tmp = f"{STAGING_DIR}/{rel_dir}/{name}"
+        with store_op(self.out / tmp):
+            (self.out / tmp).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, self.out / tmp)
+        self.written.append((tmp, f"{rel_dir}/{name}"))
+        self.info[f"{rel_dir}/{name}"] = [size, rows]
+        self.chunk += 1
 
     def discard(self) -> None:
         """Forget the rows and delete the staged parts (best effort: what is left is removed by the next
@@ -287,6 +313,10 @@ def _lock(out: Path, pid: str) -> int:
 def _report(event: dict[str, Any]) -> None:
     if _progress is not None:
         _progress(event)
+
+
+#: A file's progress event, from wherever it is read (a later part's task too).
+report_progress = _report
 
 
 def _hash_cached(path: str, known: dict[str, Any]) -> tuple[str, int]:
@@ -498,12 +528,14 @@ class _PointRun:
         todo = self.select(files)
         if todo is None:
             return
+        clear_parts(out, task.pid, keep=task.run)  # what an interrupted run read and never merged
         snap_path = self.state.get("snapshot")
         self.snap = (out / snap_path).read_bytes() if snap_path else None
         stream: PointStream | None = None
         if todo or not self.state["tail_done"]:
-            stream = PointStream(task.options, self.snap)
-        for first, path, digest, size in todo:
+            stream = PointStream(task.options, self.snap, pos=position)
+        mine, later = self.split(todo)
+        for first, path, digest, size in mine:
             assert stream is not None
             if self.stopped():
                 return
@@ -511,8 +543,128 @@ class _PointRun:
             stream = self.audit_file(stream, first, path, digest, size)
             if stream is None:  # stopped mid-file
                 return
+        for i, part in enumerate(later):
+            assert stream is not None
+            if self.stopped():
+                return
+            stream = self.merge_part(stream, part, todo, later[i + 1 :])
+            if stream is None:
+                return
         if not self.state["tail_done"] and stream is not None and not self.stopped():
             self.write_tail(stream)
+
+    # -- parts ---------------------------------------------------------------------------------------------
+    def split(
+        self, todo: list[tuple[float, str, str, int]]
+    ) -> tuple[list[tuple[float, str, str, int]], list[PartTask]]:
+        """The files read here (file by file), and the later parts merged here in order: the runner's plan
+        when it still holds (the same files to audit, in the same order), else every file read here."""
+        task = self.task
+        plan = task.parts
+        if not plan or len(plan) < 2 or [p for _, p, _, _ in todo] != [p for g in plan for p, _ in g]:
+            return todo, []
+        later = [
+            PartTask(task.out, task.pid, task.name, k, g, task.options, task.run) for k, g in enumerate(plan)
+        ]
+        return todo[: len(plan[0])], later[1:]
+
+    def merge_part(
+        self,
+        stream: PointStream,
+        part: PartTask,
+        todo: list[tuple[float, str, str, int]],
+        after: list[PartTask],
+    ) -> PointStream | None:
+        """Merge a later part (read by a part task, or here), committed with the point's state after it;
+        when it cannot be proved equal (or its files changed), read its files here, file by file.  The
+        stream to go on with; None when stopped."""
+        from sigdiag.audit.parts import merge_outcome, obtain
+        from sigdiag.calls.parts import Fallback
+
+        task = self.task
+        _checkpoint("part", task)
+        outcome = obtain(part, self.stopped, after)
+        if outcome is None:
+            return None
+        known = {p: (first, digest, size) for first, p, digest, size in todo}
+        done = {f["hash"] for f in self.state["files"]}
+        why = outcome.result.fallback
+        for f in outcome.files:
+            if why is None and (f["hash"] in done or f["hash"] != known[f["path"]][1]):
+                why = f"{f['path']} changed or holds what was audited already"
+        t0 = time.perf_counter()
+        if why is None:
+            paths = {int(f.get("number", i)): f["path"] for i, f in enumerate(self.state["files"])}
+            paths.update({n: p for p, n in part.files})
+            try:
+                with _no_collection():  # (the outcome just loaded: a collection would walk it for nothing)
+                    merged = merge_outcome(stream, outcome, paths, task.name)
+            except Fallback as exc:
+                why = str(exc)
+        if why is not None:  # the slow exact way: the part's files read here, from the state before it
+            self.result.setdefault("fallbacks", []).append(f"part {part.k}: {why}")
+            fresh: PointStream | None = PointStream(task.options, self.snap, pos=position)
+            for path, _ in part.files:
+                assert fresh is not None
+                first, digest, size = known[path]
+                _checkpoint("file", task)
+                fresh = self.audit_file(fresh, first, path, digest, size)
+                if fresh is None:
+                    return None
+            return fresh
+        with _no_collection():
+            self.commit_part(stream, part, outcome, merged)
+        self.result["merged"] = self.result.get("merged", 0) + 1
+        # the merge's own cost (the part's reading is its task's: ``outcome.seconds``)
+        self.result.setdefault("merges", []).append(
+            {"part": part.k, "merge_s": time.perf_counter() - t0, "read_s": outcome.seconds}
+        )
+        return stream
+
+    def commit_part(self, stream: PointStream, part: PartTask, outcome: Any, merged: Any) -> None:
+        """Commit a merged part: its rows (moved from its folder), the merge's rows, its files, the
+        point's state after it."""
+        from sigdiag.audit.tables import call_row, finding_row
+
+        out, task, state = self.out, self.task, self.state
+        seq = int(state["seq"]) + 1
+        parts = _Parts(out, task.pid, seq)
+        with _staged(parts):
+            for table, day, name, size, rows in outcome.rows:
+                parts.adopt(table, day, part.folder / name, size, rows)
+            for call, file in merged.calls:
+                parts.add("calls", _day(call.start), call_row(call, stream.trunk_of(call), task.name, file))
+            for f, file in merged.findings:
+                parts.add("findings", _day(f.ts), finding_row(f, task.name, file))
+            parts.flush()
+        _checkpoint("staged", task)
+        self.snap = stream.snapshot()
+        snap_rel = f"{STATE_DIR}/{task.pid}-{seq:05d}.snap"
+        with _staged(parts):
+            atomic_write(out / snap_rel, self.snap)
+        _checkpoint("snapshot", task)
+        dropped = set(state["tail"])
+        for f in outcome.files:
+            dropped |= set(_forget_bad(state, f["path"]))
+            state["files"].append({k: f[k] for k in _FILE_KEYS})
+        state["parts"] = [p for p in state["parts"] if p not in dropped] + parts.commit_into(state)
+        state["tail"] = []
+        state["tail_done"] = False
+        state["snapshot"] = snap_rel
+        state["seq"] = seq
+        _save_or_undo(out, state, parts, snap_rel)  # the commit point
+        _checkpoint("committed", task)
+        self.state = recover(out, task.pid) or state
+        _checkpoint("renamed", task)
+        shutil.rmtree(part.folder, ignore_errors=True)  # (what is left: its outcome, its lock)
+        r = self.result
+        r["files"] += len(outcome.files)
+        r["messages"] += outcome.result.messages
+        r["calls"] += outcome.counts["calls"] + len(merged.calls)
+        r["findings"] += sum(n for t, _, _, _, n in outcome.rows if t == "findings") + len(merged.findings)
+        r["anomalies"] += sum(n for t, _, _, _, n in outcome.rows if t == "anomalies")
+        r["bytes"] += sum(f["size"] for f in outcome.files)
+        r["damaged"] += [(f["path"], f["summary"]) for f in outcome.files if f.get("summary")]
 
     # -- which files ---------------------------------------------------------------------------------------
     def select(self, files: list[str]) -> list[tuple[float, str, str, int]] | None:
@@ -557,7 +709,7 @@ class _PointRun:
             _report({"kind": "file", "bytes": size, "messages": 0})
             return None
         try:
-            first = _first_ts(path)
+            first = first_ts(path)
         except CaptureError as exc:
             error = ("file.not_a_capture", _reason(path, exc))
             self.bad(path, digest, error, _FileAnomalies(task.name, path).finish(None, "skipped", error))
@@ -598,7 +750,7 @@ class _PointRun:
             error = ("file.broken", _reason(path, exc))
             self.bad(path, digest, error, damage.finish(reader, "skipped", error), _day(first))
             _report({"kind": "file", "bytes": size, "messages": 0})
-            return PointStream(task.options, self.snap)
+            return PointStream(task.options, self.snap, pos=position)
         n_msgs = stream.correlator.messages - m0
         self._commit_file(stream, parts, path, digest, size, n_msgs, reader, damage)
         result = self.result
@@ -617,13 +769,18 @@ class _PointRun:
     ) -> bool:
         """Feed the file's messages to the stream, 64 at a time, storing the calls as they finish; False
         when stopped mid-file."""
-        from sigdiag.audit.tables import frames_of
+        from sigdiag.audit.tables import positioned_frames
 
         task, result = self.task, self.result
-        frame_of = frames_of(path)  # every frame of this file knows its file (calls' frame_files)
+        # every frame knows its file (calls' frame_files) and its position in the point (call ids)
+        frame_of = positioned_frames(path, next_number(self.state))
+        last, sub = -1, 0
         batch: list[Any] = []
         for m in reader:
-            m.frame = frame_of(m.frame)
+            f = int(m.frame)
+            sub = sub + 1 if f == last else 0
+            last = f
+            m.frame = frame_of(f, sub)
             if m.anomalies:
                 damage.message(m)
             batch.append(m)
@@ -663,6 +820,7 @@ class _PointRun:
         st = os.stat(path)
         state["files"].append(
             {
+                "number": next_number(state),
                 "path": path,
                 "hash": digest,
                 "size": size,
@@ -703,6 +861,21 @@ class _PointRun:
         state["seq"] = seq
         _save_or_undo(out, state, parts)
         recover(out, task.pid)
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """No garbage collection inside (a merge makes no reference cycles, but allocates enough for the
+    collector to walk the whole state, a part's outcome just loaded included, several times)."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _finish(result: dict[str, Any], t0: float) -> dict[str, Any]:

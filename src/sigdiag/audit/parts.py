@@ -1,0 +1,461 @@
+"""A capture point read in parallel parts and merged in time order (issue 16; docs/design/parallel-point.md).
+
+The runner plans a point (:func:`plan`): the files not audited yet, by first time stamp, cut into parts of
+consecutive files.  The point's task reads part 0 as always (file by file, committed) and merges the later
+parts in order (:func:`obtain`, :func:`merge_outcome`, committed by the worker); each later part is read
+by a :class:`PartTask` (:func:`process_part`) into ``_parts/<point>/<run>/<k>/``, or by the point's task
+itself when no worker has taken it (the part's lock).  Every message's position in the point (file number,
+frame, index in the frame: :func:`position`) orders what the parts and the merge hand out, and numbers the
+calls (:class:`sigdiag.calls.parts.Positioned`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pickle
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sigdiag.audit.store import atomic_write, store_op
+from sigdiag.calls.parts import PartResult
+
+__all__ = [
+    "FILE",
+    "FRAME",
+    "MIN_PART_BYTES",
+    "PARTS_DIR",
+    "PART_BYTES_ENV",
+    "MergeOutput",
+    "PartOutcome",
+    "PartTask",
+    "clear",
+    "merge_outcome",
+    "next_number",
+    "obtain",
+    "plan",
+    "position",
+    "process_part",
+]
+
+#: Where the parts write what they read, until their merge (ignored by dataset readers: it starts with _).
+PARTS_DIR = "_parts"
+#: A part holds at least this much input (a task's fixed cost stays small beside its reading); the
+#: environment variable :data:`PART_BYTES_ENV` sets another size (tests, benchmarks).
+MIN_PART_BYTES = 2 << 20
+PART_BYTES_ENV = "SIGDIAG_AUDIT_PART_BYTES"
+#: A position: file number x FILE + frame x FRAME + index in the frame.
+FILE = 10**12
+FRAME = 10**3
+_RESULT = "result.pkl"
+
+
+def position(frame: Any) -> int:
+    """The position of a message in its capture point, from its frame (an audit frame: it knows its file's
+    number in the point and its index in its frame)."""
+    return int(frame.number) * FILE + int(frame) * FRAME + int(frame.sub)
+
+
+@dataclass
+class PartTask:
+    """A later part of a capture point: its files ``(path, file number in the point)`` in time order."""
+
+    out: str
+    pid: str
+    name: str
+    k: int
+    files: list[tuple[str, int]]
+    options: dict[str, Any] = field(default_factory=dict)
+    run: str = ""
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.out) / PARTS_DIR / self.pid / self.run / str(self.k)
+
+
+def next_number(state: dict[str, Any] | None) -> int:
+    """The number of a capture point's next file (the first part of its messages' positions: 0, 1, 2...
+    in the order the files are committed, never reused)."""
+    files = (state or {}).get("files", [])
+    return max((int(f.get("number", i)) for i, f in enumerate(files)), default=-1) + 1
+
+
+# -- planning --------------------------------------------------------------------------------------------
+def plan(
+    state: dict[str, Any] | None,
+    files: Iterable[str],
+    first_ts: Callable[[str], float],
+    parts: int,
+) -> list[list[tuple[str, int]]]:
+    """The files of a point not audited yet (``state``: the point's committed state), by first time stamp,
+    numbered after the files already audited and cut into at most ``parts`` parts of consecutive files of
+    at least :data:`MIN_PART_BYTES` each (fewer when the files are few or small).  A file that cannot be
+    read is left to the point's task (which reports it)."""
+    done = {f["path"]: f for f in (state or {}).get("files", [])}
+    todo: list[tuple[float, str, int]] = []
+    for path in files:
+        try:
+            st = os.stat(path)
+            known = done.get(path)
+            if (
+                known is not None
+                and known.get("size") == st.st_size
+                and known.get("mtime_ns") == st.st_mtime_ns
+            ):
+                continue
+            todo.append((first_ts(path), path, st.st_size))
+        except Exception:  # (not a capture, unreadable: the point's task says so)
+            return []
+    todo.sort()
+    base = next_number(state)
+    total = sum(size for _, _, size in todo)
+    least = int(os.environ.get(PART_BYTES_ENV) or MIN_PART_BYTES)
+    n = max(1, min(parts, len(todo), total // max(least, 1)))
+    out: list[list[tuple[str, int]]] = [[]]
+    acc = 0
+    for i, (_, path, size) in enumerate(todo):
+        if out[-1] and len(out) < n and acc >= total * len(out) / n:
+            out.append([])
+        out[-1].append((path, base + i))
+        acc += size
+    return out
+
+
+# -- a part's lock -------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _locked(folder: Path, wait: Callable[[], bool] | None) -> Iterator[bool]:
+    """Hold the part's lock: True when taken; without ``wait``, False at once when another process holds
+    it; with ``wait``, polled until free (False when ``wait()`` says to stop)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if wait is None or not wait():
+                    yield False
+                    return
+                time.sleep(0.01)
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+# -- reading a part ------------------------------------------------------------------------------------------
+@dataclass
+class PartOutcome:
+    """What a part read (pickled in its folder): what the merge needs, its rows' files, its files."""
+
+    k: int
+    result: Any  # sigdiag.calls.parts.PartResult, its correlator replaced by ``state``
+    state: Any  # the part's correlator state (CorrelatorState) and extras (released, entered, ...)
+    extras: dict[str, Any]
+    #: per item the part handed out (its calls, then its records), the verdict of the rules
+    verdicts: list[Any]
+    #: the engine's counters for what it judged: calls, records, matches per rule
+    counts: dict[str, Any]
+    files: list[dict[str, Any]]  # per file: path, number, hash, size, mtime_ns, messages, anomalies
+    rows: list[tuple[str, str, str, int, int]]  # (table, day, file in the part's folder, bytes, rows)
+    bad: list[tuple[str, str]] = field(default_factory=list)  # files it could not read: (path, why)
+    seconds: float = 0.0
+
+
+def process_part(task: PartTask) -> dict[str, Any]:
+    """Read a later part (in a worker), unless another process has it or has read it (its lock, its
+    result): what the merge needs, in the part's folder.  Returns counters."""
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"point": task.name, "part": task.k, "files": 0, "messages": 0, "skipped": False}
+    with _locked(task.folder, None) as mine:
+        if not mine or (task.folder / _RESULT).exists():
+            out["skipped"] = True
+            return out
+        outcome = read_part(task)
+    out["files"] = len(outcome.files)
+    out["messages"] = outcome.result.messages
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def obtain(task: PartTask, stopped: Callable[[], bool], later: Iterable[PartTask] = ()) -> PartOutcome | None:
+    """The part read (by a part task, or here when none has started it or one died); None when stopped.
+    While another process reads it, a ``later`` part that nobody has started is read here meanwhile
+    (the last first: the part tasks are taken in order), so that no worker waits while there is work."""
+    waiting = list(later)
+    while True:
+        with _locked(task.folder, None) as mine:
+            if mine:
+                result = task.folder / _RESULT
+                if result.exists():
+                    with open(result, "rb") as f:
+                        loaded: PartOutcome = pickle.load(f)
+                    return loaded
+                return read_part(task)
+        if stopped():
+            return None
+        helped = False
+        while waiting and not helped:
+            other = waiting.pop()
+            with _locked(other.folder, None) as free:
+                if free and not (other.folder / _RESULT).exists():
+                    read_part(other)
+                    helped = True
+        if not helped:
+            time.sleep(0.01)
+
+
+def read_part(task: PartTask) -> PartOutcome:
+    """Read the part's files with a correlator from an empty state (:func:`sigdiag.calls.parts.run_part`),
+    judge what it hands out of its own, write its rows in its folder and its outcome (the part's lock
+    held)."""
+    t0 = time.perf_counter()
+    outcome = _PartReader(task).read()
+    outcome.seconds = time.perf_counter() - t0
+    data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+    with store_op(task.folder / _RESULT):
+        atomic_write(task.folder / _RESULT, data)
+    return outcome
+
+
+def clear(out: Path, pid: str, keep: str | None = None) -> None:
+    """Delete the parts' folders of point ``pid`` (those of run ``keep`` aside): what an interrupted run
+    read and never merged is read again."""
+    root = out / PARTS_DIR / pid
+    if not root.is_dir():
+        return
+    for d in root.iterdir():
+        if d.name != keep:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+@dataclass
+class MergeOutput:
+    """What merging a part gives the point's task to write and commit."""
+
+    calls: list[tuple[Any, str]]  # the merge's own calls, each with the file it was handed out in
+    findings: list[tuple[Any, str]]  # findings made here (the merge's calls', the windows')
+    fallback: str | None = None
+
+
+def _day(ts: float | None) -> str:
+    from datetime import UTC, datetime
+
+    return "unknown" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+class _Rows:
+    """A part's rows by (table, day), written as Parquet files in its folder (bounded: at most
+    ``chunk`` rows held)."""
+
+    def __init__(self, folder: Path, chunk: int = 20_000) -> None:
+        self.folder = folder
+        self.chunk = chunk
+        self.held: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.count = 0
+        self.written: list[tuple[str, str, str, int, int]] = []
+
+    def add(self, table: str, day: str, row: dict[str, Any]) -> None:
+        self.held.setdefault((table, day), []).append(row)
+        self.count += 1
+        if self.count >= self.chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        from sigdiag.audit.tables import write_part
+
+        for (table, day), rows in sorted(self.held.items()):
+            name = f"{table}-{day}-{len(self.written):04d}.parquet"
+            size = write_part(table, rows, self.folder / name)
+            self.written.append((table, day, name, size, len(rows)))
+        self.held.clear()
+        self.count = 0
+
+
+class _PartReader:
+    """The reading of one later part (:func:`read_part`)."""
+
+    def __init__(self, task: PartTask) -> None:
+        from sigdiag.rules.stream import PointStream, stream_config
+
+        self.task = task
+        self.cfg = stream_config(task.options)
+        #: the engine and the trunk names of a point's stream (its correlator is not used)
+        self.stream = PointStream(task.options)
+        self.files: list[dict[str, Any]] = []
+        self.paths = {number: path for path, number in task.files}
+        self.rows = _Rows(task.folder)
+
+    def _messages(self, path: str, number: int) -> Iterator[Any]:
+        """The messages of one file, their frames knowing their position; its anomaly rows and its
+        record."""
+        from sigdiag.audit.file_anomalies import FileAnomalies
+        from sigdiag.audit.tables import positioned_frames
+        from sigdiag.audit.worker import file_hash
+        from sigdiag.decode import read_messages
+
+        frame_of = positioned_frames(path, number)
+        reader = read_messages(path, settings=self.cfg["decode"])
+        damage = FileAnomalies(self.task.name, path)
+        last, sub, n, first = -1, 0, 0, None
+        for m in reader:
+            f = int(m.frame)
+            sub = sub + 1 if f == last else 0
+            last = f
+            m.frame = frame_of(f, sub)
+            if m.anomalies:
+                damage.message(m)
+            if first is None:
+                first = m.ts
+            n += 1
+            yield m
+        from sigdiag.audit.file_anomalies import summary_of
+        from sigdiag.audit.worker import report_progress
+
+        rows = damage.finish(reader, "audited")
+        for r in rows:
+            self.rows.add("anomalies", _day(first), r)
+        st = os.stat(path)
+        report_progress({"kind": "file", "bytes": st.st_size, "messages": n})
+        self.files.append(
+            {
+                "path": path,
+                "number": number,
+                "hash": file_hash(path),
+                "size": st.st_size,
+                "mtime_ns": st.st_mtime_ns,
+                "messages": n,
+                "anomalies": reader.anomaly_count,
+                "message_anomalies": damage.messages,
+                "rows": len(rows),
+                "summary": summary_of(rows) if rows else None,
+            }
+        )
+
+    def read(self) -> PartOutcome:
+        from sigdiag.calls.parts import Tagged, run_part
+        from sigdiag.capture import CaptureError
+
+        task, cfg = self.task, self.cfg
+        s = cfg["call_settings"]
+        horizon = (max(s.cross_link_window_ms, s.duplicate_window_ms) + s.reorder_window_ms) / 1000
+        c = Tagged(s, cfg["outcomes"], pos=position, keep_records=0)
+        bad: list[tuple[str, str]] = []
+        try:
+            result = run_part((self._messages(p, n) for p, n in task.files), c, horizon)
+        except CaptureError as exc:  # a file broke: the merge reads the part again, the slow way
+            bad.append((str(exc), "file.broken"))
+            result = PartResult(0.0, [], [], [], [], [], c, {}, 0, f"a file could not be read: {exc}")
+        verdicts = self._judge(result) if not bad else []
+        self.rows.flush()
+        extras = {
+            "released": c.released,
+            "entered": c.entered,
+            "idle_rlcs": c.idle_rlcs,
+            "head_duplicates": c.head_duplicates,
+        }
+        state = c.snapshot()
+        result.correlator = None  # (the state travels instead: a correlator does not pickle)
+        engine = self.stream.engine
+        counts = {"calls": engine.calls, "records": engine.records, "matches": dict(engine.matches)}
+        return PartOutcome(
+            task.k, result, state, extras, verdicts, counts, self.files, self.rows.written, bad
+        )
+
+    def _judge(self, result: PartResult) -> list[Any]:
+        """The rules on what the part handed out of its own (the calls refined, their rows and call
+        findings written); what each adds to the windows (the merge accepts them in order).  The items
+        are replaced by their index among the verdicts."""
+        from sigdiag.audit.tables import call_row, finding_row
+        from sigdiag.calls.record import Orphan
+        from sigdiag.rules.engine import Engine
+
+        engine, trunk_of, name = self.stream.engine, self.stream.trunk_of, self.task.name
+        verdicts: list[Any] = []
+        for i, (tag, call) in enumerate(result.calls):
+            file = self.paths[tag[0] // FILE]
+            before = len(engine.pending)
+            verdicts.append(engine.judge(call))
+            trunk = trunk_of(call)
+            self.rows.add("calls", _day(call.start), call_row(call, trunk, name, file))
+            for f in engine.pending[before:]:
+                if f.trunk is None:
+                    f.trunk = trunk
+            for f in engine.findings():
+                self.rows.add("findings", _day(f.ts), finding_row(f, name, file))
+            result.calls[i] = (tag, len(verdicts) - 1)
+        for i, (tag, rec) in enumerate(result.records):
+            file = self.paths[tag[0] // FILE]
+            d = Engine.orphan_record(rec) if isinstance(rec, Orphan) else Engine.circuit_record(rec)
+            verdicts.append(engine.judge_record(d))
+            for f in engine.findings():
+                self.rows.add("findings", _day(f.ts), finding_row(f, name, file))
+            result.records[i] = (tag, len(verdicts) - 1)
+        return verdicts
+
+
+# -- the merge -----------------------------------------------------------------------------------------------
+def merge_outcome(stream: Any, outcome: PartOutcome, paths: dict[int, str], point: str) -> MergeOutput:
+    """Merge a later part into a point's stream (its correlator and engine, the state after the parts
+    before): the merge's own calls judged, every verdict accepted in one correlator's order, the engine's
+    findings so far.  Raises :class:`sigdiag.calls.parts.Fallback` when the part cannot be proved equal
+    (the stream is then not usable: start again from the committed state)."""
+    import heapq
+    from collections import deque
+
+    from sigdiag.calls.parts import Tagged, merge
+    from sigdiag.calls.record import Call, Orphan
+    from sigdiag.rules.engine import Engine
+    from sigdiag.rules.stream import stream_config
+
+    cfg = stream_config(stream.options)
+    s, outcomes = cfg["call_settings"], cfg["outcomes"]
+    state = Tagged(s, outcomes, pos=position, keep_records=0)
+    state.restore(stream.correlator.snapshot())
+    part = Tagged(s, outcomes, pos=position, keep_records=0)
+    part.restore(outcome.state)
+    for k, v in outcome.extras.items():
+        setattr(part, k, v)
+    result = outcome.result
+    result.correlator = part
+    calls, records = merge(state, result)
+    engine, trunk_of = stream.engine, stream.trunk_of
+    own_calls: list[tuple[Any, str]] = []
+    items = heapq.merge(calls, records, key=lambda e: e[0])
+    last = ""
+    for tag, x in items:
+        file = paths.get(tag[0] // FILE, last)
+        last = file
+        if isinstance(x, int):
+            v = outcome.verdicts[x]
+        elif isinstance(x, Call):
+            before = len(engine.pending)
+            v = engine.judge(x)
+            trunk = trunk_of(x)
+            for f in engine.pending[before:]:
+                if f.trunk is None:
+                    f.trunk = trunk
+            own_calls.append((x, file))
+        else:
+            v = engine.judge_record(
+                Engine.orphan_record(x) if isinstance(x, Orphan) else Engine.circuit_record(x)
+            )
+        engine.file = file
+        engine.accept(v)
+    engine.calls += outcome.counts["calls"]
+    engine.records += outcome.counts["records"]
+    for rid, n in outcome.counts["matches"].items():
+        engine.matches[rid] = engine.matches.get(rid, 0) + n
+    snap = state.snapshot()
+    snap.linger_q = deque(snap.linger_q)
+    stream.correlator.restore(snap)
+    findings = [(f, f.file or last) for f in engine.findings()]
+    return MergeOutput(own_calls, findings)
