@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,34 @@ def test_repeat_attempts_do_not_depend_on_finishing_order() -> None:
     forward = compute_stats(calls)[0]["repeat_attempts"]
     backward = compute_stats(list(reversed(calls)))[0]["repeat_attempts"]
     assert forward == backward == 2
+
+
+def test_repeat_attempts_per_group_do_not_depend_on_order_even_for_calls_at_the_same_moment() -> None:
+    """Two attempts to one number at the same moment on two trunks (and one later): which trunk counts the
+    repeat does not depend on the order the calls come in (an audit's summary reads its parts in any
+    order): the greater group's."""
+    from types import SimpleNamespace
+
+    from sigdiag.calls.stats import StatsAccumulator
+
+    def call(trunk: str, start: float) -> Any:
+        return SimpleNamespace(
+            group=trunk, outcome="subscriber", conversation_s=None, phase="setup", cause=17, pdd_ms=None,
+            answer_delay_ms=None, called="0453114000", start=start,
+        )  # fmt: skip
+
+    class ByTrunk(StatsAccumulator):
+        def _grouper(self) -> Any:
+            return lambda c: c.group
+
+    calls = [call("100-200", 10.0), call("100-300", 10.0), call("100-200", 20.0)]
+    seen = set()
+    for order in itertools.permutations(calls):
+        acc = ByTrunk(None, None, CallSettings())
+        for c in order:
+            acc.add(c)  # type: ignore[arg-type]
+        seen.add(tuple((r["group"], r["repeat_attempts"]) for r in acc.rows()))
+    assert seen == {(("100-200", 1), ("100-300", 1))}
 
 
 def test_by_opc_dpc_cause_prefix_hour() -> None:

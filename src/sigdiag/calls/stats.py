@@ -314,27 +314,29 @@ class StatsAccumulator:
             g.answer_delay += call.answer_delay_ms
             g.answer_delay_n += 1
         if call.called:
-            self._repeat(call.called, call.start, g)
+            self._repeat(call.called, call.start, g, name)
 
-    def _repeat(self, number: str, start: float, g: _Group) -> None:
-        """Mark repeat attempts exactly, whatever order calls finish in: a call is a repeat when another
-        call to the same number started within the window before it."""
+    def _repeat(self, number: str, start: float, g: _Group, name: str) -> None:
+        """Mark repeat attempts exactly, whatever order calls come in: a call is a repeat when another
+        call to the same number started within the window before it; of two calls that started at the
+        same moment, the one of the greater group name is (so the group counted does not depend on the
+        order: an audit's summary reads its parts in any order)."""
         window = self._repeat_window
         entries = self._attempts.get(number)
         if entries is None:
-            self._attempts[number] = [[start, False, g]]
+            self._attempts[number] = [[start, False, g, name]]
         else:
             is_repeat = False
             for e in entries:
                 t = e[0]
-                if t <= start and start - t <= window:
+                if (t < start or (t == start and e[3] <= name)) and start - t <= window:
                     is_repeat = True
-                elif start < t and t - start <= window and not e[1]:
+                elif (start < t or (t == start and name < e[3])) and t - start <= window and not e[1]:
                     e[1] = True
                     e[2].repeats += 1
             if is_repeat:
                 g.repeats += 1
-            entries.append([start, is_repeat, g])
+            entries.append([start, is_repeat, g, name])
             if len(entries) > 64:
                 horizon = start - window - 6 * 3600.0
                 entries[:] = [e for e in entries if e[0] >= horizon]
