@@ -161,10 +161,16 @@ def _preimport() -> None:
 def _arm_dask_worker() -> None:
     """On a worker of the audit's own LocalCluster: a Ctrl-C or a SIGTERM sent to the whole process group
     asks its points to stop cleanly, instead of interrupting the worker with a traceback or killing it
-    (Dask would start another and run its points again to the end)."""
+    (Dask would start another and run its points again to the end); and the worker ends when the audit
+    process (its parent: the nannies live in it) ends, however it ends.  Dask's own watch, a pipe from the
+    parent, is not enough for forked workers: a sibling forked later holds a copy of the pipe, which then
+    never closes (seen: two workers left running after a SIGKILL of the audit)."""
+    import os
+
     from sigdiag.audit import worker
 
     worker.arm_stop_signals()
+    worker.die_with_parent(os.getppid())
 
 
 def _worker_check(paths: list[str]) -> dict[str, Any]:
