@@ -339,19 +339,45 @@ def _stored(out: Path, loc: Locator, points: list[dict[str, Any]], summary: list
 
 
 def audit_point(
-    split: Split, out: Path, order: Sequence[int] | None = None, options: dict[str, Any] | None = None
+    split: Split,
+    out: Path,
+    order: Sequence[int] | None = None,
+    options: dict[str, Any] | None = None,
+    parts: bool = False,
 ) -> Audit:
     """Audit the split's files as one capture point with the audit's worker (:func:`process_point`), the
     files handed over in ``order`` (indexes into ``split.files``; default: capture order); the summary
-    rows as ``audit`` makes them from the stored tables (one-hour buckets)."""
+    rows as ``audit`` makes them from the stored tables (one-hour buckets).  ``parts``: every file a part
+    of its own, read from an empty state and merged (:mod:`sigdiag.audit.parts`; the worker reads them
+    itself), as with several workers."""
+    import os
+
+    from sigdiag.audit.parts import PART_BYTES_ENV, plan
     from sigdiag.audit.runner import summary_rows
-    from sigdiag.audit.worker import PointTask, process_point
+    from sigdiag.audit.worker import PointTask, first_ts, process_point
 
     opts = dict(options or {})
     files = [str(split.files[i]) for i in (order if order is not None else range(len(split.files)))]
-    result = process_point(PointTask(str(out), "p1", "probe", files, opts))
+    groups = None
+    if parts:
+        saved = os.environ.get(PART_BYTES_ENV)
+        os.environ[PART_BYTES_ENV] = "1"
+        try:
+            groups = [[x] for g in plan(None, files, first_ts, len(files)) for x in g]  # one file each
+        finally:
+            if saved is None:
+                del os.environ[PART_BYTES_ENV]
+            else:
+                os.environ[PART_BYTES_ENV] = saved
+    result = process_point(PointTask(str(out), "p1", "probe", files, opts, "run", groups))
     if result["bad"] or result["files"] != len(files) or result["stopped"]:
         raise AssertionError(f"the audit's worker did not audit every file: {result}")
+    if (
+        parts
+        and len(files) > 1
+        and result.get("merged", 0) + len(result.get("fallbacks", [])) != len(files) - 1
+    ):
+        raise AssertionError(f"the parts were not merged: {result}")
     return _stored(out, split.locator(), [result], summary_rows(out, 3600, None, opts))
 
 

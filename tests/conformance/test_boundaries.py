@@ -564,35 +564,42 @@ def _shapes(flow: Flow, frames: Sequence[Frame]) -> dict[str, list[int]]:
     return {k: v for k, v in out.items() if _in_time_order(frames, v)}
 
 
-def _split_and_compare(name: str, w: Whole, shapes: dict[str, list[int]], tmp_path: Path) -> None:
+def _split_and_compare(
+    name: str, w: Whole, shapes: dict[str, list[int]], tmp_path: Path, parts: bool = False
+) -> None:
     """Audit each cut of the flow and compare it with the whole capture (every difference of every cut
-    listed)."""
+    listed); ``parts``: every file read as a part of its own and merged."""
     failures = []
     for i, (shape, cuts) in enumerate(shapes.items()):
         split = write_split(tmp_path / f"in{i}", w.frames, cuts)
         try:
-            assert_same(w.audit, audit_point(split, tmp_path / f"out{i}"), split, f"{name}, {shape}")
+            got = audit_point(split, tmp_path / f"out{i}", parts=parts)
+            assert_same(w.audit, got, split, f"{name}, {shape}{', in parts' if parts else ''}")
         except AssertionError as exc:
             failures.append(str(exc))
     if failures:
         raise AssertionError("\n\n".join(failures))
 
 
+@pytest.mark.parametrize("parts", [False, True], ids=["file-by-file", "in-parts"])
 @pytest.mark.parametrize("name", list(FLOWS))
 def test_split_at_the_boundary_gives_what_the_whole_capture_gives(
-    name: str, whole: References, tmp_path: Path
+    name: str, parts: bool, whole: References, tmp_path: Path
 ) -> None:
-    """The audit's worker, the files of one capture point in time order: calls, findings and KPI rows
-    as in the whole capture, however the capture is cut."""
+    """The audit's worker, the files of one capture point in time order (read file by file, or each file
+    a part read from an empty state and merged, as with several workers): calls, findings and KPI rows as
+    in the whole capture, however the capture is cut."""
     w = whole(name)
-    _split_and_compare(name, w, _shapes(FLOWS[name], w.frames), tmp_path)
+    _split_and_compare(name, w, _shapes(FLOWS[name], w.frames), tmp_path, parts)
 
 
 # -- every cut position of the rich flow ---------------------------------------------------------------------
 def _sweep_one(w: Whole, cuts: list[int], tmp: Path) -> None:
-    """Compare one cut of the rich flow."""
+    """Compare one cut of the rich flow, read file by file and in parts."""
     split = write_split(tmp / "in", w.frames, cuts)
     assert_same(w.audit, audit_point(split, tmp / "out"), split, f"rich flow cut at {cuts}")
+    got = audit_point(split, tmp / "out-parts", parts=True)
+    assert_same(w.audit, got, split, f"rich flow cut at {cuts}, in parts")
 
 
 @pytest.mark.parametrize("cut", range(1, len(RICH.rows)))
@@ -621,6 +628,8 @@ def test_rich_flow_cut_anywhere_into_many_files(cuts: set[int], whole: Reference
     tmp = Path(tempfile.mkdtemp(dir=tmp_path))  # examples share tmp_path, and may come again
     split = write_split(tmp / "in", w.frames, order)
     assert_same(w.audit, audit_point(split, tmp / "out"), split, f"rich flow cut at {order}")
+    got = audit_point(split, tmp / "out-parts", parts=True)
+    assert_same(w.audit, got, split, f"rich flow cut at {order}, in parts")
 
 
 # -- files out of name order, and the whole audit ------------------------------------------------------------
