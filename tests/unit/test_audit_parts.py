@@ -97,8 +97,8 @@ def test_parts_give_what_one_worker_gives(
     res = run_audit([str(rotated[0].parent)], out, {}, workers=workers, signals=False)
     (point,) = res.points
     assert point["files"] == len(rotated)
-    assert point.get("merged", 0) + len(point.get("fallbacks", [])) == 2 * workers - 1
-    assert point.get("merged", 0) >= workers  # the merge itself, not only reading again
+    assert point.get("merged", 0) + len(point.get("fallbacks", [])) == workers - 1  # a part per worker
+    assert point.get("merged", 0) >= 1  # the merge itself, not only reading again
     got = tables(out)
     want, rows = one_worker
     for name in ("calls", "findings", "anomalies"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import sys
 import time
@@ -335,10 +336,17 @@ def _run_audit(
         _unlock(lock)
 
 
+#: Parts per worker over all the points (more: better balance, more merges).
+PARTS_PER_WORKER = float(os.environ.get("SIGDIAG_AUDIT_PARTS_PER_WORKER") or 1)
+
+
 def _plan_parts(out: Path, tasks: list[PointTask], workers: int) -> list[PartTask]:
-    """With several workers, cut each capture point into parts of consecutive files (about two per
-    worker over all the points, by bytes; :func:`sigdiag.audit.parts.plan`): each point's task reads its
-    first part and merges the others in time order; the later parts are tasks of their own."""
+    """With several workers, cut each capture point into parts of consecutive files (its share of the
+    input times the workers, rounded up: one part per worker for one point, a point of 60 % of the input
+    in two parts on two workers; :func:`sigdiag.audit.parts.plan`): each point's task reads its first part
+    and merges the others in time order; the later parts are tasks of their own.  More parts balance
+    unequal points better but cost more merges (measured on one point of 46 files, 2 workers: one part per
+    worker 1.88x, two 1.60x)."""
     from sigdiag.audit.parts import plan
     from sigdiag.audit.store import load_state
     from sigdiag.audit.worker import first_ts
@@ -349,7 +357,7 @@ def _plan_parts(out: Path, tasks: list[PointTask], workers: int) -> list[PartTas
     total = sum(sizes.values()) or 1
     later: list[PartTask] = []
     for t in tasks:
-        share = round(2 * workers * sizes[t.pid] / total)
+        share = math.ceil(PARTS_PER_WORKER * workers * sizes[t.pid] / total - 1e-9)
         if share < 2 or len(t.files) < 2:
             continue
         groups = plan(load_state(out, t.pid), t.files, first_ts, share)
