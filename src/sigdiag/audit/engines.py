@@ -148,10 +148,15 @@ _LOCAL_CLUSTER_CONFIG = {
 
 
 def _preimport() -> None:
-    """Import what a point's task imports on first use (storage, pyarrow, pandas), so that the workers
-    forked from this process have it; the audit's summary needs most of it anyway."""
+    """Import what a point's or a part's task imports on first use (decoding, correlation, rules, storage,
+    pyarrow, pandas), so that the workers forked from this process have it (the first task on each worker
+    would pay it on the critical path); the audit's summary needs some of it anyway."""
     import sigdiag.audit.tables
-    import sigdiag.report.parquet  # noqa: F401
+    import sigdiag.calls.parts
+    import sigdiag.decode
+    import sigdiag.report.parquet
+    import sigdiag.rules.engine
+    import sigdiag.rules.stream  # noqa: F401
 
     for name in ("pyarrow.parquet", "pyarrow.compute", "pandas"):
         with contextlib.suppress(ImportError):

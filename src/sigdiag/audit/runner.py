@@ -300,8 +300,9 @@ def _run_audit(
             PointTask(str(outp), point_id(key), key, fl, opts, token)
             for key, fl in sorted(points.items(), key=lambda kv: -sum(_size(f) for f in kv[1]))
         ]
-        # the points' later parts after every point (a worker that finds its part taken goes on)
-        tasks: list[Task] = [*points_tasks, *_plan_parts(outp, points_tasks, n_workers)]
+        # largest first (a point's task weighs its first part): the workers end together
+        later = _plan_parts(outp, points_tasks, n_workers)
+        tasks: list[Task] = sorted([*points_tasks, *later], key=lambda t: -_task_bytes(t))
         total_bytes = sum(_size(f) for f in files)
         bar = (
             progress
@@ -368,6 +369,13 @@ def _plan_parts(out: Path, tasks: list[PointTask], workers: int) -> list[PartTas
             PartTask(str(out), t.pid, t.name, k, g, t.options, t.run) for k, g in enumerate(groups) if k
         ]
     return later
+
+
+def _task_bytes(t: Task) -> int:
+    """What a task reads: a point's first part (all its files when it is not cut), a later part's files."""
+    if isinstance(t, PartTask):
+        return sum(_size(p) for p, _ in t.files)
+    return sum(_size(p) for p, _ in t.parts[0]) if t.parts else sum(_size(f) for f in t.files)
 
 
 def _size(path: str) -> int:
