@@ -17,10 +17,10 @@ import pytest
 
 from sigdiag.calls.record import Call
 from sigdiag.decode import read_messages
+from sigdiag.rules.bins import SecondBins
 from sigdiag.rules.engine import Engine
 from sigdiag.rules.loader import RuleSet
 from sigdiag.rules.stream import PointStream
-from sigdiag.rules.windows import SecondBins
 from sigdiag.simulate import simulate
 from tests.unit.test_calls_builder import T0
 from tests.unit.test_rules_engine import loss, make_rule, share_rule, window_rule

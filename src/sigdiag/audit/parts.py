@@ -298,19 +298,14 @@ class _PartReader:
         """The messages of one file, their frames knowing their position; its anomaly rows and its
         record."""
         from sigdiag.audit.file_anomalies import FileAnomalies
-        from sigdiag.audit.tables import positioned_frames
+        from sigdiag.audit.tables import with_positions
         from sigdiag.audit.worker import file_hash
         from sigdiag.decode import read_messages
 
-        frame_of = positioned_frames(path, number)
         reader = read_messages(path, settings=self.cfg["decode"])
         damage = FileAnomalies(self.task.name, path)
-        last, sub, n, first = -1, 0, 0, None
-        for m in reader:
-            f = int(m.frame)
-            sub = sub + 1 if f == last else 0
-            last = f
-            m.frame = frame_of(f, sub)
+        n, first = 0, None
+        for m in with_positions(reader, path, number):
             if m.anomalies:
                 damage.message(m)
             if first is None:

@@ -25,7 +25,7 @@ import json
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
 from itertools import repeat
 from operator import attrgetter, itemgetter
@@ -42,6 +42,7 @@ __all__ = [
     "frames_of",
     "positioned_frames",
     "schema",
+    "with_positions",
     "write_part",
 ]
 
@@ -226,6 +227,19 @@ def positioned_frames(path: str, number: int) -> Callable[[int, int], FileFrame]
         return classes[sub](frame)
 
     return frame_of
+
+
+def with_positions(messages: Iterable[Any], path: str, number: int) -> Iterator[Any]:
+    """The messages of file ``path`` (file ``number`` of its capture point), each given a frame that knows
+    its file and its position (:func:`positioned_frames`; the messages of one frame numbered in order)."""
+    frame_of = positioned_frames(path, number)
+    last, sub = -1, 0
+    for m in messages:
+        f = int(m.frame)
+        sub = sub + 1 if f == last else 0
+        last = f
+        m.frame = frame_of(f, sub)
+        yield m
 
 
 def _file_of(frame: Any) -> str | None:

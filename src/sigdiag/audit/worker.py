@@ -637,25 +637,7 @@ class _PointRun:
             for f, file in merged.findings:
                 parts.add("findings", _day(f.ts), finding_row(f, task.name, file))
             parts.flush()
-        _checkpoint("staged", task)
-        self.snap = stream.snapshot()
-        snap_rel = f"{STATE_DIR}/{task.pid}-{seq:05d}.snap"
-        with _staged(parts):
-            atomic_write(out / snap_rel, self.snap)
-        _checkpoint("snapshot", task)
-        dropped = set(state["tail"])
-        for f in outcome.files:
-            dropped |= set(_forget_bad(state, f["path"]))
-            state["files"].append({k: f[k] for k in _FILE_KEYS})
-        state["parts"] = [p for p in state["parts"] if p not in dropped] + parts.commit_into(state)
-        state["tail"] = []
-        state["tail_done"] = False
-        state["snapshot"] = snap_rel
-        state["seq"] = seq
-        _save_or_undo(out, state, parts, snap_rel)  # the commit point
-        _checkpoint("committed", task)
-        self.state = recover(out, task.pid) or state
-        _checkpoint("renamed", task)
+        self._commit(stream, parts, [{k: f[k] for k in _FILE_KEYS} for f in outcome.files])
         shutil.rmtree(part.folder, ignore_errors=True)  # (what is left: its outcome, its lock)
         r = self.result
         r["files"] += len(outcome.files)
@@ -769,18 +751,12 @@ class _PointRun:
     ) -> bool:
         """Feed the file's messages to the stream, 64 at a time, storing the calls as they finish; False
         when stopped mid-file."""
-        from sigdiag.audit.tables import positioned_frames
+        from sigdiag.audit.tables import with_positions
 
         task, result = self.task, self.result
-        # every frame knows its file (calls' frame_files) and its position in the point (call ids)
-        frame_of = positioned_frames(path, next_number(self.state))
-        last, sub = -1, 0
         batch: list[Any] = []
-        for m in reader:
-            f = int(m.frame)
-            sub = sub + 1 if f == last else 0
-            last = f
-            m.frame = frame_of(f, sub)
+        # every frame knows its file (calls' frame_files) and its position in the point (call ids)
+        for m in with_positions(reader, path, next_number(self.state)):
             if m.anomalies:
                 damage.message(m)
             batch.append(m)
@@ -808,6 +784,21 @@ class _PointRun:
         damage: _FileAnomalies,
     ) -> None:
         """Save the stream's state and commit the file's parts with it (the point's state file)."""
+        entry = {
+            "number": next_number(self.state),
+            "path": path,
+            "hash": digest,
+            "size": size,
+            "mtime_ns": os.stat(path).st_mtime_ns,
+            "messages": n_msgs,
+            "anomalies": reader.anomaly_count,
+            "message_anomalies": damage.messages,
+        }
+        self._commit(stream, parts, [entry])
+
+    def _commit(self, stream: PointStream, parts: _Parts, files: list[dict[str, Any]]) -> None:
+        """Commit ``parts`` (staged) with the stream's state saved and ``files`` (their records) listed as
+        done: the point's state file replaced (the commit point), then the parts renamed."""
         out, task, state = self.out, self.task, self.state
         _checkpoint("staged", task)
         seq = parts.seq
@@ -816,20 +807,10 @@ class _PointRun:
         with _staged(parts):
             atomic_write(out / snap_rel, self.snap)
         _checkpoint("snapshot", task)
-        dropped = set(state["tail"]) | set(_forget_bad(state, path))
-        st = os.stat(path)
-        state["files"].append(
-            {
-                "number": next_number(state),
-                "path": path,
-                "hash": digest,
-                "size": size,
-                "mtime_ns": st.st_mtime_ns,
-                "messages": n_msgs,
-                "anomalies": reader.anomaly_count,
-                "message_anomalies": damage.messages,
-            }
-        )
+        dropped = set(state["tail"])
+        for f in files:
+            dropped |= set(_forget_bad(state, f["path"]))
+        state["files"] += files
         state["parts"] = [p for p in state["parts"] if p not in dropped] + parts.commit_into(state)
         state["tail"] = []
         state["tail_done"] = False

@@ -31,7 +31,7 @@ Parts: the traffic cut in time into consecutive parts (issue 16) is judged by on
 later part's made with ``part_start`` (the time its part starts), and merged in time order:
 ``first.merge(second.snapshot())``, then the third, ... and ``finish()`` on the first.  An engine with
 ``part_start`` keeps, per count-rule group that starts within a window of ``part_start``, the group's
-records (its *head*, :class:`~sigdiag.rules.windows.Head`) until one comes more than a window after them:
+records (its *head*, :class:`~sigdiag.rules.bins.Head`) until one comes more than a window after them:
 only from then on can no record of an earlier part change what the group does, so only then does it judge
 the group's records itself.  :meth:`Engine.merge` adds counters and evictions, takes the later part's
 pending findings, adds share-rule bins second by second, sends the later part's heads through this
@@ -78,20 +78,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from sigdiag.rules.bins import DEFAULT_MAX_GROUPS, MAX_MEMBERS, Bin, Head, Window, grouper, record_group
 from sigdiag.rules.facts import CALL_FACTS, EVENT_FACTS, Context, trunk_name
 from sigdiag.rules.findings import FINDING_KEYS, Finding, call_member
 from sigdiag.rules.language import OPERATORS
 from sigdiag.rules.loader import RuleSet
-from sigdiag.rules.windows import (
-    DEFAULT_MAX_GROUPS,
-    MAX_MEMBERS,
-    Bin,
-    Head,
-    Window,
-    WindowedRules,
-    grouper,
-    record_group,
-)
+from sigdiag.rules.windows import WindowedRules
 
 __all__ = [
     "CALL",

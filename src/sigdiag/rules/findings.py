@@ -226,7 +226,7 @@ def member_dict(m: Any) -> dict[str, Any]:
 
 
 class BurstLike(Protocol):
-    """What :meth:`FindingMaker._emit` reads of a burst (:class:`sigdiag.rules.windows.Burst`)."""
+    """What :meth:`FindingMaker._emit` reads of a burst (:class:`sigdiag.rules.bins.Burst`)."""
 
     count: int
     first: float

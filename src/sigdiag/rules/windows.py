@@ -25,7 +25,6 @@ from typing import Any
 
 from sigdiag.rules.bins import (
     _SLACK,
-    DEFAULT_MAX_GROUPS,
     MAX_MEMBERS,
     Bin,
     Burst,
@@ -35,27 +34,14 @@ from sigdiag.rules.bins import (
     Window,
     _first_second,
     _insert,
-    grouper,
     max_groups_of,
-    record_group,
 )
 from sigdiag.rules.facts import Context
 from sigdiag.rules.findings import FindingMaker
 from sigdiag.rules.loader import Rule, RuleSet
 from sigdiag.rules.settling import _Clean, _Pending, _pinned, _share_status, _share_windows
 
-__all__ = [
-    "DEFAULT_MAX_GROUPS",
-    "MAX_MEMBERS",
-    "Bin",
-    "Burst",
-    "Head",
-    "Window",
-    "WindowedRules",
-    "grouper",
-    "max_groups_of",
-    "record_group",
-]
+__all__ = ["WindowedRules"]
 
 
 class WindowedRules(FindingMaker):
