@@ -677,7 +677,7 @@ def _ladder_decoding_everything(call: Any) -> list[dict[str, Any]]:
                 "offset_ms": round((entry[1] - call.start) * 1000.0, 1),
                 "direction": {0: "forward", 1: "backward"}.get(entry[3], "unknown"),
                 "type": entry[2],
-                "info": findings_module._summary_of(m),
+                "info": findings_module.ladder_info(m),
             }
         )
     return out

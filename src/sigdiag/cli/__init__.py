@@ -23,6 +23,8 @@ import typer
 from sigdiag.cli.audit import audit_app
 from sigdiag.cli.calls import calls_command, stats_command
 from sigdiag.cli.decode import decode_command
+from sigdiag.cli.extract import extract_command
+from sigdiag.cli.flow import flow_command
 from sigdiag.cli.rules import check_command, rules_app
 from sigdiag.cli.simulate import simulate_command
 
@@ -50,6 +52,8 @@ app.command("version")(version)
 app.command("calls")(calls_command)
 app.command("stats")(stats_command)
 app.command("check")(check_command)
+app.command("flow")(flow_command)
+app.command("extract")(extract_command)
 app.add_typer(rules_app, name="rules")
 app.command("simulate")(simulate_command)
 app.add_typer(audit_app, name="audit")

@@ -280,14 +280,18 @@ def _print(
             out.write(json.dumps({k: r[k] for k in SUMMARY_KEYS}) + "\n")
         return
     if fmt == "csv":
+        from sigdiag.report import csv_safe
+
         w = csv.writer(out, lineterminator="\n")
         w.writerow(SUMMARY_KEYS)
         for r in rows:
             w.writerow(
                 [
-                    json.dumps(r[k])
-                    if k in ("top_causes", "findings", "alerts")
-                    else ("" if r[k] is None else r[k])
+                    csv_safe(
+                        json.dumps(r[k])
+                        if k in ("top_causes", "findings", "alerts")
+                        else ("" if r[k] is None else r[k])
+                    )
                     for k in SUMMARY_KEYS
                 ]
             )

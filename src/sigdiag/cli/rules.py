@@ -115,7 +115,7 @@ def rule_overrides(
     return out
 
 
-def _load(rules: list[Path] | None, overrides: dict[str, dict[str, Any]]) -> Any:
+def load_rules(rules: list[Path] | None, overrides: dict[str, dict[str, Any]]) -> Any:
     """The shipped rules and the ``--rules`` folders' quick rules (a warning for each rule without
     tests or whose file name is not its id)."""
     from sigdiag.rules.loader import RuleError, load_rules
@@ -140,7 +140,7 @@ def outcome_refiner_for(
     so a call's outcome is the same in all three.  Errors are one line and exit code 2."""
     from sigdiag.rules.check import outcome_refiner
 
-    return outcome_refiner(_load(rules, rule_overrides(config, set_, number_plan)), trunks)
+    return outcome_refiner(load_rules(rules, rule_overrides(config, set_, number_plan)), trunks)
 
 
 @with_option_groups
@@ -191,6 +191,14 @@ def check_command(
             "two CPUs).  Default: 2 for 4 MB of input or more on a machine with two CPUs.",
         ),
     ] = None,
+    evidence: Annotated[
+        Path | None,
+        quiet_option(
+            "--evidence",
+            help="Write into this folder, for each finding reported, a capture slice of the frames of the "
+            "calls it names (<rule>-call<id>.pcap) and the SVG ladder of its call (<rule>-call<id>.svg).",
+        ),
+    ] = None,
 ) -> None:
     """Diagnose calls: what went wrong, the evidence, the outcome class and the fix.
 
@@ -210,7 +218,7 @@ def check_command(
     number = check_number(number)
     cic = check_cic(cic)
     dsettings = decode.settings()
-    ruleset = _load(rules, rule_overrides(decode.config, set_, number_plan))
+    ruleset = load_rules(rules, rule_overrides(decode.config, set_, number_plan))
     tmap = trunk_map(trunks)
     level = None if min_severity in (None, FailOn.never) else min_severity.value
     flt = FindingFilter(
@@ -237,9 +245,10 @@ def check_command(
         run = CheckRun(files, ruleset, flt, tmap, None, None, dsettings, pc, workers=workers)
 
     titles = {r.id: (r.severity, r.title) for r in ruleset}
+    kept = _Recorded(run) if evidence is not None else run
     try:
         with _output(output) as out:
-            summary = _write_findings(run, out, format, pc, titles)
+            summary = _write_findings(kept, out, format, pc, titles)
     except (CaptureError, EngineProcessError) as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
@@ -249,6 +258,9 @@ def check_command(
     report_anomalies([(p, r.reader) for p, r in run.readers])
     for warning in summary["memory_bounds"]:  # what the memory bounds dropped (docs/calls.md, rules.md)
         typer.echo(f"sigdiag: warning: {warning}", err=True)
+    if evidence is not None:
+        assert isinstance(kept, _Recorded)
+        _write_evidence(files, kept.findings, evidence, dsettings, ruleset, tmap, pc)
     if format != CheckFormat.table:
         typer.echo(_summary_line(summary), err=True)
     worst = run.worst()
@@ -258,6 +270,54 @@ def check_command(
         and SEVERITIES.index(worst) >= SEVERITIES.index(fail_on.value)
     ):
         raise typer.Exit(1)
+
+
+class _Recorded:
+    """A check run whose findings are kept as they stream out (``check --evidence``); the rest of the
+    run is the run's."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+        self.findings: list[Any] = []
+
+    def __iter__(self) -> Iterator[Any]:
+        for f in self.run:
+            self.findings.append(f)
+            yield f
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.run, name)
+
+
+def _write_evidence(
+    files: list[Path], findings: list[Any], folder: Path, dsettings: Any, ruleset: Any, tmap: Any, pc: Any
+) -> None:
+    """``check --evidence``: a slice and an SVG ladder per finding
+    (:func:`sigdiag.report.slices.write_evidence`)."""
+    from sigdiag.capture import CaptureError
+    from sigdiag.report.slices import SliceError, write_evidence
+    from sigdiag.rules.check import OutcomeRefiner
+
+    try:
+        written = write_evidence(
+            files,
+            findings,
+            folder,
+            settings=dsettings,
+            refiner=OutcomeRefiner(ruleset, tmap, pc),
+            trunks=tmap,
+            pc=pc,
+        )
+    except (SliceError, CaptureError) as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot write the evidence in {folder}: {exc.strerror or exc}") from None
+    ladders = sum(1 for w in written if w.ladder is not None)
+    typer.echo(
+        f"sigdiag: evidence: {len(written)} slice{'s' if len(written) != 1 else ''} and {ladders} "
+        f"ladder{'s' if ladders != 1 else ''} in {folder}",
+        err=True,
+    )
 
 
 @contextmanager
@@ -329,7 +389,7 @@ rules_app = typer.Typer(
 @rules_app.command("list")
 def rules_list(rules: RulesOpt = None) -> None:
     """List the rules: id, severity, category, scope and title."""
-    rs = _load(rules, {})
+    rs = load_rules(rules, {})
     for r in rs:
         typer.echo(f"{r.id:<28} {r.severity:<8} {r.category:<13} {r.scope:<12} {r.title}")
 
@@ -341,7 +401,7 @@ def rules_show(
     set_: RuleSetOpt = None,
 ) -> None:
     """Print a rule file and its effective settings."""
-    rs = _load(rules, rule_overrides(None, set_, None))
+    rs = load_rules(rules, rule_overrides(None, set_, None))
     if rule_id not in rs.rules:
         raise fail(f"unknown rule {rule_id!r}; see sigdiag rules list")
     r = rs[rule_id]
@@ -412,7 +472,7 @@ def rules_test(
     """Run each rule's positive and negative tests (simulated captures; exit code 1 if one fails)."""
     from sigdiag.rules.loader import RuleError
 
-    rs = _load(rules, {})
+    rs = load_rules(rules, {})
     with failing_on(RuleError):
         selected = rs.select(rule_ids) if rule_ids else rs
     results = simulated_rule_tests(selected, workdir)

@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
 from sigdiag.display import format_ts
 
-__all__ = ["FORMATS", "format_ts", "write_csv", "write_jsonl", "write_parquet", "write_rows", "write_table"]
+__all__ = [
+    "FORMATS",
+    "csv_safe",
+    "format_ts",
+    "write_csv",
+    "write_jsonl",
+    "write_parquet",
+    "write_rows",
+    "write_table",
+]
 
 FORMATS = ("table", "jsonl", "csv", "parquet")
 
@@ -52,12 +62,29 @@ def _flat(value: Any) -> Any:
     return value
 
 
+#: what a spreadsheet reads as the start of a formula (OWASP "CSV injection"): ``=``, ``+``, ``-``, ``@``,
+#: tab and carriage return
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: a number written as text (``-12``, ``+8613800``, ``-0.5``, ``1e-3``): a spreadsheet reads it as a number
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_safe(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs as a formula: a string starting with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return gets a leading ``'``, unless it is a number (``-12``, ``+8613800``);
+    numbers and other values are left as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def write_csv(rows: Iterable[dict[str, Any]], out: IO[str], columns: Sequence[str]) -> int:
+    """Rows as CSV (header first); cells neutralised against spreadsheet formulas (:func:`csv_safe`)."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
+    writer.writerow([csv_safe(c) for c in columns])
     n = 0
     for row in rows:
-        writer.writerow([_flat(row.get(c)) for c in columns])
+        writer.writerow([csv_safe(_flat(row.get(c))) for c in columns])
         n += 1
     return n
 

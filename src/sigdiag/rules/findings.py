@@ -16,7 +16,15 @@ from typing import Any, Protocol
 from sigdiag.rules.facts import Context, TemplateValues, render_template, trunk_name
 from sigdiag.rules.loader import Rule
 
-__all__ = ["FINDING_KEYS", "Finding", "FindingMaker", "call_member", "ladder_of", "member_dict"]
+__all__ = [
+    "FINDING_KEYS",
+    "Finding",
+    "FindingMaker",
+    "call_member",
+    "ladder_info",
+    "ladder_of",
+    "member_dict",
+]
 
 #: Keys of :meth:`Finding.as_dict`, in output order.
 FINDING_KEYS: tuple[str, ...] = (
@@ -101,7 +109,7 @@ class Finding:
 
 
 # -- ladders -----------------------------------------------------------------------------------------------
-def _summary_of(m: Any) -> str:
+def ladder_info(m: Any) -> str:
     """A few words on a message for the ladder: digits, cause."""
     if m is None:
         return ""
@@ -156,7 +164,7 @@ def ladder_of(call: Any) -> list[dict[str, Any]]:
                 "offset_ms": round((ts - t0) * 1000.0, 1),
                 "direction": "forward" if direction == 0 else "backward" if direction == 1 else "unknown",
                 "type": type_,
-                "info": _summary_of(m),
+                "info": ladder_info(m),
             }
         )
     return out
