@@ -26,6 +26,7 @@ from sigdiag.cli.decode import decode_command
 from sigdiag.cli.extract import extract_command
 from sigdiag.cli.flow import flow_command
 from sigdiag.cli.rules import check_command, rules_app
+from sigdiag.cli.show import show_command
 from sigdiag.cli.simulate import simulate_command
 
 __all__ = ["app", "main"]
@@ -53,6 +54,7 @@ app.command("calls")(calls_command)
 app.command("stats")(stats_command)
 app.command("check")(check_command)
 app.command("flow")(flow_command)
+app.command("show")(show_command)
 app.command("extract")(extract_command)
 app.add_typer(rules_app, name="rules")
 app.command("simulate")(simulate_command)

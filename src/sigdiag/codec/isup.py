@@ -40,6 +40,7 @@ __all__ = [
     "encode_cic",
     "encode_message",
     "param_code",
+    "param_places",
     "reencode",
 ]
 
@@ -365,6 +366,36 @@ def _optional_overrun(out: _Params, abbr: str, data: bytes, q: int, frame: int, 
     code = data[q]
     an.append(Anomaly("isup.parameter_overrun", frame, f"{abbr}: optional parameter 0x{code:02X}"))
     out.append((code, data[q + 2 :]))
+
+
+def param_places(m: Message, has_cic: bool | None = None) -> list[tuple[str, int, int]]:
+    """Where each of ``m.raw_params`` stands in ``m.raw``, one-to-one and in the same order (for a full
+    decode tree): ``(part, value offset, length on the wire)``; part is ``"fixed"``, ``"variable"``,
+    ``"optional"`` or ``"unparsed"``; the length is the length octet's value for variable and optional
+    parameters (it can exceed the octets kept when the parameter overruns the message).  ``has_cic``
+    None: the message has a CIC unless it is a SIP-I body."""
+    data = m.raw
+    if has_cic is None:
+        has_cic = m.carrier != "sip-i"
+    pos = 0 if not has_cic else 4 if m.protocol == "bicc" else 2
+    pos += 1  # the message type
+    if m.raw_params and m.raw_params[0][0] == UNPARSED:
+        return [("unparsed", pos, len(m.raw_params[0][1]))]
+    spec = message_table(m.protocol, m.variant).get(m.type_code)
+    fixed = spec.fixed if spec else ()
+    variable = spec.variable if spec else ()
+    out: list[tuple[str, int, int]] = []
+    for _, length in fixed[: len(m.raw_params)]:
+        out.append(("fixed", pos, length))
+        pos += length
+    for i in range(min(len(variable), len(m.raw_params) - len(out))):
+        start = pos + i + data[pos + i]
+        out.append(("variable", start + 1, data[start]))
+    q = pos + len(variable) + data[pos + len(variable)] if len(m.raw_params) > len(out) else 0
+    while len(out) < len(m.raw_params):
+        out.append(("optional", q + 2, data[q + 1] if q + 1 < len(data) else 0))
+        q += 2 + out[-1][2]
+    return out
 
 
 def _param_table(variant: str) -> dict[int, tuple[str, Codec]]:
