@@ -7,8 +7,9 @@ Exit codes (every command):
 * 2 — usage or input error: a file that is not a capture, an unreadable file, a bad option or config file
 
 One module per command family: :mod:`~sigdiag.cli.decode`, :mod:`~sigdiag.cli.calls` (``calls``,
-``stats``), :mod:`~sigdiag.cli.rules` (``check``, ``rules``), :mod:`~sigdiag.cli.simulate` and
-:mod:`~sigdiag.cli.audit`; what they share (option types and checks, one-line errors, output writing, the
+``stats``), :mod:`~sigdiag.cli.rules` (``check``, ``rules``), :mod:`~sigdiag.cli.flow`,
+:mod:`~sigdiag.cli.show`, :mod:`~sigdiag.cli.extract`, :mod:`~sigdiag.cli.report`,
+:mod:`~sigdiag.cli.simulate` and :mod:`~sigdiag.cli.audit`; what they share (option types and checks, one-line errors, output writing, the
 standard-error summaries) is in :mod:`~sigdiag.cli.common`.  Each command parses its options, calls the
 library and prints.  Only ``typer`` is imported here and in those modules at import time: the library
 (and pandas, pyarrow...) is imported inside the commands that need it, so ``sigdiag --help`` stays fast.
@@ -25,6 +26,7 @@ from sigdiag.cli.calls import calls_command, stats_command
 from sigdiag.cli.decode import decode_command
 from sigdiag.cli.extract import extract_command
 from sigdiag.cli.flow import flow_command
+from sigdiag.cli.report import report_command
 from sigdiag.cli.rules import check_command, rules_app
 from sigdiag.cli.show import show_command
 from sigdiag.cli.simulate import simulate_command
@@ -56,6 +58,7 @@ app.command("check")(check_command)
 app.command("flow")(flow_command)
 app.command("show")(show_command)
 app.command("extract")(extract_command)
+app.command("report")(report_command)
 app.add_typer(rules_app, name="rules")
 app.command("simulate")(simulate_command)
 app.add_typer(audit_app, name="audit")

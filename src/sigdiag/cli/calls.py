@@ -81,14 +81,19 @@ class CallOptions:
 NO_CALL_OPTIONS = CallOptions()
 
 
-def _call_pipeline(
-    pipeline: CallOptions, config: Path | None, trunks: Path | None = None, **options: Any
+def call_pipeline(
+    pipeline: CallOptions,
+    config: Path | None,
+    trunks: Path | None = None,
+    ruleset: Any = None,
+    **options: Any,
 ) -> tuple[Any, Any, Any, list[Any]]:
     """What turns messages into calls, from the options: the correlation settings (``--set NAME=VALUE``
     and ``options``), the outcome table, the trunk map, and the refiners: those registered
     (:func:`sigdiag.calls.register_refiner`), then the outcome overrides of the diagnosis rules (shipped
     rules plus ``--rules``, with the number plan and the rule settings ``--set RULE.SETTING=VALUE``), as
-    ``check`` applies them.  A bad option or file is a one-line error."""
+    ``check`` applies them (``ruleset``: those rules, loaded already).  A bad option or file is a one-line
+    error."""
     from sigdiag.calls.outcomes import load_outcomes
     from sigdiag.calls.pipeline import REFINERS
     from sigdiag.calls.settings import CallSettings
@@ -101,7 +106,13 @@ def _call_pipeline(
         )
         table = load_outcomes(pipeline.outcomes)
     tmap = trunk_map(trunks)
-    refiners = [*REFINERS, outcome_refiner_for(pipeline.rules, rule_set, pipeline.number_plan, config, tmap)]
+    if ruleset is not None:
+        from sigdiag.rules.check import outcome_refiner
+
+        refiner = outcome_refiner(ruleset, tmap)
+    else:
+        refiner = outcome_refiner_for(pipeline.rules, rule_set, pipeline.number_plan, config, tmap)
+    refiners = [*REFINERS, refiner]
     return settings, table, tmap, refiners
 
 
@@ -195,7 +206,7 @@ def calls_command(
     for o in outcome or []:
         if o not in OUTCOMES:
             raise fail(f"--outcome must be one of {', '.join(OUTCOMES)}, not {o!r}")
-    settings, table, _, refiners = _call_pipeline(pipeline, decode.config)
+    settings, table, _, refiners = call_pipeline(pipeline, decode.config)
     flt = CallFilter(cic=cic, number=number, outcomes=outcome)
     readers = _readers(files, dsettings, settings, table, refiners, flt)
     several = len(files) > 1
@@ -257,7 +268,7 @@ def stats_command(
     cic = check_cic(cic)
     dsettings = decode.settings()
     out.check()
-    settings, table, tmap, refiners = _call_pipeline(
+    settings, table, tmap, refiners = call_pipeline(
         pipeline, decode.config, trunks, effective_s=effective_seconds, prefix_digits=prefix_digits
     )
     readers = _readers(files, dsettings, settings, table, refiners, CallFilter(cic=cic, number=number))
