@@ -6,13 +6,13 @@ Exit codes (every command):
 * 1 — the command ran and found what it was asked to flag (``check --fail-on``, ``rules test``)
 * 2 — usage or input error: a file that is not a capture, an unreadable file, a bad option or config file
 
-One module per command family: :mod:`~sigdiag.cli.decode`, :mod:`~sigdiag.cli.calls` (``calls``,
-``stats``), :mod:`~sigdiag.cli.rules` (``check``, ``rules``), :mod:`~sigdiag.cli.flow`,
-:mod:`~sigdiag.cli.show`, :mod:`~sigdiag.cli.extract`, :mod:`~sigdiag.cli.report`,
-:mod:`~sigdiag.cli.simulate` and :mod:`~sigdiag.cli.audit`; what they share (option types and checks, one-line errors, output writing, the
-standard-error summaries) is in :mod:`~sigdiag.cli.common`.  Each command parses its options, calls the
-library and prints.  Only ``typer`` is imported here and in those modules at import time: the library
-(and pandas, pyarrow...) is imported inside the commands that need it, so ``sigdiag --help`` stays fast.
+One module per command family: :mod:`~sigdiag.cli.decode`, :mod:`~sigdiag.cli.calls` (``calls``, ``stats``),
+:mod:`~sigdiag.cli.rules` (``check``, ``rules``), :mod:`~sigdiag.cli.flow`, :mod:`~sigdiag.cli.show`,
+:mod:`~sigdiag.cli.extract`, :mod:`~sigdiag.cli.report`, :mod:`~sigdiag.cli.simulate` and
+:mod:`~sigdiag.cli.audit`; what they share (option types and checks, one-line errors, output writing, the
+standard-error summaries) is in :mod:`~sigdiag.cli.common`. Each command parses its options, calls the
+library and prints. Only ``typer`` is imported here and in those modules at import time: the library (and
+pandas, pyarrow...) is imported inside the commands that need it, so ``sigdiag --help`` stays fast.
 """
 
 from __future__ import annotations
