@@ -3,7 +3,8 @@
 Exit codes (every command):
 
 * 0 — success (decoding anomalies are reported on standard error and do not change the code)
-* 1 — the command ran and found what it was asked to flag (``check --fail-on``, ``rules test``)
+* 1 — the command ran and found what it was asked to flag (``check --fail-on``, ``rules test``), or no call
+  matched (``flow``, ``extract``, ``show --call``)
 * 2 — usage or input error: a file that is not a capture, an unreadable file, a bad option or config file
 
 One module per command family: :mod:`~sigdiag.cli.decode`, :mod:`~sigdiag.cli.calls` (``calls``, ``stats``),
