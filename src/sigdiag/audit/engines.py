@@ -338,23 +338,34 @@ class _DaskRun:
         self.results: list[Any] = []
         self.failure: BaseException | None = None
 
-    def wait(self, futures: list[Any], run: str) -> None:
-        """Until every future is done, or cancelled after a second signal.  Each finished future is
-        collected as soon as Dask reports it (a done callback), not by polling."""
+    def wait(self, tasks: Sequence[Task], submit: Callable[[Task], Any], slots: int, run: str) -> None:
+        """Run ``tasks`` in their order, ``slots`` at a time (one a worker thread: a worker takes its next
+        task when it is free, as in the local pool, instead of the scheduler handing every task out at the
+        start), until every one is done, or cancelled after a second signal.  Each finished future is
+        collected as soon as Dask reports it (a done callback), not by polling; no task starts after a
+        signal."""
         import queue
 
         from sigdiag.audit.worker import request_stop
 
         stop = self.stop
-        pending = set(futures)
+        waiting = list(reversed(tasks))
+        pending: set[Any] = set()
         finished: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        for fut in futures:
-            fut.add_done_callback(finished.put)
+
+        def start_next() -> None:
+            if waiting and not stop.requested and self.failure is None:
+                fut = submit(waiting.pop())
+                pending.add(fut)
+                fut.add_done_callback(finished.put)
+
+        for _ in range(max(1, slots)):
+            start_next()
         asked = False
         while pending:
             if stop.requested or self.failure is not None:
                 if not asked:
-                    # the running points stop at their next safe place, those not started at once
+                    # the running points stop at their next safe place
                     with contextlib.suppress(Exception):
                         self.client.run(request_stop, run)
                     asked = True
@@ -369,6 +380,7 @@ class _DaskRun:
             if fut in pending:
                 pending.discard(fut)
                 self.collect(fut)
+                start_next()
 
     def collect(self, fut: Any) -> None:
         """One finished future: its result, or the first failure (not after a signal)."""
@@ -412,8 +424,13 @@ def run_dask(
                     _check_workers(client, scheduler, tasks, outp)
                 dask_run = _DaskRun(client, stop, on_point, outp)
                 if not stop.requested:  # not when a signal came while connecting
-                    futures = [client.submit(run_task, t, pure=False, key=_key(t)) for t in tasks]
-                    dask_run.wait(futures, tasks[0].run if tasks else "")
+                    slots = workers if cluster is not None else sum(client.nthreads().values())
+                    dask_run.wait(
+                        tasks,
+                        lambda t: client.submit(run_task, t, pure=False, key=_key(t)),
+                        slots,
+                        tasks[0].run if tasks else "",
+                    )
             finally:
                 logging.getLogger("distributed").setLevel(
                     logging.CRITICAL if stop.requested else logging.ERROR
