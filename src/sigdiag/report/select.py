@@ -158,12 +158,9 @@ def _run(paths: Sequence[Path], ruleset: Any, tmap: Any, dsettings: Any, pc: Any
     ``members``); ``selector(call, path)`` sees every call."""
     from sigdiag.rules.check import CheckRun, FindingFilter
 
-    class _Run(CheckRun):
-        def _look(self, call: Any, path: Path) -> None:
-            selector(call, path)
-
-    # (a number filter of "" matches every call and finding, and makes the run show it every call)
-    run = _Run(paths, ruleset, FindingFilter(number=""), tmap, None, None, dsettings, pc, workers=1)
+    run = CheckRun(
+        paths, ruleset, FindingFilter(), tmap, None, None, dsettings, pc, workers=1, on_call=selector
+    )
     found = []
     for f in run:
         d = {**f.as_dict(), "file": f.file, "members": [dict(m) for m in f.members]}

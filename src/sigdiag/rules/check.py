@@ -20,7 +20,7 @@ import copy
 import gc
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -170,6 +170,7 @@ class CheckRun:
         decode_settings: Any = None,
         pc: Any = str,
         workers: int | None = None,
+        on_call: Callable[[Any, Path], None] | None = None,
     ) -> None:
         from sigdiag.calls.correlate import Correlator
         from sigdiag.calls.outcomes import OutcomeTable, load_outcomes
@@ -179,6 +180,9 @@ class CheckRun:
 
         self.rules = rules
         self.filter = flt
+        #: sees every call as it is read, rule-refined in this process (with two workers, unrefined), with
+        #: its file (what finds calls for flow, show and extract: sigdiag.report.select)
+        self.on_call = on_call
         self.engine = Engine(rules, trunks, pc=pc)
         # ladders and parameter conditions decode the few messages they need again from the call's
         # timeline octets: the calls need not keep their decoded messages (that would cost more)
@@ -243,6 +247,8 @@ class CheckRun:
                 self.outcomes[call.outcome] += 1
                 if self._nearest is not None:
                     self._look(call, path)
+                if self.on_call is not None:
+                    self.on_call(call, path)
                 if engine.pending:
                     yield from self._emit(engine.findings(), keep)
             if engine.pending:
@@ -270,6 +276,8 @@ class CheckRun:
                     self.calls += 1
                     if self._nearest is not None:
                         self._look(call, path)
+                    if self.on_call is not None:
+                        self.on_call(call, path)
                     add_call(call, correlator.now if call.end_reason == "open" else None)
                     if len(kinds) >= BATCH:
                         proc.send(batch)
