@@ -28,6 +28,9 @@ are written to ``DIR/bench-set.json``; a set built with other parameters is refu
     python3 benchmarks/bench_audit.py [--points 4] [--files 8] [--calls 6000] [--keep DIR]
     python3 benchmarks/bench_audit.py --layout one-point --engines local,dask --keep /tmp/bench-one-point
     python3 benchmarks/bench_audit.py --layout unequal --engines local,dask --keep /tmp/bench-unequal
+
+``--rounds N`` then runs ``-j 2``, Dask and ``-j 1`` N more times each, in an order turned every round, and
+prints every run, the medians and their ratios: on a noisy machine a single run can be off by a fifth.
 """
 
 from __future__ import annotations
@@ -219,6 +222,31 @@ def print_model(r: dict[str, Any], part_mb: float, model_mb: float) -> None:
     )
 
 
+def repeat_rounds(folder: Path, tmp: Path, engines: list[str], rounds: int) -> None:
+    """``rounds`` more rounds of the same runs (-j 2, Dask, -j 1), their order turned each round so that
+    none always runs first or after the same one; each run's seconds, then the medians and the ratios of
+    the medians (the machine is noisy: a single run can be off by a fifth)."""
+    import statistics
+
+    runs = [("local", 2)] + [("dask", 2)] * ("dask" in engines) + [("local", 1)]
+    times: dict[tuple[str, int], list[float]] = {r: [] for r in runs}
+    for i in range(rounds):
+        k = i % len(runs)
+        for e, w in runs[k:] + runs[:k]:
+            times[(e, w)].append(run(folder, tmp / f"round-{e}{w}", w, e)["seconds"])
+    med = {r: statistics.median(v) for r, v in times.items()}
+    for (e, w), v in times.items():
+        name = f"-j {w}" if e == "local" else f"--engine {e} --workers {w}"
+        each = ", ".join(f"{x:.2f}" for x in v)
+        print(f"{rounds} rounds, {name}: median {med[(e, w)]:.2f} s, best {min(v):.2f} s ({each})")
+    one, two = med[("local", 1)], med[("local", 2)]
+    line = f"medians: -j 2 {one / two:.2f}x of -j 1"
+    if ("dask", 2) in med:
+        d = med[("dask", 2)]
+        line += f"; Dask {one / d:.2f}x of -j 1, {100 * (d / two - 1):+.1f} % against -j 2"
+    print(line)
+
+
 def print_table(label: str, results: list[dict[str, Any]]) -> None:
     """One Markdown row per input: -j 1, -j 2 and Dask seconds with their ratio to -j 1, and memory."""
     base = results[0]["seconds"]
@@ -258,6 +286,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument(
         "--model-part-mb", type=float, default=100.0, help="Part size of the scaling model's second column."
     )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        help="Then this many more rounds of the runs, in turned order, with their medians (noisy machines).",
+    )
     args = ap.parse_args()
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     if not engines or engines[0] != "local" or not set(engines) <= {"local", "dask"}:
@@ -295,6 +329,8 @@ def main() -> int:
             print_table(label, results)
         n_parts = len(results[1]["merges"]) + len(spec)  # (each point's first part is not merged)
         print_model(results[1], size / 1e6 / max(n_parts, 1), args.model_part_mb)
+        if args.rounds > 0:
+            repeat_rounds(folder, tmp, args.engines, args.rounds)
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
