@@ -27,7 +27,7 @@ import pytest
 
 from sigdiag.audit import tables
 from sigdiag.audit.summary import (
-    _CALL_COLUMNS,
+    CALL_COLUMNS,
     SUMMARY_KEYS,
     Thresholds,
     alerts,
@@ -344,7 +344,7 @@ def _summary_row_by_row(
             return lambda c: c.group
 
     acc = Acc(None, None, CallSettings())
-    cols = _CALL_COLUMNS  # (the columns are data; the counting below is the reference)
+    cols = CALL_COLUMNS  # (the columns are data; the counting below is the reference)
     for d in float_seconds(ds.dataset([str(p) for p in calls]).to_table(columns=cols)).to_pylist():
         acc.add(_OneByOne(d, f"{d['trunk']}\x1f{bucket_label(d['start'], bucket_s)}"))
     counts: dict[str, Counter[str]] = {}

@@ -14,15 +14,23 @@ import heapq
 import json
 import math
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime
-from operator import attrgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from sigdiag.audit.runner import AuditError, damage_text, damaged_files, read_run, report
 from sigdiag.audit.store import STATE_DIR, committed_parts, state_files
-from sigdiag.audit.summary import alert_text, iter_alerts, read_columns, read_rows
+from sigdiag.audit.summary import (
+    CALL_COLUMNS,
+    GROUP_SEP,
+    CallRow,
+    GroupedStats,
+    alert_text,
+    group_name,
+    iter_alerts,
+    read_columns,
+    read_rows,
+)
 from sigdiag.calls.settings import CallSettings
 from sigdiag.calls.stats import StatsAccumulator
 from sigdiag.report.reportdata import MAX_CALL_ROWS, ReportData, call_table_row, chart_bucket
@@ -32,45 +40,7 @@ __all__ = ["report_from_audit"]
 #: JSON text columns of the findings table.
 _JSON = ("calls", "frames", "frame_files", "evidence", "ladder", "links", "population", "rate")
 
-_COLUMNS = [
-    "trunk",
-    "start",
-    "outcome",
-    "conversation_s",
-    "phase",
-    "cause",
-    "pdd_ms",
-    "answer_delay_ms",
-    "called",
-    "calling",
-    "call_id",
-    "cic",
-    "link",
-    "pc_format",
-    "point",
-    "file",
-]
-
-
-class _Row(NamedTuple):
-    """A stored call row seen as a call by the stats accumulator (the attributes it reads)."""
-
-    outcome: str | None
-    conversation_s: float | None
-    phase: str | None
-    cause: int | None
-    pdd_ms: float | None
-    answer_delay_ms: float | None
-    called: str
-    start: float
-    group: str
-
-
-class _Grouped(StatsAccumulator):
-    """The stats accumulator grouping by the row's ``group``."""
-
-    def _grouper(self) -> Callable[[Any], str]:
-        return attrgetter("group")
+_COLUMNS = [*CALL_COLUMNS, "calling", "call_id", "cic", "link", "pc_format", "point", "file"]
 
 
 def _label(ts: float, size: int, fmt: str) -> str:
@@ -107,7 +77,7 @@ def report_from_audit(
 def _findings(out: Path, data: ReportData) -> set[tuple[Any, Any]]:
     """The findings, by time then rule; returns the ``(point, call_id)`` of the calls they name."""
     rows = []
-    for r in _all_rows(committed_parts(out, "findings", [])):
+    for r in read_rows(committed_parts(out, "findings", []), None):
         for k in _JSON:
             if isinstance(r.get(k), str):
                 r[k] = json.loads(r[k])
@@ -117,18 +87,6 @@ def _findings(out: Path, data: ReportData) -> set[tuple[Any, Any]]:
     )
     data.findings = rows
     return {(r.get("point"), r["call_id"]) for r in rows if r.get("call_id") is not None}
-
-
-def _all_rows(parts: list[Path]) -> list[dict[str, Any]]:
-    """Every row of the part files, every column; times as epoch seconds."""
-    if not parts:
-        return []
-    import pyarrow.dataset as ds
-
-    from sigdiag.report.parquet import float_seconds
-
-    dataset = ds.dataset([str(p) for p in parts], format="parquet")
-    return [r for b in dataset.to_batches() for r in float_seconds(b).to_pylist()]
 
 
 def _starts(parts: list[Path]) -> tuple[float | None, float | None]:
@@ -150,7 +108,7 @@ def _calls(
     first, last = _starts(parts)
     data.start = first
     data.bucket_s = size = chart_bucket(first, last)
-    total, by_trunk, by_hour, buckets = (_Grouped(None, None, settings) for _ in range(4))
+    total, by_trunk, by_hour, buckets = (GroupedStats(None, None, settings) for _ in range(4))
     outcomes: Counter[str] = Counter()
     links: Counter[tuple[str, str | None]] = Counter()
     heap: list[tuple[float, int, dict[str, Any]]] = []
@@ -168,12 +126,12 @@ def _calls(
             )
             args = (*base, r["called"] or "", start)
             trunk = r["trunk"] or "-"
-            total.add(_Row(*args, "all"))  # type: ignore[arg-type]
-            by_trunk.add(_Row(*args, trunk))  # type: ignore[arg-type]
+            total.add(CallRow(*args, "all"))  # type: ignore[arg-type]
+            by_trunk.add(CallRow(*args, trunk))  # type: ignore[arg-type]
             hour = _label(start, 3600, "%Y-%m-%d %H:00") if math.isfinite(start) else "unknown"
-            by_hour.add(_Row(*args, hour))  # type: ignore[arg-type]
+            by_hour.add(CallRow(*args, hour))  # type: ignore[arg-type]
             bucket = _label(start, size, "%Y-%m-%d %H:%M") if math.isfinite(start) else "unknown"
-            buckets.add(_Row(*args, trunk + "\x1f" + bucket))  # type: ignore[arg-type]
+            buckets.add(CallRow(*args, group_name(trunk, bucket)))  # type: ignore[arg-type]
             outcomes[r["outcome"] or "unknown"] += 1
             links[(r["link"] or "-", r["pc_format"])] += 1
             n += 1
@@ -200,7 +158,7 @@ def _calls(
     data.by_hour = by_hour.rows()
     rows = []
     for r in buckets.rows():
-        trunk, bucket = r.pop("group").split("\x1f", 1)
+        trunk, bucket = r.pop("group").split(GROUP_SEP, 1)
         rows.append({"trunk": trunk, "bucket": bucket, **r})
     data.trunk_buckets = rows
     several = len({item[2]["file"] for item in heap}) > 1

@@ -37,11 +37,16 @@ from sigdiag.calls.stats import STATS_KEYS, StatsAccumulator
 from sigdiag.settings import ConfigError, check_keys
 
 __all__ = [
+    "CALL_COLUMNS",
+    "GROUP_SEP",
     "SUMMARY_KEYS",
+    "CallRow",
+    "GroupedStats",
     "Thresholds",
     "alerts",
     "bucket_label",
     "bucket_labels",
+    "group_name",
     "load_thresholds",
     "parse_bucket",
     "read_columns",
@@ -102,7 +107,7 @@ def bucket_labels(
     return out
 
 
-class _Row(NamedTuple):
+class CallRow(NamedTuple):
     """A stored call row seen as a call by the stats accumulator (the attributes it reads)."""
 
     outcome: str | None
@@ -116,22 +121,23 @@ class _Row(NamedTuple):
     group: str
 
 
-#: ``_new_row(values)``: a :class:`_Row` of a tuple of values (in C: no Python call per row)
-_new_row: Callable[[tuple[Any, ...]], _Row] = partial(tuple.__new__, _Row)
+#: ``_new_row(values)``: a :class:`CallRow` of a tuple of values (in C: no Python call per row)
+_new_row: Callable[[tuple[Any, ...]], CallRow] = partial(tuple.__new__, CallRow)
 
-_SEP = "\x1f"
-#: ``_group(trunk, bucket)``: the name of a group of rows, trunk and bucket joined by ``_SEP``
-_group: Callable[[Any, str], str] = ("{}" + _SEP + "{}").format
+GROUP_SEP = "\x1f"
+#: ``group_name(trunk, bucket)``: the name of a group of rows, trunk and bucket joined by ``GROUP_SEP``
+group_name: Callable[[Any, str], str] = ("{}" + GROUP_SEP + "{}").format
 
 
-class _Accumulator(StatsAccumulator):
-    """The stats accumulator grouping by ``(trunk, bucket)`` (the row's ``group``)."""
+class GroupedStats(StatsAccumulator):
+    """The stats accumulator grouping by the row's ``group`` (``(trunk, bucket)`` in the summary)."""
 
     def _grouper(self) -> Callable[[Any], str]:
         return attrgetter("group")
 
 
-_CALL_COLUMNS = [
+#: the columns of the calls table a :class:`CallRow` is made of (its ``group`` aside)
+CALL_COLUMNS = [
     "trunk",
     "start",
     "outcome",
@@ -144,9 +150,9 @@ _CALL_COLUMNS = [
 ]
 
 
-def _batches(parts: list[Path], columns: list[str]) -> Iterator[Any]:
-    """The record batches of the part files (memory bounded by a batch, not the table); times as epoch
-    seconds."""
+def _batches(parts: list[Path], columns: list[str] | None) -> Iterator[Any]:
+    """The record batches of the part files (memory bounded by a batch, not the table; ``columns`` None:
+    every column); times as epoch seconds."""
     if not parts:
         return
     import pyarrow.dataset as ds
@@ -165,9 +171,9 @@ def read_columns(parts: list[Path], columns: list[str]) -> Iterator[dict[str, li
         yield {name: b.column(i).to_pylist() for i, name in enumerate(b.schema.names)}
 
 
-def read_rows(parts: list[Path], columns: list[str]) -> Iterator[dict[str, Any]]:
-    """Rows of the part files, a batch at a time (memory bounded by a batch, not the table); times as
-    epoch seconds."""
+def read_rows(parts: list[Path], columns: list[str] | None) -> Iterator[dict[str, Any]]:
+    """Rows of the part files, a batch at a time (memory bounded by a batch, not the table; ``columns``
+    None: every column); times as epoch seconds."""
     for b in _batches(parts, columns):
         yield from b.to_pylist()
 
@@ -180,10 +186,10 @@ def summarize(
     thresholds: Thresholds | None = None,
 ) -> list[dict[str, Any]]:
     """Summary rows (:data:`SUMMARY_KEYS`), sorted by trunk then bucket; alerts filled in."""
-    acc = _Accumulator(None, None, settings or CallSettings())
+    acc = GroupedStats(None, None, settings or CallSettings())
     labels: dict[int, str] = {}
-    for c in read_columns(call_parts, _CALL_COLUMNS):
-        groups = map(_group, c["trunk"], bucket_labels(c["start"], bucket_s, labels))
+    for c in read_columns(call_parts, CALL_COLUMNS):
+        groups = map(group_name, c["trunk"], bucket_labels(c["start"], bucket_s, labels))
         called = [v or "" for v in c["called"]]
         cols = (c["outcome"], c["conversation_s"], c["phase"], c["cause"], c["pdd_ms"], c["answer_delay_ms"])
         records = map(_new_row, zip(*cols, called, c["start"], groups, strict=True))
@@ -192,7 +198,7 @@ def summarize(
     pairs: Counter[tuple[str, Any]] = Counter()
     for c in read_columns(finding_parts, ["rule", "trunk", "ts"]):
         trunks = [t or "-" for t in c["trunk"]]
-        groups = map(_group, trunks, bucket_labels(c["ts"], bucket_s, labels))
+        groups = map(group_name, trunks, bucket_labels(c["ts"], bucket_s, labels))
         pairs.update(zip(groups, c["rule"], strict=True))
     rule_counts: dict[str, Counter[str]] = {}
     for (g, rule), n in pairs.items():
@@ -200,7 +206,7 @@ def summarize(
     kpis = {r["group"]: r for r in acc.rows()}
     rows: list[dict[str, Any]] = []
     for g in sorted(set(kpis) | set(rule_counts)):
-        trunk, bucket = g.split(_SEP, 1)
+        trunk, bucket = g.split(GROUP_SEP, 1)
         k = kpis.get(g) or StatsAccumulator.empty_row(g)
         counts = rule_counts.get(g, Counter())
         row: dict[str, Any] = {"trunk": trunk, "bucket": bucket}
