@@ -21,8 +21,29 @@ from sigdiag.cli.common import (
     fail,
     with_option_groups,
 )
+from sigdiag.cli.rules import NumberPlanOpt, RuleSetOpt, RulesOpt
 
-__all__ = ["extract_command", "select_for_cli"]
+__all__ = ["asked", "extract_command", "select_for_cli"]
+
+#: The options of the commands that find calls (``flow``, ``extract``).
+InputsArg = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Capture files (pcap, pcapng, optionally gzip-compressed), or one audit output folder.",
+        show_default=False,
+    ),
+]
+NumberSelOpt = Annotated[
+    str | None,
+    typer.Option("--number", help="Calls whose called or calling number contains this." + NUMBER_HELP),
+]
+CallSelOpt = Annotated[
+    str | None, typer.Option("--call", help="The call with this id (as sigdiag calls / check print it).")
+]
+FindingSelOpt = Annotated[
+    str | None,
+    typer.Option("--finding", help="The calls named by the findings of this rule (e.g. t35-expiry)."),
+]
 
 
 def select_for_cli(
@@ -67,51 +88,24 @@ def select_for_cli(
         raise fail(str(exc)) from None
 
 
-def _asked(number: str | None, call: str | None, finding: str | None) -> str:
-    parts = []
-    if number is not None:
-        parts.append(f"--number {number}")
-    if call is not None:
-        parts.append(f"--call {call}")
-    if finding is not None:
-        parts.append(f"--finding {finding}")
-    return " ".join(parts)
+def asked(
+    number: str | None = None, call: str | None = None, cic: int | None = None, finding: str | None = None
+) -> str:
+    """The selection as the command line gave it (for "no call matches ...")."""
+    given = (("--number", number), ("--call", call), ("--cic", cic), ("--finding", finding))
+    return " ".join(f"{name} {value}" for name, value in given if value is not None)
 
 
 @with_option_groups
 def extract_command(
-    inputs: Annotated[
-        list[Path],
-        typer.Argument(
-            help="Capture files (pcap, pcapng, optionally gzip-compressed), or one audit output folder.",
-            show_default=False,
-        ),
-    ],
+    inputs: InputsArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="The slice to write (pcap or pcapng).")],
-    number: Annotated[
-        str | None,
-        typer.Option("--number", help="Calls whose called or calling number contains this." + NUMBER_HELP),
-    ] = None,
-    call: Annotated[
-        str | None,
-        typer.Option("--call", help="The call with this id (as sigdiag calls / check print it)."),
-    ] = None,
-    finding: Annotated[
-        str | None,
-        typer.Option("--finding", help="The calls named by the findings of this rule (e.g. t35-expiry)."),
-    ] = None,
-    rules: Annotated[
-        list[Path] | None,
-        typer.Option("--rules", help="A folder of extra rule files (repeatable).", show_default=False),
-    ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Rule setting RULE.SETTING=VALUE (repeatable).", show_default=False),
-    ] = None,
-    number_plan: Annotated[
-        Path | None,
-        typer.Option("--number-plan", help="YAML with valid_prefixes: [...].", show_default=False),
-    ] = None,
+    number: NumberSelOpt = None,
+    call: CallSelOpt = None,
+    finding: FindingSelOpt = None,
+    rules: RulesOpt = None,
+    set_: RuleSetOpt = None,
+    number_plan: NumberPlanOpt = None,
     trunks: TrunksOpt = None,
     decode: DecodeOptions = NO_DECODE_OPTIONS,
 ) -> None:
@@ -139,7 +133,9 @@ def extract_command(
         rule=finding,
     )
     if not selected:
-        typer.echo(f"sigdiag: no call matches {_asked(number, call, finding)}: nothing written", err=True)
+        typer.echo(
+            f"sigdiag: no call matches {asked(number, call, None, finding)}: nothing written", err=True
+        )
         raise typer.Exit(1)
     frames = [f for s in selected for f in s.frames]
     try:

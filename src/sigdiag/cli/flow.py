@@ -14,7 +14,6 @@ import typer
 from sigdiag.cli.common import (
     CIC_HELP,
     NO_DECODE_OPTIONS,
-    NUMBER_HELP,
     PC_HELP,
     DecodeOptions,
     OutputOpt,
@@ -23,24 +22,15 @@ from sigdiag.cli.common import (
     check_number,
     check_pc,
     fail,
-    quiet_option,
     trunk_map,
     with_option_groups,
 )
+from sigdiag.cli.extract import CallSelOpt, FindingSelOpt, InputsArg, NumberSelOpt
+from sigdiag.cli.rules import NumberPlanOpt, RuleSetOpt, RulesOpt
 
 __all__ = ["flow_command"]
 
 FlowFormat = StrEnum("FlowFormat", ["text", "svg", "mermaid", "html"])
-
-
-def _pc_printer(decode: DecodeOptions) -> Any:
-    """How point codes are printed: decimal, or structured with --pc-display structured."""
-    dsettings = decode.settings()
-    if dsettings.pc_display != "structured":
-        return str
-    from sigdiag.carrier.mtp import format_pc
-
-    return lambda value: format_pc(value, dsettings.pc_format, True)
 
 
 def _closest(files: list[Path], number: str, decode: DecodeOptions) -> list[str]:
@@ -59,14 +49,6 @@ def _closest(files: list[Path], number: str, decode: DecodeOptions) -> list[str]
             nearest.add(call.called)
             nearest.add(call.calling)
     return nearest.closest()
-
-
-def _asked(number: str | None, call: str | None, cic: int | None, finding: str | None) -> str:
-    parts = [f"--number {number}"] if number is not None else []
-    parts += [f"--call {call}"] if call is not None else []
-    parts += [f"--cic {cic}"] if cic is not None else []
-    parts += [f"--finding {finding}"] if finding is not None else []
-    return " ".join(parts)
 
 
 def render(ladders: list[Any], format: FlowFormat) -> str:
@@ -95,21 +77,9 @@ def render(ladders: list[Any], format: FlowFormat) -> str:
 
 @with_option_groups
 def flow_command(
-    inputs: Annotated[
-        list[Path],
-        typer.Argument(
-            help="Capture files (pcap, pcapng, optionally gzip-compressed), or one audit output folder.",
-            show_default=False,
-        ),
-    ],
-    number: Annotated[
-        str | None,
-        typer.Option("--number", help="Calls whose called or calling number contains this." + NUMBER_HELP),
-    ] = None,
-    call: Annotated[
-        str | None,
-        typer.Option("--call", help="The call with this id (as sigdiag calls / check print it)."),
-    ] = None,
+    inputs: InputsArg,
+    number: NumberSelOpt = None,
+    call: CallSelOpt = None,
     cic: Annotated[int | None, typer.Option("--cic", help="Calls on this CIC." + CIC_HELP)] = None,
     opc: Annotated[
         str | None, typer.Option("--opc", help="With --cic: calls involving this point code." + PC_HELP)
@@ -117,10 +87,7 @@ def flow_command(
     dpc: Annotated[
         str | None, typer.Option("--dpc", help="With --cic: calls involving this point code." + PC_HELP)
     ] = None,
-    finding: Annotated[
-        str | None,
-        typer.Option("--finding", help="The calls named by the findings of this rule (e.g. t35-expiry)."),
-    ] = None,
+    finding: FindingSelOpt = None,
     format: Annotated[
         FlowFormat,
         typer.Option(
@@ -131,18 +98,9 @@ def flow_command(
         ),
     ] = FlowFormat.text,
     output: OutputOpt = None,
-    rules: Annotated[
-        list[Path] | None, quiet_option("--rules", help="A folder of extra rule files (repeatable).")
-    ] = None,
-    set_: Annotated[
-        list[str] | None, quiet_option("--set", help="Rule setting RULE.SETTING=VALUE (repeatable).")
-    ] = None,
-    number_plan: Annotated[
-        Path | None,
-        quiet_option(
-            "--number-plan", help="YAML with valid_prefixes: [...] (rule unallocated-valid-prefix)."
-        ),
-    ] = None,
+    rules: RulesOpt = None,
+    set_: RuleSetOpt = None,
+    number_plan: NumberPlanOpt = None,
     trunks: TrunksOpt = None,
     decode: DecodeOptions = NO_DECODE_OPTIONS,
 ) -> None:
@@ -154,8 +112,9 @@ def flow_command(
     frames a finding names, marked with the rule id.  Exit code 0 when drawn, 1 when no call matches, 2
     for usage or input errors.
     """
-    from sigdiag.cli.extract import select_for_cli
+    from sigdiag.cli.extract import asked, select_for_cli
     from sigdiag.report.ladder import ladder_from_rows
+    from sigdiag.report.messages import pc_printer
 
     if (opc is not None or dpc is not None) and cic is None:
         raise fail("--opc and --dpc go with --cic (the circuit: point codes and CIC)")
@@ -164,9 +123,12 @@ def flow_command(
     number = check_number(number)
     cic = check_cic(cic)
     tmap = trunk_map(trunks)
-    pc = _pc_printer(decode)
-    pc_format = decode.settings().pc_format
-    opc_value, dpc_value = check_pc(opc, "--opc", pc_format), check_pc(dpc, "--dpc", pc_format)
+    dsettings = decode.settings()
+    pc = pc_printer(dsettings)
+    opc_value, dpc_value = (
+        check_pc(opc, "--opc", dsettings.pc_format),
+        check_pc(dpc, "--dpc", dsettings.pc_format),
+    )
     selected = select_for_cli(
         inputs,
         decode,
@@ -182,7 +144,7 @@ def flow_command(
         rule=finding,
     )
     if not selected:
-        line = f"no call matches {_asked(number, call, cic, finding)}"
+        line = f"no call matches {asked(number, call, cic, finding)}"
         closest = _closest(inputs, number, decode) if number is not None else []
         if closest:
             line += "; closest numbers seen: " + ", ".join(closest)

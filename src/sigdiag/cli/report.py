@@ -84,6 +84,7 @@ def _capture_data(
 ) -> Any:
     from sigdiag.capture import CaptureError
     from sigdiag.cli.rules import load_rules, rule_overrides
+    from sigdiag.report.messages import pc_printer
     from sigdiag.report.reportdata import report_from_captures
     from sigdiag.rules.parallel import EngineProcessError
 
@@ -94,17 +95,6 @@ def _capture_data(
     _, rule_set = split_set(pipeline.set_)
     ruleset = load_rules(pipeline.rules, rule_overrides(decode.config, rule_set, pipeline.number_plan))
     settings, table, tmap, refiners = call_pipeline(pipeline, decode.config, trunks, ruleset)
-    structured = dsettings.pc_display == "structured"
-
-    def pc(value: int | None) -> str:
-        if value is None:
-            return "-"
-        if not structured:
-            return str(value)
-        from sigdiag.carrier.mtp import format_pc
-
-        return format_pc(value, dsettings.pc_format, True)
-
     with failing_on(CaptureError, EngineProcessError):
         return report_from_captures(
             files,
@@ -114,6 +104,6 @@ def _capture_data(
             call_settings=settings,
             outcomes=table,
             trunks=tmap,
-            pc=pc,
+            pc=pc_printer(dsettings),
             title=title,
         )

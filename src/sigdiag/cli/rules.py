@@ -57,6 +57,10 @@ RuleSetOpt = Annotated[
         help="Rule setting RULE.SETTING=VALUE (repeatable), e.g. incomplete-digit-collection.max_gap_ms=500.",
     ),
 ]
+NumberPlanOpt = Annotated[
+    Path | None,
+    quiet_option("--number-plan", help="YAML with valid_prefixes: [...] (rule unallocated-valid-prefix)."),
+]
 
 
 CicOpt = Annotated[int | None, typer.Option("--cic", help="Only findings on this CIC." + CIC_HELP)]
@@ -162,13 +166,7 @@ def check_command(
     until: UntilOpt = None,
     rules: RulesOpt = None,
     set_: RuleSetOpt = None,
-    number_plan: Annotated[
-        Path | None,
-        quiet_option(
-            "--number-plan",
-            help="YAML with valid_prefixes: [...] (rule unallocated-valid-prefix).",
-        ),
-    ] = None,
+    number_plan: NumberPlanOpt = None,
     trunks: TrunksOpt = None,
     min_severity: Annotated[
         FailOn | None,
@@ -211,6 +209,7 @@ def check_command(
     (default high), 1 with, 2 for usage or input errors.
     """
     from sigdiag.capture import CaptureError
+    from sigdiag.report.messages import pc_printer
     from sigdiag.rules.check import CheckRun, FindingFilter
     from sigdiag.rules.loader import SEVERITIES
     from sigdiag.rules.parallel import EngineProcessError
@@ -230,17 +229,7 @@ def check_command(
         _time(until, "--until"),
         level,
     )
-    structured = dsettings.pc_display == "structured"
-
-    def pc(value: int | None) -> str:
-        if value is None:
-            return "-"
-        if not structured:
-            return str(value)
-        from sigdiag.carrier.mtp import format_pc
-
-        return format_pc(value, dsettings.pc_format, True)
-
+    pc = pc_printer(dsettings)
     with failing_on(CaptureError):
         run = CheckRun(files, ruleset, flt, tmap, None, None, dsettings, pc, workers=workers)
 

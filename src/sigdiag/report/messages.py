@@ -10,7 +10,7 @@ from sigdiag.display import format_ts
 from sigdiag.model import MESSAGE_KEYS
 from sigdiag.settings import DecodeSettings
 
-__all__ = ["MESSAGE_COLUMNS", "Cell", "file_column", "message_table_columns", "pc_formatter"]
+__all__ = ["MESSAGE_COLUMNS", "Cell", "file_column", "message_table_columns", "pc_formatter", "pc_printer"]
 
 MESSAGE_COLUMNS: tuple[str, ...] = MESSAGE_KEYS
 
@@ -36,6 +36,13 @@ def pc_formatter(pc_display: str, default_format: str) -> Callable[[int | None, 
         return text
 
     return pc
+
+
+def pc_printer(settings: DecodeSettings) -> Callable[[int | None], str]:
+    """``pc(value)``: a point code as the settings show it (decimal, or structured in the settings'
+    format with ``--pc-display structured``); ``-`` for None: what findings and ladders print."""
+    pc = pc_formatter(settings.pc_display, settings.pc_format)
+    return lambda value: pc(value, None)
 
 
 def file_column(with_file: bool) -> list[tuple[str, str, Cell]]:
