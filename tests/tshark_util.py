@@ -46,6 +46,12 @@ def manifest_options(manifest: Path) -> dict[str, list[str]]:
     return out
 
 
+def shared_cases(manifest: Path) -> list[tuple[str, list[str]]]:
+    """``(capture name, tshark options)`` of every shared capture, by name; none when the folder is
+    absent (the tests that use them skip)."""
+    return sorted(manifest_options(manifest).items()) if manifest.is_file() else []
+
+
 def tshark_frames(path: Path, options: Sequence[str] = ()) -> list[dict[str, Any]]:
     """What tshark decodes in every frame with ISUP/BICC: its messages (type, CIC, OPC, DPC in order)
     and, per frame, the called/calling/subsequent digits and cause values of those messages."""

@@ -28,13 +28,14 @@ from typing import Any
 import pytest
 
 from sigdiag.calls import compute_stats, iter_calls
-from tests.tshark_util import TSHARK, manifest_options, needs_tshark
+from tests.tshark_util import TSHARK, needs_tshark, shared_cases
 
 pytestmark = [needs_tshark, pytest.mark.tshark]
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "captures"
 MANIFEST = SHARED / "MANIFEST.tsv"
+SHARED_CASES = shared_cases(MANIFEST)
 CAPTURES = ROOT / "captures"
 
 FIELDS = (
@@ -231,14 +232,8 @@ def _check(name: str, path: Path, options: list[str], config: Path | None = None
     assert mine == tshark_kpis(theirs), name
 
 
-def _shared() -> list[tuple[str, list[str]]]:
-    if not MANIFEST.is_file():
-        return []
-    return sorted(manifest_options(MANIFEST).items())
-
-
 @pytest.mark.skipif(not MANIFEST.is_file(), reason="../shared/captures is absent")
-@pytest.mark.parametrize(("name", "options"), _shared(), ids=[n for n, _ in _shared()])
+@pytest.mark.parametrize(("name", "options"), SHARED_CASES, ids=[n for n, _ in SHARED_CASES])
 def test_shared_capture(name: str, options: list[str]) -> None:
     _check(name, SHARED / name, options)
 

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from sigdiag import read_messages
-from tests.tshark_util import compare, manifest_options, needs_tshark, tshark_frames
+from tests.tshark_util import compare, needs_tshark, shared_cases, tshark_frames
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "captures"
 MANIFEST = SHARED / "MANIFEST.tsv"
+SHARED_CASES = shared_cases(MANIFEST)
 
 pytestmark = [
     pytest.mark.skipif(not MANIFEST.is_file(), reason="../shared/captures is absent"),
@@ -18,13 +19,7 @@ pytestmark = [
 ]
 
 
-def _captures() -> list[tuple[str, list[str]]]:
-    if not MANIFEST.is_file():
-        return []
-    return sorted(manifest_options(MANIFEST).items())
-
-
-@pytest.mark.parametrize(("name", "options"), _captures(), ids=[n for n, _ in _captures()])
+@pytest.mark.parametrize(("name", "options"), SHARED_CASES, ids=[n for n, _ in SHARED_CASES])
 def test_agrees_with_tshark(name: str, options: list[str]) -> None:
     path = SHARED / name
     theirs = tshark_frames(path, options)

@@ -23,7 +23,7 @@ import pytest
 
 from sigdiag.decode import resolve_settings
 from sigdiag.report.dissect import frame_trees
-from tests.tshark_util import TSHARK, manifest_options, needs_tshark
+from tests.tshark_util import TSHARK, needs_tshark, shared_cases
 
 pytestmark = [needs_tshark, pytest.mark.tshark]
 
@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"
 SHARED = ROOT.parent / "shared" / "captures"
 MANIFEST = SHARED / "MANIFEST.tsv"
+SHARED_CASES = shared_cases(MANIFEST)
 #: Most frames compared per capture.
 SAMPLE = 200
 
@@ -177,14 +178,8 @@ def test_bundled_capture(path: Path) -> None:
     assert check(path, [], settings) > 0
 
 
-def _shared() -> list[tuple[str, list[str]]]:
-    if not MANIFEST.is_file():
-        return []
-    return sorted(manifest_options(MANIFEST).items())
-
-
 @pytest.mark.skipif(not MANIFEST.is_file(), reason="../shared/captures is absent")
-@pytest.mark.parametrize(("name", "options"), _shared(), ids=[n for n, _ in _shared()])
+@pytest.mark.parametrize(("name", "options"), SHARED_CASES, ids=[n for n, _ in SHARED_CASES])
 def test_shared_capture(name: str, options: list[str]) -> None:
     draft6 = "m3ua.version:Internet Draft version 6" in options
     settings = resolve_settings(None, None, m3ua_version="draft6" if draft6 else None)
