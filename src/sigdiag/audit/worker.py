@@ -717,6 +717,7 @@ class _PointRun:
         try:
             with _staged(parts):
                 stream.engine.file = path
+                stream.new_file()
                 reader = read_messages(path, settings=stream.decode_settings)
                 if not self._read(stream, parts, reader, path, damage):
                     # interrupted mid-file: nothing of it is committed, the next run reads it again

@@ -95,6 +95,13 @@ class Correlator(_Step):
         """Process one message (in capture order)."""
         self._step((m,))
 
+    def new_file(self) -> None:
+        """A capture file starts: the loop runs the timers at its first message later than the clock (as
+        at a restore before the schedule was state; an audit does this at each file of a point, so that a
+        part read from its first file runs them where one worker does)."""
+        self._sweep = self.now
+        self._step, self._count = self._make_step(self._count())
+
     @property
     def messages(self) -> int:
         """Messages fed so far."""
@@ -111,5 +118,7 @@ class Correlator(_Step):
         messages after those of the snapshot are processed as if no file boundary came in between."""
         for f, a in STATE_ATTRIBUTES.items():
             setattr(self, a, getattr(state, f))
+        if "sweep" not in vars(state):  # (saved before the schedule was state: the old rule, the clock)
+            self._sweep = state.now
         # the per-message loop closes over the tables: built again over the restored ones
         self._step, self._count = self._make_step(state.messages)

@@ -59,6 +59,9 @@ class CorrelatorState:
     seen: dict[tuple[Any, ...], list[Any]]
     seen_q: deque[list[Any]]
     sighting: list[Any] | None
+    #: the loop runs the timers at the next message later than this (:func:`sigdiag.calls.step.next_sweep`);
+    #: a state saved before it was kept restores it as the clock (the loop's old rule after a restore)
+    sweep: float = float("-inf")
 
 
 _PUBLIC = frozenset(
@@ -127,6 +130,7 @@ class _Ledger(_Copies):
         self.forgotten: dict[str, int] = {}
         self.calls = 0
         self.now = float("-inf")
+        self._sweep = float("-inf")
         self._parked: dict[tuple[Any, ...], list[Message]] = {}
         self._park_q: deque[tuple[float, tuple[Any, ...], Message]] = deque()
         self._linger_q: deque[tuple[float, tuple[Any, ...], Call]] = deque()

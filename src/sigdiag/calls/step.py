@@ -32,7 +32,23 @@ from sigdiag.calls.machine import (
 from sigdiag.calls.record import Call
 from sigdiag.model import Message
 
-__all__: list[str] = []
+__all__ = ["next_sweep", "timer_tick"]
+
+
+def timer_tick(c: Any) -> float:
+    """The timers' tick: a quarter of the shorter of the linger and reorder windows."""
+    return float(min(c.linger, c.reorder_window)) / 4
+
+
+def next_sweep(ts: float, tick: float) -> float:
+    """After the timers ran at time ``ts``, they run again at the first message later than this: the end
+    of ``ts``'s tick on a fixed grid of ticks (so that where they run depends on the time stamps only,
+    not on where a reading started: a capture point can be cut inside a file, see
+    :class:`sigdiag.calls.parts.Cut`); every later message without a tick."""
+    if tick > 0:
+        return (ts // tick + 1.0) * tick
+    return ts
+
 
 #: Actions that may put a new call on the key (the loop's version of them settles it, see _settling).
 _NEW_CALL = frozenset(("reuse", "dual_seizure"))
@@ -128,8 +144,8 @@ class _Step(_Circuits):
         pcless_rel = self._pcless_rel
         keep = self.keep
         now = self.now
-        sweep = now  # timers are checked when the time passes this (every quarter linger at most)
-        tick = min(self.linger, self.reorder_window) / 4
+        sweep = self._sweep  # the timers run at the first message later than this
+        tick = timer_tick(self)
 
         def process(messages: Sequence[Message]) -> None:
             nonlocal count, now, sweep
@@ -138,7 +154,7 @@ class _Step(_Circuits):
                 ts = m.ts
                 self.now = now = ts if ts > now else now
                 if ts > sweep:
-                    sweep = ts + tick
+                    self._sweep = sweep = next_sweep(ts, tick)
                     expire(ts)
                 sid = m.sip_call_id
                 a = m.opc

@@ -103,6 +103,11 @@ class PointStream:
         later = min(fresh, parked)
         self.engine.settle(pending, start=fresh, end=later, record=later)
 
+    def new_file(self) -> None:
+        """A capture file starts (:meth:`sigdiag.calls.correlate.Correlator.new_file`)."""
+        self.correlator.new_file()
+        self._step = self.correlator._step
+
     def feed(self, messages: list[Any]) -> None:
         self._step(messages)
 
