@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from sigdiag.calls import parts as P
 from sigdiag.calls.outcomes import load_outcomes
 from sigdiag.calls.settings import CallSettings
+from sigdiag.calls.step import timer_tick
 from sigdiag.decode import read_messages
 from sigdiag.model import Message
 from tests.unit.test_calls_builder import Flow
@@ -254,3 +256,82 @@ def test_a_reset_waiting_for_its_rlc_across_the_cut(late_rlc: bool) -> None:
         assert fallbacks and "reset" in fallbacks[0]
     else:
         assert fallbacks == []
+
+
+# -- cuts inside a file --------------------------------------------------------------------------------------
+TICK = timer_tick(make())
+
+
+def chunks(file: list[Message], targets: list[int]) -> list[P.Cut]:
+    """One file cut at these frame targets (each side of a cut finds it in the whole file)."""
+    bounds = [0, *targets, 0]
+    return [P.Cut(file, TICK, a, b) for a, b in pairwise(bounds)]
+
+
+def targets_at(file: list[Message], n: int) -> list[int]:
+    """n - 1 frame targets spread over the file (the frames of messages at equal shares)."""
+    return [int(file[len(file) * i // n].frame) for i in range(1, n)]
+
+
+def test_a_cut_is_where_the_timers_run() -> None:
+    """Each side of a cut finds the same message: the segments of a file hold its messages once each, in
+    order; the timers of one correlator reading the file run at every cut message."""
+    msgs = capture("sim:realism.yaml:3000")
+    segs = chunks(msgs, targets_at(msgs, 7))
+    got = [m for s in segs for m in s]
+    assert [m.frame.pos for m in got] == [m.frame.pos for m in msgs]
+    firsts = [s.first_frame for s in segs[1:]]
+    assert [s.stop_frame for s in segs[:-1]] == firsts and all(f is not None for f in firsts)
+    c = make()
+    P.sequential(c, [msgs])
+    ran = {p for p, _ in c.ran}
+    for s in segs[1:]:
+        first = next(iter(s))
+        assert first.frame.pos in ran
+        assert s.continues and not segs[0].continues
+
+
+@pytest.mark.parametrize("name", CAPTURES + LONG)
+@pytest.mark.parametrize("n", [2, 5])
+def test_one_file_in_parts(name: str, n: int) -> None:
+    """One file cut inside into n parts, each read from an empty correlator and merged: what one correlator
+    gives reading the file (no fallback on healthy traffic: the merge itself was used)."""
+    msgs = capture(name)
+    segs = chunks(msgs, targets_at(msgs, n))
+    expected = one_correlator([msgs])
+    got, fallbacks = in_parts(segs, list(range(1, len(segs))))
+    assert_same(expected, got)
+    if name in ("healthy.pcap", "realism.pcap", LONG[0]):
+        assert fallbacks == []
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(CAPTURES + LONG),
+    sizes=st.lists(st.integers(50, 900), min_size=1, max_size=6),
+    shares=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=4),
+)
+def test_random_cuts_inside_files(name: str, sizes: list[int], shares: list[float]) -> None:
+    """Files of random sizes, some cut inside at random frames (a cut may find no message: an empty
+    segment), every segment a part: the same as one correlator reading the files."""
+    fs = split(capture(name), sizes)
+    segments: list[Any] = []
+    for i, f in enumerate(fs):
+        share = shares[i % len(shares)]
+        if 0 < share < 1 and len(f) > 1:
+            segments += chunks(f, [int(f[min(len(f) - 1, int(len(f) * share))].frame)])
+        else:
+            segments.append(f)
+    got, _ = in_parts(segments, list(range(1, len(segments))))
+    assert_same(one_correlator(fs), got)
+
+
+def test_a_cut_past_the_end_is_empty() -> None:
+    """A target after the file's last frame: the first segment runs to the end, the second is empty."""
+    msgs = capture("healthy.pcap")
+    end = int(msgs[-1].frame) + 10
+    a, b = chunks(msgs, [end])
+    assert len(list(a)) == len(msgs) and a.last and a.stop_frame is None
+    assert list(b) == [] and b.first_frame is None
+    got, _ = in_parts([a, b], [1])
+    assert_same(one_correlator([msgs]), got)

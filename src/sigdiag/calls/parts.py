@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 import pickle
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise, takewhile
 from math import inf
@@ -34,15 +34,18 @@ from sigdiag.calls.correlate import Correlator
 from sigdiag.calls.keys import call_key, circuit_key
 from sigdiag.calls.machine import RELEASED, TRANSITIONS
 from sigdiag.calls.record import Call, CircuitEvent, Orphan
+from sigdiag.calls.step import next_sweep, timer_tick
 from sigdiag.model import Message
 
 __all__ = [
     "END",
+    "Cut",
     "Fallback",
     "PartResult",
     "Positioned",
     "Schedule",
     "Tagged",
+    "continues",
     "merge",
     "run_part",
     "run_parts",
@@ -255,10 +258,6 @@ class Tagged(Positioned):
             self._timer = None
 
     # -- driving -------------------------------------------------------------------------------------------
-    def new_file(self) -> None:
-        """A file starts: the loop starts again from the state, as after a restore."""
-        self._step, self._count = self._make_step(self._count())
-
     def set_clock(self, now: float) -> None:
         """The clock is ``now`` (later than the messages this correlator saw: those of the other side)."""
         self.now = now
@@ -285,14 +284,14 @@ class Tagged(Positioned):
 
 class Schedule:
     """Where the correlator's loop runs its timers (the loop's own rule, followed message by message: at
-    each message whose time passes the last run plus a quarter of the shorter window; after a file
-    start, at the first message later than the clock).  :meth:`Tagged._expire` checks the loop against
-    it."""
+    each message later than the end of the last run's tick, :func:`~sigdiag.calls.step.next_sweep`; after
+    a file start, at the first message later than the clock).  :meth:`Tagged._expire` checks the loop
+    against it."""
 
     def __init__(self, c: Correlator) -> None:
-        self.tick = min(c.linger, c.reorder_window) / 4
+        self.tick = timer_tick(c)
         self.now = c.now
-        self.sweep = c.now
+        self.sweep = c._sweep
 
     def start_file(self) -> None:
         self.sweep = self.now
@@ -302,9 +301,89 @@ class Schedule:
         if ts > self.now:
             self.now = ts
         if ts > self.sweep:
-            self.sweep = ts + self.tick
+            self.sweep = next_sweep(ts, self.tick)
             return True
         return False
+
+
+def continues(msgs: Iterable[Message]) -> bool:
+    """Whether a segment of the input continues a file (a :class:`Cut` not at the file's start)."""
+    return bool(getattr(msgs, "continues", False))
+
+
+class Cut:
+    """The messages of one capture file from one cut to the next: where a capture point's part starts or
+    ends inside a file (docs/design/parallel-point.md).  Iterate over it.
+
+    A cut at frame ``target`` is the first message of frame ``target`` or later that is later than the end
+    of the timer tick (:func:`~sigdiag.calls.step.next_sweep`) of every earlier message of the file: one
+    correlator reading the file runs its timers there (it ran them in the file before, whose last run's
+    tick ended before that; or not yet, and the merge checks that the message is later than the clock),
+    and so does a correlator that starts there from an empty state.  Both sides of a cut find it in the
+    same messages (``messages``: the whole file from its start, each side decoding it), so that they
+    meet exactly.  ``start`` 0: the file's start; ``stop`` 0: its end.  ``skipped(m)`` sees every message
+    before the start, ``at(name)`` is called when the iteration reaches the start and the stop cut
+    (``"start"``, ``"stop"``); after the iteration, ``first_frame`` and ``stop_frame`` are the frames of
+    the cut messages (None: no such message, the segment is empty or runs to the file's end),
+    ``messages`` the messages of the file read and ``last`` whether it read the file to its end."""
+
+    def __init__(
+        self,
+        messages: Iterable[Message],
+        tick: float,
+        start: int = 0,
+        stop: int = 0,
+        skipped: Callable[[Message], None] | None = None,
+        at: Callable[[str], None] | None = None,
+    ) -> None:
+        self.source = messages
+        self.tick = tick
+        self.start = start
+        self.stop = stop
+        self.continues = start > 0
+        self.skipped = skipped
+        self.at = at
+        self.first_frame: int | None = None
+        self.stop_frame: int | None = None
+        self.read = 0
+        self.last = False
+
+    def _is_cut(self, m: Message, target: int, latest: float) -> bool:
+        return int(m.frame) >= target and (latest == -inf or m.ts > next_sweep(latest, self.tick))
+
+    def __iter__(self) -> Iterator[Message]:
+        self.first_frame = self.stop_frame = None
+        self.read, self.last = 0, False
+        latest = -inf
+        inside = not self.start
+        if inside and self.at is not None:
+            self.at("start")
+        for m in self.source:
+            if not inside:
+                if self._is_cut(m, self.start, latest):
+                    inside = True
+                    self.first_frame = int(m.frame)
+                    if self.at is not None:
+                        self.at("start")
+                else:
+                    self.read += 1
+                    if self.skipped is not None:
+                        self.skipped(m)
+                    latest = max(latest, m.ts)
+                    continue
+            elif self.stop and self._is_cut(m, self.stop, latest):
+                self.stop_frame = int(m.frame)
+                if self.at is not None:
+                    self.at("stop")
+                return
+            if self.first_frame is None:
+                self.first_frame = int(m.frame)
+            self.read += 1
+            latest = max(latest, m.ts)
+            yield m
+        self.last = True
+        if self.at is not None:
+            self.at("stop")
 
 
 def sequential(
@@ -316,8 +395,9 @@ def sequential(
     sched = Schedule(correlator)
     runs = correlator.runs
     for msgs in files:
-        correlator.new_file()
-        sched.start_file()
+        if not continues(msgs):
+            correlator.new_file()
+            sched.start_file()
         batch: list[Message] = []
         for m in msgs:
             if sched.see(m.ts):
@@ -360,6 +440,8 @@ class PartResult:
     #: its records' verdicts, not the records)
     orphans: int = 0
     events: int = 0
+    #: it starts inside a file (at a :class:`Cut`), not at a file's start
+    continued: bool = False
 
     def reader(self) -> Tagged:
         """The part's correlator (its end state)."""
@@ -419,6 +501,7 @@ class _PartReader:
         self.peaks: dict[str, int] = {}
         self.batch: list[Message] = []
         self.n = 0
+        self.continued = False
 
     def flush(self) -> None:
         if self.batch:
@@ -466,10 +549,15 @@ def run_part(files: Iterable[Iterable[Message]], part: Tagged, horizon: float) -
     """Read a later part (``files``, in order) with an empty correlator ``part`` (see the module's
     docstring); ``horizon``: how far copies and out-of-order messages reach."""
     r = _PartReader(part, horizon)
+    first = True
     for msgs in files:
         r.flush()
-        part.new_file()
-        r.sched.start_file()
+        if first:
+            r.continued = continues(msgs)
+        if not (continues(msgs) and not first):  # (an empty correlator: its first segment starts the same)
+            part.new_file()
+            r.sched.start_file()
+        first = False
         for m in msgs:
             r.message(m)
     r.flush()
@@ -489,6 +577,7 @@ def run_part(files: Iterable[Iterable[Message]], part: Tagged, horizon: float) -
         anchored=r.anchored,
         messages=r.n,
         fallback=r.fallback,
+        continued=r.continued,
         sightings=[g for g in part._seen_q if (g[0], g[3], g[6][4]) not in recent],
         peaks=r.peaks,
         orphans=sum(1 for _, x in own if isinstance(x, Orphan)),
@@ -522,8 +611,10 @@ def merge(state: Tagged, part: PartResult) -> tuple[list[tuple[Tag, Call]], list
     :class:`Fallback`, after which ``state`` is not usable (merge from a copy of it)."""
     if part.fallback:
         raise Fallback(part.fallback)
-    if not part.first_ts > state.now:
-        raise Fallback("the part does not start after the clock of the state")
+    # one correlator runs the timers at the part's first message, as the part did: after a file start, at
+    # the first message later than the clock; inside a file, at the first after the schedule's sweep
+    if not part.first_ts > (state._sweep if part.continued else state.now):
+        raise Fallback("the part does not start where one correlator runs its timers")
     _check_bounds(state, part)
     forgotten, evictions = dict(state.forgotten), state.evictions
     count = state.messages
@@ -636,6 +727,8 @@ def _absorb(state: Tagged, part: PartResult, count: int) -> None:
     state.calls += len(part.calls) + sum(1 for k in c.table if k in anch)
     state.duplicates += c.duplicates - c.head_duplicates
     state.timers_on = True
+    if part.messages:
+        state._sweep = c._sweep  # (the same as one correlator's since the part's first message)
     state._step, state._count = state._make_step(count + part.messages)
 
 
