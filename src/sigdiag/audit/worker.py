@@ -21,17 +21,18 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sigdiag.audit.batch import CHUNK_ROWS, Batch
+from sigdiag.audit.batch import Parts as _Parts
+from sigdiag.audit.batch import day as _day
+from sigdiag.audit.batch import staged as _staged
 from sigdiag.audit.file_anomalies import MAX_ANOMALY_ROWS
 from sigdiag.audit.file_anomalies import FileAnomalies as _FileAnomalies
-from sigdiag.audit.file_anomalies import summary_of as _summary_of
-from sigdiag.audit.parts import PartTask, next_number, position
+from sigdiag.audit.parts import PartTask, Span, next_number, position
 from sigdiag.audit.parts import clear as clear_parts
 from sigdiag.audit.store import (
-    STAGING_DIR,
     STATE_DIR,
     StoreError,
     atomic_write,
@@ -56,10 +57,6 @@ __all__ = [
     "request_stop",
     "stop_requested",
 ]
-
-#: Rows buffered before a part file is written (bounds a worker's memory whatever the file size).
-CHUNK_ROWS = 20_000
-
 
 #: Settings objects from a task's options (the audit checks them before any work starts).
 _config = stream_config
@@ -157,10 +154,10 @@ class PointTask:
     options: dict[str, Any] = field(default_factory=dict)
     #: The audit run's token (:func:`request_stop`).
     run: str = ""
-    #: The point cut into parts of consecutive files ``(path, file number)`` by the runner
+    #: The point cut into parts of consecutive files (or pieces of a file) by the runner
     #: (:func:`sigdiag.audit.parts.plan`): the first is read here, the later ones are merged here in order
     #: (read by :class:`~sigdiag.audit.parts.PartTask`\ s, or here); None: every file read here.
-    parts: list[list[tuple[str, int]]] | None = None
+    parts: list[Span] | None = None
 
 
 def file_hash(path: str | os.PathLike[str]) -> str:
@@ -188,92 +185,6 @@ def first_ts(path: str) -> float:
 
 #: What the point's state keeps of each file audited.
 _FILE_KEYS = ("number", "path", "hash", "size", "mtime_ns", "messages", "anomalies", "message_anomalies")
-
-
-# -- rows ----------------------------------------------------------------------------------------------------
-def _day(ts: float | None) -> str:
-    if ts is None or not math.isfinite(ts):
-        return "unknown"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
-
-
-class _Parts:
-    """Buffers rows per (table, day) and writes them as staged part files; lists (staged, final) names."""
-
-    def __init__(self, out: Path, pid: str, seq: int) -> None:
-        self.out = out
-        self.pid = pid
-        self.seq = seq
-        self.rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self.count = 0
-        self.findings = 0
-        self.chunk = 0
-        self.written: list[tuple[str, str]] = []
-        #: final name -> [bytes, rows] of each part written
-        self.info: dict[str, list[int]] = {}
-
-    def add(self, table: str, day: str, row: dict[str, Any]) -> None:
-        self.rows.setdefault((table, day), []).append(row)
-        self.count += 1
-        if table == "findings":
-            self.findings += 1
-        if self.count >= CHUNK_ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        from sigdiag.audit.tables import write_part
-
-        for (table, day), rows in sorted(self.rows.items()):
-            name = f"part-{self.pid}-{self.seq:05d}-{self.chunk:04d}.parquet"
-            rel_dir = f"{table}/day={day}"
-            # uncommitted parts stay outside the table folders, so that no reader (pandas, pyarrow,
-            # DuckDB's globs, which do read dot files) ever sees one; the rename into place is atomic
-            tmp = f"{STAGING_DIR}/{rel_dir}/{name}"
-            size = write_part(table, rows, self.out / tmp)
-            self.written.append((tmp, f"{rel_dir}/{name}"))
-            self.info[f"{rel_dir}/{name}"] = [size, len(rows)]
-            self.chunk += 1
-        self.rows.clear()
-        self.count = 0
-
-    def adopt(self, table: str, day: str, src: Path, size: int, rows: int) -> None:
-        """A part file written elsewhere (a later part's, in its folder), moved in as staged."""
-        name = f"part-{self.pid}-{self.seq:05d}-{self.chunk:04d}.parquet"
-        rel_dir = f"{table}/day={day}"
-        tmp = f"{STAGING_DIR}/{rel_dir}/{name}"
-        with store_op(self.out / tmp):
-            (self.out / tmp).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, self.out / tmp)
-        self.written.append((tmp, f"{rel_dir}/{name}"))
-        self.info[f"{rel_dir}/{name}"] = [size, rows]
-        self.chunk += 1
-
-    def discard(self) -> None:
-        """Forget the rows and delete the staged parts (best effort: what is left is removed by the next
-        run)."""
-        self.rows.clear()
-        for tmp, _ in self.written:
-            with contextlib.suppress(OSError):
-                (self.out / tmp).unlink(missing_ok=True)
-        self.written.clear()
-        self.info.clear()
-
-    def commit_into(self, state: dict[str, Any]) -> list[str]:
-        """Record the parts written in ``state`` (listed, pending rename, sizes); their final names."""
-        new = [f for _, f in self.written]
-        state["pending"] = [list(x) for x in self.written]
-        state.setdefault("info", {}).update(self.info)
-        return new
-
-
-@contextlib.contextmanager
-def _staged(parts: _Parts) -> Iterator[_Parts]:
-    """Write into ``parts``; a failure of the store (disk full, ...) deletes what was staged, and goes on."""
-    try:
-        yield parts
-    except StoreError:
-        parts.discard()
-        raise
 
 
 def _emit_calls(stream: PointStream, parts: _Parts, point: str, file: str) -> int:
@@ -481,6 +392,10 @@ class _PointRun:
         self.state: dict[str, Any] = {}
         #: the point's saved state (the snapshot of the last file committed)
         self.snap: bytes | None = None
+        #: what was read since the last commit, while it ends inside a file (see :class:`Batch`)
+        self.batch: Batch | None = None
+        #: files that broke mid-way in this run (a part read again skips them)
+        self.broken: set[str] = set()
 
     def stopped(self) -> bool:
         if stop_requested(self.task):
@@ -534,39 +449,55 @@ class _PointRun:
         stream: PointStream | None = None
         if todo or not self.state["tail_done"]:
             stream = PointStream(task.options, self.snap, pos=position)
-        mine, later = self.split(todo)
-        for first, path, digest, size in mine:
-            assert stream is not None
-            if self.stopped():
-                return
-            _checkpoint("file", task)
-            stream = self.audit_file(stream, first, path, digest, size)
-            if stream is None:  # stopped mid-file
-                return
-        for i, part in enumerate(later):
-            assert stream is not None
-            if self.stopped():
-                return
-            stream = self.merge_part(stream, part, todo, later[i + 1 :])
-            if stream is None:
-                return
+        mine, stop, later = self.split(todo)
+        try:
+            for i, (first, path, digest, size) in enumerate(mine):
+                assert stream is not None
+                if self.stopped():
+                    return
+                _checkpoint("file", task)
+                stream = self.audit_file(stream, first, path, digest, size, stop if i == len(mine) - 1 else 0)
+                if stream is None:  # stopped mid-file
+                    return
+            for i, part in enumerate(later):
+                assert stream is not None
+                if self.stopped():
+                    return
+                stream = self.merge_part(stream, part, todo, later[i + 1 :])
+                if stream is None:
+                    return
+        finally:
+            if self.batch is not None:  # (stopped inside a file: nothing of it is committed)
+                self.batch.discard()
+                self.batch = None
         if not self.state["tail_done"] and stream is not None and not self.stopped():
             self.write_tail(stream)
 
     # -- parts ---------------------------------------------------------------------------------------------
     def split(
         self, todo: list[tuple[float, str, str, int]]
-    ) -> tuple[list[tuple[float, str, str, int]], list[PartTask]]:
-        """The files read here (file by file), and the later parts merged here in order: the runner's plan
-        when it still holds (the same files to audit, in the same order), else every file read here."""
+    ) -> tuple[list[tuple[float, str, str, int]], int, list[PartTask]]:
+        """The files read here (file by file), the frame target where the last of them stops (0: its end),
+        and the later parts merged here in order: the runner's plan when it still holds (the same files to
+        audit, in the same order), else every file read here."""
         task = self.task
         plan = task.parts
-        if not plan or len(plan) < 2 or [p for _, p, _, _ in todo] != [p for g in plan for p, _ in g]:
-            return todo, []
+        planned = list(dict.fromkeys(p for g in plan or () for p, _ in g.files))
+        if not plan or len(plan) < 2 or [p for _, p, _, _ in todo] != planned:
+            return todo, 0, []
         later = [
-            PartTask(task.out, task.pid, task.name, k, g, task.options, task.run) for k, g in enumerate(plan)
+            PartTask(
+                task.out, task.pid, task.name, k, g.files, task.options, task.run, g.start, g.stop, g.size
+            )
+            for k, g in enumerate(plan)
         ]
-        return todo[: len(plan[0])], later[1:]
+        return todo[: len(plan[0].files)], plan[0].stop, later[1:]
+
+    def batch_now(self) -> Batch:
+        """The batch to add to: the one held (what was read ends inside a file), else a new one."""
+        if self.batch is None:
+            self.batch = Batch(self.out, self.task.pid, int(self.state["seq"]) + 1)
+        return self.batch
 
     def merge_part(
         self,
@@ -575,9 +506,10 @@ class _PointRun:
         todo: list[tuple[float, str, str, int]],
         after: list[PartTask],
     ) -> PointStream | None:
-        """Merge a later part (read by a part task, or here), committed with the point's state after it;
-        when it cannot be proved equal (or its files changed), read its files here, file by file.  The
-        stream to go on with; None when stopped."""
+        """Merge a later part (read by a part task, or here), committed with the point's state after it
+        (held when it ends inside a file, until the part that reads the file's end); when it cannot be
+        proved equal (or its files changed), read its files here from the last commit, those of what is
+        held too.  The stream to go on with; None when stopped."""
         from sigdiag.audit.parts import merge_outcome, obtain
         from sigdiag.calls.parts import Fallback
 
@@ -601,17 +533,9 @@ class _PointRun:
                     merged = merge_outcome(stream, outcome, paths, task.name)
             except Fallback as exc:
                 why = str(exc)
-        if why is not None:  # the slow exact way: the part's files read here, from the state before it
+        if why is not None:
             self.result.setdefault("fallbacks", []).append(f"part {part.k}: {why}")
-            fresh: PointStream | None = PointStream(task.options, self.snap, pos=position)
-            for path, _ in part.files:
-                assert fresh is not None
-                first, digest, size = known[path]
-                _checkpoint("file", task)
-                fresh = self.audit_file(fresh, first, path, digest, size)
-                if fresh is None:
-                    return None
-            return fresh
+            return self.read_again(part, known)
         with _no_collection():
             self.commit_part(stream, part, outcome, merged)
         self.result["merged"] = self.result.get("merged", 0) + 1
@@ -621,14 +545,33 @@ class _PointRun:
         )
         return stream
 
+    def read_again(self, part: PartTask, known: dict[str, tuple[float, str, int]]) -> PointStream | None:
+        """The slow exact way: what is held and the part's files read here, from the last commit, file by
+        file (the last up to the part's stop)."""
+        again = list(dict.fromkeys([*(self.batch.paths if self.batch else ()), *(p for p, _ in part.files)]))
+        again = [p for p in again if p not in self.broken]
+        shutil.rmtree(part.folder, ignore_errors=True)  # (what the part task read: not used)
+        if self.batch is not None:
+            self.batch.discard()
+            self.batch = None
+        fresh: PointStream | None = PointStream(self.task.options, self.snap, pos=position)
+        for i, path in enumerate(again):
+            assert fresh is not None
+            first, digest, size = known[path]
+            _checkpoint("file", self.task)
+            fresh = self.audit_file(fresh, first, path, digest, size, part.stop if i == len(again) - 1 else 0)
+            if fresh is None:
+                return None
+        return fresh
+
     def commit_part(self, stream: PointStream, part: PartTask, outcome: Any, merged: Any) -> None:
         """Commit a merged part: its rows (moved from its folder), the merge's rows, its files, the
-        point's state after it."""
+        point's state after it; held instead when it ends inside a file."""
         from sigdiag.audit.tables import call_row, finding_row
 
-        out, task, state = self.out, self.task, self.state
-        seq = int(state["seq"]) + 1
-        parts = _Parts(out, task.pid, seq)
+        task = self.task
+        batch = self.batch_now()
+        parts = batch.parts
         with _staged(parts):
             for table, day, name, size, rows in outcome.rows:
                 parts.adopt(table, day, part.folder / name, size, rows)
@@ -637,16 +580,16 @@ class _PointRun:
             for f, file in merged.findings:
                 parts.add("findings", _day(f.ts), finding_row(f, task.name, file))
             parts.flush()
-        self._commit(stream, parts, [{k: f[k] for k in _FILE_KEYS} for f in outcome.files])
+        for f in outcome.files:
+            batch.piece(f["path"], f["kinds"], {k: f[k] for k in _FILE_KEYS} if f["complete"] else None)
+        c = batch.counts
+        c["messages"] += outcome.result.messages
+        c["calls"] += outcome.counts["calls"] + len(merged.calls)
+        c["findings"] += sum(n for t, _, _, _, n in outcome.rows if t == "findings")
+        c["anomalies"] += sum(n for t, _, _, _, n in outcome.rows if t == "anomalies")
+        if not part.stop:
+            self._commit_batch(stream)
         shutil.rmtree(part.folder, ignore_errors=True)  # (what is left: its outcome, its lock)
-        r = self.result
-        r["files"] += len(outcome.files)
-        r["messages"] += outcome.result.messages
-        r["calls"] += outcome.counts["calls"] + len(merged.calls)
-        r["findings"] += sum(n for t, _, _, _, n in outcome.rows if t == "findings") + len(merged.findings)
-        r["anomalies"] += sum(n for t, _, _, _, n in outcome.rows if t == "anomalies")
-        r["bytes"] += sum(f["size"] for f in outcome.files)
-        r["damaged"] += [(f["path"], f["summary"]) for f in outcome.files if f.get("summary")]
 
     # -- which files ---------------------------------------------------------------------------------------
     def select(self, files: list[str]) -> list[tuple[float, str, str, int]] | None:
@@ -701,16 +644,18 @@ class _PointRun:
 
     # -- one file ------------------------------------------------------------------------------------------
     def audit_file(
-        self, stream: PointStream, first: float, path: str, digest: str, size: int
+        self, stream: PointStream, first: float, path: str, digest: str, size: int, stop: int = 0
     ) -> PointStream | None:
-        """Read one file through the stream and commit its rows and the stream's state; the stream to go
+        """Read one file through the stream and commit its rows and the stream's state (``stop``: up to the
+        cut at that frame target, held uncommitted: the part after it reads the rest); the stream to go
         on with (a new one from the last state when the file broke mid-way), None when stopped."""
+        from sigdiag.audit.file_anomalies import kinds_of
         from sigdiag.capture import CaptureError
         from sigdiag.decode import read_messages
 
         task = self.task
-        seq = int(self.state["seq"]) + 1
-        parts = _Parts(self.out, task.pid, seq)
+        batch = self.batch_now()
+        parts = batch.parts
         damage = _FileAnomalies(task.name, path)
         m0 = stream.correlator.messages
         reader = None
@@ -719,83 +664,89 @@ class _PointRun:
                 stream.engine.file = path
                 stream.new_file()
                 reader = read_messages(path, settings=stream.decode_settings)
-                if not self._read(stream, parts, reader, path, damage):
+                read, end = self._read(stream, batch, reader, path, damage, stop)
+                if not read:
                     # interrupted mid-file: nothing of it is committed, the next run reads it again
-                    parts.discard()
                     return None
-                rows = damage.finish(reader, "audited")
+                rows = damage.finish(reader, "audited", frames=(0, end), last=not stop)
                 for r in rows:
                     parts.add("anomalies", _day(first), r)
                 parts.flush()
         except CaptureError as exc:
             # the file broke mid-way: forget what it did, go on from the state before it
-            parts.discard()
+            batch.discard()
+            self.batch = None
+            self.broken.add(path)
             error = ("file.broken", _reason(path, exc))
             self.bad(path, digest, error, damage.finish(reader, "skipped", error), _day(first))
             _report({"kind": "file", "bytes": size, "messages": 0})
             return PointStream(task.options, self.snap, pos=position)
         n_msgs = stream.correlator.messages - m0
-        self._commit_file(stream, parts, path, digest, size, n_msgs, reader, damage)
-        result = self.result
-        result["files"] += 1
-        result["messages"] += n_msgs
-        result["findings"] += parts.findings
-        result["anomalies"] += len(rows)
-        result["bytes"] += size
-        if rows:
-            result["damaged"].append((path, _summary_of(rows)))
-        _report({"kind": "file", "bytes": size, "messages": n_msgs})
+        record = None
+        if not stop:
+            record = {
+                "number": next_number(self.state),
+                "path": path,
+                "hash": digest,
+                "size": size,
+                "mtime_ns": os.stat(path).st_mtime_ns,
+                "messages": n_msgs,
+                "anomalies": reader.anomaly_count,
+                "message_anomalies": damage.messages,
+            }
+        batch.piece(path, kinds_of(rows), record)
+        batch.counts["messages"] += n_msgs
+        batch.counts["anomalies"] += len(rows)
+        _report({"kind": "file", "bytes": 0 if stop else size, "messages": n_msgs, "piece": bool(stop)})
+        if not stop:
+            self._commit_batch(stream)
         return stream
 
     def _read(
-        self, stream: PointStream, parts: _Parts, reader: Any, path: str, damage: _FileAnomalies
-    ) -> bool:
-        """Feed the file's messages to the stream, 64 at a time, storing the calls as they finish; False
-        when stopped mid-file."""
+        self, stream: PointStream, batch: Batch, reader: Any, path: str, damage: _FileAnomalies, stop: int
+    ) -> tuple[bool, int | None]:
+        """Feed the file's messages to the stream (up to the cut at frame target ``stop``, if not 0), 64
+        at a time, storing the calls as they finish.  False when stopped mid-file; and where its
+        frame-level anomalies end in the reader's list (None: all of them)."""
         from sigdiag.audit.tables import with_positions
+        from sigdiag.calls.parts import Cut
+        from sigdiag.calls.step import timer_tick
 
-        task, result = self.task, self.result
-        batch: list[Any] = []
+        task = self.task
+        ends = [0]
+        messages: Any = with_positions(reader, path, next_number(self.state))
+        if stop:
+
+            def at(where: str) -> None:
+                ends[0] = len(reader.anomalies)
+
+            messages = Cut(messages, timer_tick(stream.correlator), 0, stop, at=at)
+        batch_: list[Any] = []
         # every frame knows its file (calls' frame_files) and its position in the point (call ids)
-        for m in with_positions(reader, path, next_number(self.state)):
+        for m in messages:
             if m.anomalies:
                 damage.message(m)
-            batch.append(m)
-            if len(batch) == 64:
-                stream.feed(batch)
-                batch = []
+            batch_.append(m)
+            if len(batch_) == 64:
+                stream.feed(batch_)
+                batch_ = []
                 if stream.correlator.done:
-                    result["calls"] += _emit_calls(stream, parts, task.name, path)
+                    batch.counts["calls"] += _emit_calls(stream, batch.parts, task.name, path)
                 if self.stopped():
-                    return False
-        if batch:
-            stream.feed(batch)
-        result["calls"] += _emit_calls(stream, parts, task.name, path)
-        return True
+                    return False, None
+        if batch_:
+            stream.feed(batch_)
+        batch.counts["calls"] += _emit_calls(stream, batch.parts, task.name, path)
+        return True, ends[0] if stop else None
 
-    def _commit_file(
-        self,
-        stream: PointStream,
-        parts: _Parts,
-        path: str,
-        digest: str,
-        size: int,
-        n_msgs: int,
-        reader: Any,
-        damage: _FileAnomalies,
-    ) -> None:
-        """Save the stream's state and commit the file's parts with it (the point's state file)."""
-        entry = {
-            "number": next_number(self.state),
-            "path": path,
-            "hash": digest,
-            "size": size,
-            "mtime_ns": os.stat(path).st_mtime_ns,
-            "messages": n_msgs,
-            "anomalies": reader.anomaly_count,
-            "message_anomalies": damage.messages,
-        }
-        self._commit(stream, parts, [entry])
+    def _commit_batch(self, stream: PointStream) -> None:
+        """Commit what was read since the last commit (the files it finished listed, the stream's state
+        saved), and count it in the run's result."""
+        batch = self.batch
+        assert batch is not None
+        self._commit(stream, batch.parts, batch.files)
+        self.batch = None
+        batch.add_to(self.result)
 
     def _commit(self, stream: PointStream, parts: _Parts, files: list[dict[str, Any]]) -> None:
         """Commit ``parts`` (staged) with the stream's state saved and ``files`` (their records) listed as
