@@ -350,25 +350,16 @@ def audit_point(
     rows as ``audit`` makes them from the stored tables (one-hour buckets).  ``parts``: every file a part
     of its own, read from an empty state and merged (:mod:`sigdiag.audit.parts`; the worker reads them
     itself), as with several workers."""
-    import os
-
-    from sigdiag.audit.parts import PART_BYTES_ENV, plan
+    from sigdiag.audit.parts import Span
     from sigdiag.audit.runner import summary_rows
     from sigdiag.audit.worker import PointTask, first_ts, process_point
 
     opts = dict(options or {})
     files = [str(split.files[i]) for i in (order if order is not None else range(len(split.files)))]
     groups = None
-    if parts:
-        saved = os.environ.get(PART_BYTES_ENV)
-        os.environ[PART_BYTES_ENV] = "1"
-        try:
-            groups = [[x] for g in plan(None, files, first_ts, len(files)) for x in g]  # one file each
-        finally:
-            if saved is None:
-                del os.environ[PART_BYTES_ENV]
-            else:
-                os.environ[PART_BYTES_ENV] = saved
+    if parts:  # one file each, numbered by first time stamp (as the plan numbers them)
+        ordered = sorted(files, key=lambda f: (first_ts(f), f))
+        groups = [Span([(f, i)]) for i, f in enumerate(ordered)]
     result = process_point(PointTask(str(out), "p1", "probe", files, opts, "run", groups))
     if result["bad"] or result["files"] != len(files) or result["stopped"]:
         raise AssertionError(f"the audit's worker did not audit every file: {result}")

@@ -80,13 +80,14 @@ def test_the_plan(rotated: list[Path]) -> None:
     least the part size (here 4 of about 6 files)."""
     files = [str(p) for p in reversed(rotated)]
     groups = plan(None, files, first_ts, 4)
-    assert [p for g in groups for p, _ in g] == [str(p) for p in rotated]
-    assert [n for g in groups for _, n in g] == list(range(len(rotated)))
-    assert len(groups) == 4 and all(len(g) >= 5 for g in groups)
+    assert [p for g in groups for p, _ in g.files] == [str(p) for p in rotated]
+    assert [n for g in groups for _, n in g.files] == list(range(len(rotated)))
+    assert len(groups) == 4 and all(len(g.files) >= 5 for g in groups)
+    assert all(g.start == g.stop == 0 for g in groups)  # small files: cut between them, not inside
     done = {"files": [{"path": str(rotated[0]), "number": 0, "size": rotated[0].stat().st_size,
                        "mtime_ns": rotated[0].stat().st_mtime_ns}]}  # fmt: skip
     again = plan(done, files, first_ts, 4)
-    assert again[0][0] == (str(rotated[1]), 1)  # the file done is left out, numbers go on
+    assert again[0].files[0] == (str(rotated[1]), 1)  # the file done is left out, numbers go on
 
 
 @pytest.mark.parametrize("workers", [2, 4])
@@ -126,9 +127,9 @@ def test_a_part_read_by_its_task_is_merged_not_read_again(rotated: list[Path], t
     groups = plan(None, files, first_ts, 3)
     opts = _absolute({})
     name = point_name(rotated)
-    done = process_part(PartTask(str(tmp_path), "p1", name, 2, groups[2], opts, "run1"))
-    assert done["files"] == len(groups[2]) and not done["skipped"]
-    again = process_part(PartTask(str(tmp_path), "p1", name, 2, groups[2], opts, "run1"))
+    done = process_part(PartTask(str(tmp_path), "p1", name, 2, groups[2].files, opts, "run1"))
+    assert done["files"] == len(groups[2].files) and not done["skipped"]
+    again = process_part(PartTask(str(tmp_path), "p1", name, 2, groups[2].files, opts, "run1"))
     assert again["skipped"]
     read: list[int] = []
     original = parts_module.read_part

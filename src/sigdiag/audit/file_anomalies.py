@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MAX_ANOMALY_ROWS", "FileAnomalies", "summary_of"]
+__all__ = ["MAX_ANOMALY_ROWS", "FileAnomalies", "joined", "kinds_of", "summary_of"]
 
 #: Anomaly rows stored per file and kind (frame-level, message-level); the rest are counted in one row.
 MAX_ANOMALY_ROWS = 10_000
@@ -23,7 +23,9 @@ class FileAnomalies:
         self.messages = 0  # message-level anomalies seen
         self.not_stored = 0
 
-    def message(self, m: Any) -> None:
+    def message(self, m: Any, own: bool = True) -> None:
+        """A decoded message's anomalies; ``own`` false: counted only (a message before the piece of the
+        file this reading stores, :meth:`piece`), so that the bound falls where it falls in the file."""
         from sigdiag.audit.tables import anomaly_row
 
         for a in m.anomalies:
@@ -31,12 +33,23 @@ class FileAnomalies:
             if self.messages > MAX_ANOMALY_ROWS:
                 self.not_stored += 1
                 continue
-            self.rows.append(
-                anomaly_row(self.point, self.path, "", "message", a.name, a.detail, a.frame, m.ts)
-            )
+            if own:
+                self.rows.append(
+                    anomaly_row(self.point, self.path, "", "message", a.name, a.detail, a.frame, m.ts)
+                )
 
-    def finish(self, reader: Any, status: str, error: tuple[str, str] | None = None) -> list[dict[str, Any]]:
-        """Every row, marked ``status``; ``error``: (name, detail) of a file-level row first."""
+    def finish(
+        self,
+        reader: Any,
+        status: str,
+        error: tuple[str, str] | None = None,
+        frames: tuple[int, int | None] = (0, None),
+        last: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Every row, marked ``status``; ``error``: (name, detail) of a file-level row first.  A piece of a
+        file (a capture point's part cut inside it): ``frames``, the reader's frame-level anomalies it
+        stores (the indices in the reader's list when the piece started and ended); ``last``, whether it
+        holds the file's end (then the count of what was not stored, the whole file's)."""
         from sigdiag.audit.tables import anomaly_row
 
         rows: list[dict[str, Any]] = []
@@ -44,14 +57,16 @@ class FileAnomalies:
             rows.append(anomaly_row(self.point, self.path, status, "file", *error))
         if reader is not None:
             kept = list(reader.anomalies)
+            lo, hi = frames
             rows += [
-                anomaly_row(self.point, self.path, status, "frame", a.name, a.detail, a.frame) for a in kept
+                anomaly_row(self.point, self.path, status, "frame", a.name, a.detail, a.frame)
+                for a in kept[lo:hi]
             ]
             self.not_stored += reader.anomaly_count - len(kept)
         for r in self.rows:
             r["file_status"] = status
         rows += self.rows
-        if self.not_stored:
+        if self.not_stored and last:
             rows.append(
                 anomaly_row(
                     self.point,
@@ -77,3 +92,26 @@ def summary_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if r["frame"] is not None and len(frames) < 5:
             frames.append(int(r["frame"]))
     return {"anomalies": sum(names.values()), "names": names, "frames": frames}
+
+
+def kinds_of(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The summaries of a piece of a file's frame-level rows and of its other rows (in a file's rows, the
+    frame-level ones come first): :func:`joined` puts the pieces of a file together."""
+    return summary_of([r for r in rows if r["scope"] == "frame"]), summary_of(
+        [r for r in rows if r["scope"] != "frame"]
+    )
+
+
+def joined(pieces: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any] | None:
+    """The summary of a file read in pieces (:func:`kinds_of` of each, in file order): what
+    :func:`summary_of` gives of the whole file's rows; None when it has none."""
+    names: dict[str, int] = {}
+    frames: list[int] = []
+    for kind in (0, 1):
+        for piece in pieces:
+            for name, n in piece[kind]["names"].items():
+                names[name] = names.get(name, 0) + n
+            frames += piece[kind]["frames"]
+    if not names:
+        return None
+    return {"anomalies": sum(names.values()), "names": names, "frames": frames[:5]}

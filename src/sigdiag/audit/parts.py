@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sigdiag.audit.store import atomic_write, store_op
 from sigdiag.calls.parts import PartResult
@@ -34,7 +34,9 @@ __all__ = [
     "MergeOutput",
     "PartOutcome",
     "PartTask",
+    "Span",
     "clear",
+    "frame_at",
     "merge_outcome",
     "next_number",
     "obtain",
@@ -72,6 +74,12 @@ class PartTask:
     files: list[tuple[str, int]]
     options: dict[str, Any] = field(default_factory=dict)
     run: str = ""
+    #: a frame target where the part starts inside its first file, where it stops inside its last
+    #: (:class:`sigdiag.calls.parts.Cut`; 0: the file's start, its end)
+    start: int = 0
+    stop: int = 0
+    #: the bytes it reads (its share of a file cut inside, estimated)
+    size: int = 0
 
     @property
     def folder(self) -> Path:
@@ -86,16 +94,63 @@ def next_number(state: dict[str, Any] | None) -> int:
 
 
 # -- planning --------------------------------------------------------------------------------------------
+class Span(NamedTuple):
+    """A part of a capture point: consecutive files ``(path, file number in the point)``; ``start``, a
+    frame target where it starts inside its first file, ``stop``, one where it stops inside its last (0:
+    the file's start, its end; :class:`sigdiag.calls.parts.Cut`); ``size``: the bytes it reads (its share
+    of a file cut inside, estimated)."""
+
+    files: list[tuple[str, int]]
+    start: int = 0
+    stop: int = 0
+    size: int = 0
+
+
+#: Records read to estimate a file's bytes per record (:func:`frame_at`).
+_SAMPLE = 2000
+
+
+def frame_at(path: str, offset: int) -> int:
+    """The number of the frame about ``offset`` bytes into a capture file (from the mean size of its first
+    records); 0 when it cannot tell (gzip-compressed: no cut inside it) or the offset is past its end."""
+    from sigdiag.capture import open_capture
+
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic[:2] == b"\x1f\x8b":
+        return 0
+    ng = magic == b"\x0a\x0d\x0d\x0a"
+    head, per = (28 + 20, 32) if ng else (24, 16)  # header; a record's own octets (EPB: 28 + its length)
+    n, used = 0, head
+    it = open_capture(path, [])
+    try:
+        for frame in it:
+            size = per + ((len(frame.data) + 3) & ~3 if ng else len(frame.data))
+            if used + size > offset:
+                return frame.number
+            used += size
+            n += 1
+            if n >= _SAMPLE:
+                return n + 1 + int((offset - used) * n / max(used - head, 1))
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+    return 0
+
+
 def plan(
     state: dict[str, Any] | None,
     files: Iterable[str],
     first_ts: Callable[[str], float],
     parts: int,
-) -> list[list[tuple[str, int]]]:
+    frames: Callable[[str, int], int] = frame_at,
+) -> list[Span]:
     """The files of a point not audited yet (``state``: the point's committed state), by first time stamp,
-    numbered after the files already audited and cut into at most ``parts`` parts of consecutive files of
-    at least :data:`MIN_PART_BYTES` each (fewer when the files are few or small).  A file that cannot be
-    read is left to the point's task (which reports it)."""
+    numbered after the files already audited and cut into at most ``parts`` parts of about equal bytes,
+    at least :data:`MIN_PART_BYTES` each (fewer when the input is small): at file boundaries, or inside a
+    large file at a frame target (``frames(path, offset)``: the frame about that many bytes in; 0, it
+    cannot be cut there).  A file that cannot be read is left to the point's task (which reports it)."""
     done = {f["path"]: f for f in (state or {}).get("files", [])}
     todo: list[tuple[float, str, int]] = []
     for path in files:
@@ -115,15 +170,48 @@ def plan(
     base = next_number(state)
     total = sum(size for _, _, size in todo)
     least = int(os.environ.get(PART_BYTES_ENV) or MIN_PART_BYTES)
-    n = max(1, min(parts, len(todo), total // max(least, 1)))
-    out: list[list[tuple[str, int]]] = [[]]
-    acc = 0
-    for i, (_, path, size) in enumerate(todo):
-        if out[-1] and len(out) < n and acc >= total * len(out) / n:
-            out.append([])
-        out[-1].append((path, base + i))
-        acc += size
-    return out
+    n = max(1, min(parts, total // max(least, 1)))
+    return _Planner(total, n, frames).cut([(path, base + i, size) for i, (_, path, size) in enumerate(todo)])
+
+
+class _Planner:
+    """:func:`plan`'s cutting: the input as a line of bytes, cut at ``n - 1`` equal shares; a share's end
+    near a file boundary (within an eighth of a share) moves to it, else the file is cut inside."""
+
+    def __init__(self, total: int, n: int, frames: Callable[[str, int], int]) -> None:
+        self.ends = [total * j / n for j in range(1, n)]
+        self.near = total / n / 8
+        self.frames = frames
+        self.out: list[Span] = []
+        self.files: list[tuple[str, int]] = []
+        self.start = 0
+        self.size = 0.0
+
+    def close(self, stop: int = 0) -> None:
+        self.out.append(Span(self.files, self.start, stop, int(self.size)))
+        self.files, self.start, self.size = [], 0, 0.0
+
+    def cut(self, files: list[tuple[str, int, int]]) -> list[Span]:
+        acc = 0
+        for path, number, size in files:
+            if self.ends and self.files and self.ends[0] - acc <= self.near:  # a share ends at this file
+                self.ends.pop(0)
+                self.close()
+            self.files.append((path, number))
+            done, target = 0, 0  # bytes of the file in earlier parts; the frame target they end at
+            while self.ends and self.ends[0] < acc + size - self.near:
+                off = int(self.ends.pop(0) - acc)
+                frame = self.frames(path, off) if off - done > self.near else 0
+                if frame > target:
+                    self.size += off - done
+                    self.close(frame)
+                    self.files, self.start = [(path, number)], frame
+                    done, target = off, frame
+            self.size += size - done
+            acc += size
+        if self.files:
+            self.close()
+        return self.out
 
 
 # -- a part's lock -------------------------------------------------------------------------------------------
@@ -280,6 +368,74 @@ class _Rows:
         self.count = 0
 
 
+class _Piece:
+    """One file of a later part, or the piece of it between two cuts (:class:`sigdiag.calls.parts.Cut`):
+    its messages, their frames knowing their position; then its anomaly rows (its own: the frame-level
+    ones the reader noted while the piece was read, its messages'; the file's count of what was not stored
+    with its last piece) and its record (the whole file's figures with its last piece).  The file is
+    decoded from its start whatever the piece (frame numbers, reassembly, point-code formats: the whole
+    file's), the messages before the piece counted, not correlated."""
+
+    def __init__(
+        self, owner: _PartReader, path: str, number: int, tick: float, start: int, stop: int
+    ) -> None:
+        self.owner = owner
+        self.path, self.number, self.tick = path, number, tick
+        self.start, self.stop = start, stop
+        self.continues = start > 0
+
+    def __iter__(self) -> Iterator[Any]:
+        from sigdiag.audit.file_anomalies import FileAnomalies, kinds_of
+        from sigdiag.audit.tables import with_positions
+        from sigdiag.audit.worker import file_hash, first_ts, report_progress
+        from sigdiag.calls.parts import Cut
+        from sigdiag.decode import read_messages
+
+        owner, path = self.owner, self.path
+        reader = read_messages(path, settings=owner.cfg["decode"])
+        damage = FileAnomalies(owner.task.name, path)
+        bounds = [0, 0]
+
+        def at(where: str) -> None:
+            bounds[where == "stop"] = len(reader.anomalies)
+
+        def skipped(m: Any) -> None:
+            if m.anomalies:
+                damage.message(m, own=False)
+
+        cut = Cut(with_positions(reader, path, self.number), self.tick, self.start, self.stop, skipped, at)
+        n = 0
+        for m in cut:
+            if m.anomalies:
+                damage.message(m)
+            n += 1
+            yield m
+        last = not self.stop
+        rows = damage.finish(reader, "audited", frames=(bounds[0], None if last else bounds[1]), last=last)
+        day = _day(first_ts(path))
+        for r in rows:
+            owner.rows.add("anomalies", day, r)
+        st = os.stat(path)
+        report_progress(
+            {"kind": "file", "bytes": st.st_size if last else 0, "messages": n, "piece": not last}
+        )
+        owner.files.append(
+            {
+                "path": path,
+                "number": self.number,
+                "hash": file_hash(path),
+                "size": st.st_size,
+                "mtime_ns": st.st_mtime_ns,
+                "messages": cut.read if last else 0,
+                "anomalies": reader.anomaly_count,
+                "message_anomalies": damage.messages,
+                "rows": len(rows),
+                "kinds": kinds_of(rows),
+                "complete": last,
+            }
+        )
+
+
 class _PartReader:
     """The reading of one later part (:func:`read_part`)."""
 
@@ -294,58 +450,28 @@ class _PartReader:
         self.paths = {number: path for path, number in task.files}
         self.rows = _Rows(task.folder)
 
-    def _messages(self, path: str, number: int) -> Iterator[Any]:
-        """The messages of one file, their frames knowing their position; its anomaly rows and its
-        record."""
-        from sigdiag.audit.file_anomalies import FileAnomalies
-        from sigdiag.audit.tables import with_positions
-        from sigdiag.audit.worker import file_hash
-        from sigdiag.decode import read_messages
-
-        reader = read_messages(path, settings=self.cfg["decode"])
-        damage = FileAnomalies(self.task.name, path)
-        n, first = 0, None
-        for m in with_positions(reader, path, number):
-            if m.anomalies:
-                damage.message(m)
-            if first is None:
-                first = m.ts
-            n += 1
-            yield m
-        from sigdiag.audit.file_anomalies import summary_of
-        from sigdiag.audit.worker import report_progress
-
-        rows = damage.finish(reader, "audited")
-        for r in rows:
-            self.rows.add("anomalies", _day(first), r)
-        st = os.stat(path)
-        report_progress({"kind": "file", "bytes": st.st_size, "messages": n})
-        self.files.append(
-            {
-                "path": path,
-                "number": number,
-                "hash": file_hash(path),
-                "size": st.st_size,
-                "mtime_ns": st.st_mtime_ns,
-                "messages": n,
-                "anomalies": reader.anomaly_count,
-                "message_anomalies": damage.messages,
-                "rows": len(rows),
-                "summary": summary_of(rows) if rows else None,
-            }
-        )
+    def _piece(self, i: int, path: str, number: int, tick: float) -> _Piece:
+        """File ``i`` of the part: all of it, or the piece between its cuts (the first file may start at
+        the part's ``start``, the last stop at its ``stop``)."""
+        task = self.task
+        start = task.start if i == 0 else 0
+        stop = task.stop if i == len(task.files) - 1 else 0
+        return _Piece(self, path, number, tick, start, stop)
 
     def read(self) -> PartOutcome:
         from sigdiag.calls.parts import Tagged, run_part
+        from sigdiag.calls.step import timer_tick
         from sigdiag.capture import CaptureError
 
         task, cfg = self.task, self.cfg
         s = cfg["call_settings"]
         horizon = (max(s.cross_link_window_ms, s.duplicate_window_ms) + s.reorder_window_ms) / 1000
         c = Tagged(s, cfg["outcomes"], pos=position, keep_records=0)
+        tick = timer_tick(c)
         bad: list[tuple[str, str]] = []
         try:
-            result = run_part((self._messages(p, n) for p, n in task.files), c, horizon)
+            pieces = (self._piece(i, p, n, tick) for i, (p, n) in enumerate(task.files))
+            result = run_part(pieces, c, horizon)
         except CaptureError as exc:  # a file broke: the merge reads the part again, the slow way
             bad.append((str(exc), "file.broken"))
             result = PartResult(0.0, [], [], [], [], [], c, {}, 0, f"a file could not be read: {exc}")

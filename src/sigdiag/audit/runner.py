@@ -96,7 +96,7 @@ class Progress:
         self._last = 0.0
 
     def update(self, event: dict[str, Any]) -> None:
-        self.done_files += 1
+        self.done_files += 0 if event.get("piece") else 1  # (a piece of a file: its last piece counts it)
         self.done_bytes += int(event.get("bytes", 0))
         self.messages += int(event.get("messages", 0))
         self.draw()
@@ -342,12 +342,12 @@ PARTS_PER_WORKER = float(os.environ.get("SIGDIAG_AUDIT_PARTS_PER_WORKER") or 1)
 
 
 def _plan_parts(out: Path, tasks: list[PointTask], workers: int) -> list[PartTask]:
-    """With several workers, cut each capture point into parts of consecutive files (its share of the
-    input times the workers, rounded up: one part per worker for one point, a point of 60 % of the input
-    in two parts on two workers; :func:`sigdiag.audit.parts.plan`): each point's task reads its first part
-    and merges the others in time order; the later parts are tasks of their own.  More parts balance
-    unequal points better but cost more merges (measured on one point of 46 files, 2 workers: one part per
-    worker 1.88x, two 1.60x)."""
+    """With several workers, cut each capture point into parts of consecutive files, a large file cut
+    inside (its share of the input times the workers, rounded up: one part per worker for one point, a
+    point of 60 % of the input in two parts on two workers; :func:`sigdiag.audit.parts.plan`): each
+    point's task reads its first part and merges the others in time order; the later parts are tasks of
+    their own.  More parts balance unequal points better but cost more merges (measured on one point of
+    46 files, 2 workers: one part per worker 1.88x, two 1.60x)."""
     from sigdiag.audit.parts import plan
     from sigdiag.audit.store import load_state
     from sigdiag.audit.worker import first_ts
@@ -359,14 +359,16 @@ def _plan_parts(out: Path, tasks: list[PointTask], workers: int) -> list[PartTas
     later: list[PartTask] = []
     for t in tasks:
         share = math.ceil(PARTS_PER_WORKER * workers * sizes[t.pid] / total - 1e-9)
-        if share < 2 or len(t.files) < 2:
+        if share < 2:
             continue
-        groups = plan(load_state(out, t.pid), t.files, first_ts, share)
-        if len(groups) < 2:
+        spans = plan(load_state(out, t.pid), t.files, first_ts, share)
+        if len(spans) < 2:
             continue
-        t.parts = groups
+        t.parts = spans
         later += [
-            PartTask(str(out), t.pid, t.name, k, g, t.options, t.run) for k, g in enumerate(groups) if k
+            PartTask(str(out), t.pid, t.name, k, g.files, t.options, t.run, g.start, g.stop, g.size)
+            for k, g in enumerate(spans)
+            if k
         ]
     return later
 
@@ -374,8 +376,8 @@ def _plan_parts(out: Path, tasks: list[PointTask], workers: int) -> list[PartTas
 def _task_bytes(t: Task) -> int:
     """What a task reads: a point's first part (all its files when it is not cut), a later part's files."""
     if isinstance(t, PartTask):
-        return sum(_size(p) for p, _ in t.files)
-    return sum(_size(p) for p, _ in t.parts[0]) if t.parts else sum(_size(f) for f in t.files)
+        return t.size or sum(_size(p) for p, _ in t.files)
+    return t.parts[0].size if t.parts else sum(_size(f) for f in t.files)
 
 
 def _size(path: str) -> int:
