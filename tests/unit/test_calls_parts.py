@@ -335,3 +335,23 @@ def test_a_cut_past_the_end_is_empty() -> None:
     assert list(b) == [] and b.first_frame is None
     got, _ = in_parts([a, b], [1])
     assert_same(one_correlator([msgs]), got)
+
+
+def test_a_part_hands_out_as_it_goes() -> None:
+    """``take`` gets the part's own calls and records as they come, in order, a few hundred at a time:
+    together what the part hands out without it, and what ``take`` returns is what the result keeps."""
+    msgs = capture(LONG[1])
+    fs = split(msgs, [len(msgs) // 2 + 1] * 2)
+    whole = P.run_part(fs[1:], make(), HORIZON)
+    seen: list[tuple[int, int]] = []
+
+    def take(calls: list[Any], records: list[Any]) -> tuple[list[Any], list[Any]]:
+        seen.append((len(calls), len(records)))
+        return [(t, i) for i, (t, _) in enumerate(calls)], records
+
+    got = P.run_part(fs[1:], make(), HORIZON, take)
+    assert len(seen) > 3  # (not only at the end)
+    assert [t for t, _ in got.calls] == [t for t, _ in whole.calls]
+    assert all(isinstance(x, int) for _, x in got.calls)
+    assert view([], got.records) == view([], whole.records)
+    assert (got.orphans, got.events) == (whole.orphans, whole.events) and got.orphans > 0

@@ -45,6 +45,7 @@ __all__ = [
     "Positioned",
     "Schedule",
     "Tagged",
+    "Take",
     "continues",
     "merge",
     "run_part",
@@ -59,6 +60,13 @@ __all__ = [
 Tag = tuple[int, int, float, int]
 #: The position of the end of the input (after every message).
 END = 1 << 62
+#: What :func:`run_part` hands to its ``take``: the calls and the records of the part's own, tagged; and
+#: what ``take`` gives back in their place.
+Take = Callable[
+    [list[tuple[Tag, Any]], list[tuple[Tag, Any]]], tuple[list[tuple[Tag, Any]], list[tuple[Tag, Any]]]
+]
+#: ``take`` is called when this many items are waiting.
+_TAKE_EVERY = 256
 #: Positions after the end of a part where the clock is taken into account (see Schedule).
 _RUN, _ANCHOR, _HEAD = 0, 1, 2
 
@@ -114,10 +122,8 @@ class Tagged(Positioned):
     def __init__(
         self, *args: Any, pos: Callable[[Any], int], position_ids: bool = True, **kwargs: Any
     ) -> None:
-        #: number calls by their IAM's position (else 1, 2, 3...: one correlator's numbers), and the calls
-        #: numbered so (made since the list was cleared)
+        #: number calls by their IAM's position (else 1, 2, 3...: one correlator's numbers)
         self.position_ids = position_ids
-        self.created: list[Call] = []
         #: IAM position of a call -> position of the message that released it (the calls lingering)
         self.released: dict[int, int] = {}
         self.tags: list[Tag] = []  # parallel to ``done``
@@ -179,16 +185,18 @@ class Tagged(Positioned):
         self.tags.append(self._tag(self._deadlines.get(id(call), 0.0), tie))
 
     def _end_linger(self, now: float, limit: int) -> int:
-        self._deadlines = {id(c): d for d, _, c in takewhile(lambda e: e[0] < now, self._linger_q)}
+        q = self._linger_q
+        if q and q[0][0] < now:
+            self._deadlines = {id(c): d for d, _, c in takewhile(lambda e: e[0] < now, q)}
+        elif self._deadlines:  # (most timer runs end no call)
+            self._deadlines = {}
         return super()._end_linger(now, limit)
 
     # -- the correlator's rare paths, told where they are ---------------------------------------------------
     def _new_call(self, key: tuple[Any, ...], m: Message) -> Call:
         if not self.position_ids:
             return Correlator._new_call(self, key, m)
-        call = super()._new_call(key, m)
-        self.created.append(call)
-        return call
+        return super()._new_call(key, m)
 
     def _insert(self, key: tuple[Any, ...], call: Call) -> None:
         if key not in self.table:
@@ -488,9 +496,14 @@ def _sizes(c: Correlator) -> dict[str, int]:
 class _PartReader:
     """The reading of one later part (:func:`run_part`)."""
 
-    def __init__(self, part: Tagged, horizon: float) -> None:
+    def __init__(self, part: Tagged, horizon: float, take: Take | None = None) -> None:
         self.c = part
         self.horizon = horizon
+        self.take = take
+        #: what it handed out of its own so far (after ``take``), and how many orphans and circuit events
+        self.calls: list[tuple[Tag, Any]] = []
+        self.records: list[tuple[Tag, Any]] = []
+        self.orphans = self.events = 0
         self.sched = Schedule(part)
         self.head: list[tuple[int, float, Message]] = []
         self.anchors: list[tuple[int, tuple[Any, ...], float, Any]] = []
@@ -510,6 +523,23 @@ class _PartReader:
             for name, n in _sizes(self.c).items():
                 if n > self.peaks.get(name, 0):
                     self.peaks[name] = n
+            if self.take is not None and len(self.c.done) + len(self.c.records) >= _TAKE_EVERY:
+                self.drain()
+
+    def drain(self) -> None:
+        """What the correlator handed out so far: its own (not of the head log's keys) kept, through
+        ``take``."""
+        c = self.c
+        calls, records = c.out()
+        head, pos = c.head_pos, c._pos_of
+        calls = [(t, x) for t, x in calls if pos(x.iam) not in head]
+        records = [(t, x) for t, x in records if pos(x) not in head]
+        self.orphans += sum(1 for _, x in records if isinstance(x, Orphan))
+        self.events += sum(1 for _, x in records if isinstance(x, CircuitEvent))
+        if self.take is not None:
+            calls, records = self.take(calls, records)
+        self.calls += calls
+        self.records += records
 
     def message(self, m: Message) -> None:
         c = self.c
@@ -545,10 +575,15 @@ class _PartReader:
             self.flush()
 
 
-def run_part(files: Iterable[Iterable[Message]], part: Tagged, horizon: float) -> PartResult:
+def run_part(
+    files: Iterable[Iterable[Message]], part: Tagged, horizon: float, take: Take | None = None
+) -> PartResult:
     """Read a later part (``files``, in order) with an empty correlator ``part`` (see the module's
-    docstring); ``horizon``: how far copies and out-of-order messages reach."""
-    r = _PartReader(part, horizon)
+    docstring); ``horizon``: how far copies and out-of-order messages reach.  ``take(calls, records)``,
+    if given, gets what the part hands out of its own as it comes (a few hundred at a time, each list in
+    order) and returns what the result keeps of them (an audit's part: the index of each one's verdict,
+    its rows written: the calls are not held to the end)."""
+    r = _PartReader(part, horizon, take)
     first = True
     for msgs in files:
         r.flush()
@@ -563,13 +598,12 @@ def run_part(files: Iterable[Iterable[Message]], part: Tagged, horizon: float) -
     r.flush()
     if part.runs:
         r.fallback = r.fallback or "the correlator did not run its timers where the schedule said"
-    head_pos = part.head_pos
-    calls, records = part.out()
+    r.drain()
     recent = {(m.ts, m.link, m.raw) for _, _, m in r.head}
     return PartResult(
         first_ts=r.first_ts if r.first_ts is not None else inf,
-        calls=[(t, c) for t, c in calls if part._pos_of(c.iam) not in head_pos],
-        records=(own := [(t, x) for t, x in records if part._pos_of(x) not in head_pos]),
+        calls=r.calls,
+        records=r.records,
         head=r.head,
         runs=part.ran,
         anchors=r.anchors,
@@ -580,8 +614,8 @@ def run_part(files: Iterable[Iterable[Message]], part: Tagged, horizon: float) -
         continued=r.continued,
         sightings=[g for g in part._seen_q if (g[0], g[3], g[6][4]) not in recent],
         peaks=r.peaks,
-        orphans=sum(1 for _, x in own if isinstance(x, Orphan)),
-        events=sum(1 for _, x in own if isinstance(x, CircuitEvent)),
+        orphans=r.orphans,
+        events=r.events,
     )
 
 
