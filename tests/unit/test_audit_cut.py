@@ -24,7 +24,15 @@ from typing import Any
 import pytest
 
 from sigdiag.audit import file_anomalies
-from sigdiag.audit.parts import PART_BYTES_ENV, Span, frame_at, plan
+from sigdiag.audit.parts import (
+    COMMIT_BYTES,
+    PART_BYTES_ENV,
+    PART_FACTOR,
+    SKIP_SHARE,
+    Span,
+    frame_at,
+    plan,
+)
 from sigdiag.audit.runner import _absolute, run_audit
 from sigdiag.audit.worker import PointTask, first_ts, process_point
 from sigdiag.capture import PcapWriter, open_capture
@@ -142,15 +150,22 @@ def test_frame_estimates(big: Path, tmp_path: Path) -> None:
 
 
 def test_the_plan_cuts_a_large_file(big: Path, tmp_path: Path) -> None:
-    """One file, four workers: four parts of about a quarter of its bytes each, each starting where the
-    one before stops; a gzip-compressed file is not cut; small files beside it are not cut either."""
+    """One file, four workers: four parts of about equal cost (a later part also decodes the file's
+    bytes before its cut, so it holds fewer), each starting where the one before stops; a
+    gzip-compressed file is not cut; small files beside it are not cut either."""
     spans = plan(None, [str(big)], first_ts, 4)
     assert len(spans) == 4 and all(s.files == [(str(big), 0)] for s in spans)
     assert spans[0].start == 0 and spans[-1].stop == 0
     for a, b in pairwise(spans):
         assert a.stop == b.start > 0
-    quarter = big.stat().st_size / 4
-    assert all(abs(s.size - quarter) < quarter * 0.1 for s in spans)
+    # each part's cost about the same: the first (read by the point's task) its bytes and a commit; a
+    # later one its bytes at a part's cost and a share of those before it, that it decodes too
+    costs = [spans[0].size + COMMIT_BYTES]
+    costs += [
+        PART_FACTOR * s.size + SKIP_SHARE * sum(x.size for x in spans[:i]) for i, s in enumerate(spans)
+    ][1:]
+    assert max(costs) < min(costs) * 1.1
+    assert spans[0].size > spans[-1].size * 1.2 and sum(s.size for s in spans) == big.stat().st_size
     gz = tmp_path / "big.pcap.gz"
     gz.write_bytes(gzip.compress(big.read_bytes(), compresslevel=1))
     assert len(plan(None, [str(gz)], first_ts, 4)) == 1
@@ -197,8 +212,8 @@ def test_a_damaged_file_in_pieces(bound: int | None, damaged: Path, tmp_path: Pa
     task = PointTask(str(tmp_path / "one"), "p1", point_name([damaged]), files, _absolute({}), "run", None)
     whole = process_point(task)
     want = tables(tmp_path / "one")
-    got, result = in_parts(damaged.parent, 3, tmp_path / "out")
-    assert result["merged"] == 2 and not result.get("fallbacks")  # the pieces' rows, not read again
+    got, result = in_parts(damaged.parent, 4, tmp_path / "out")
+    assert result["merged"] == 3 and not result.get("fallbacks")  # the pieces' rows, not read again
     assert got == want
     assert result["damaged"] == whole["damaged"] and result["anomalies"] == whole["anomalies"]
     names = [r for r in want["anomalies"]]

@@ -17,16 +17,19 @@ call, exactly as if the files were one capture; the correlator is closed (calls 
 outcome ``unknown``) only after the point's last file.
 
 **Parallel within a point** (:mod:`sigdiag.audit.parts`; docs/design/parallel-point.md).  With several
-workers the runner cuts each capture point into parts of consecutive files (about two per worker over all
-points, by bytes).  The point's task reads its first part as above; each later part is read by a task of
-its own from an empty correlator (its head log: the messages of circuits whose state it cannot know), and
-the point's task merges the parts in time order (:func:`sigdiag.calls.parts.merge`): the head log
-replayed into the true state at the part's timer runs, every anchored circuit checked idle there, the
-rules' verdicts accepted in one correlator's order (:meth:`sigdiag.rules.engine.Engine.accept`), then one
-commit per part as per file.  What the merge cannot prove equal is read again by the point's task, file by
-file (a *fallback*, counted).  A part nobody has started is read by the point's task itself (no worker
-waits while there is work).  Calls are numbered by their IAM's position in the point (file number x
-10^12 + frame x 10^3 + index in the frame): the same numbers whoever reads which part.
+workers the runner cuts each capture point into parts of consecutive files (its share of the workers, by
+estimated cost), a large file cut inside at a frame both neighbours turn into the same cut
+(:class:`sigdiag.calls.parts.Cut`: a piece decodes its file from the start and correlates from the cut).
+The point's task reads its first part as above; each later part is read by a task of its own from an
+empty correlator (its head log: the messages of circuits whose state it cannot know), and the point's
+task merges the parts in time order (:func:`sigdiag.calls.parts.merge`): the head log replayed into the
+true state at the part's timer runs, every anchored circuit checked idle there, the rules' verdicts
+accepted in one correlator's order (:meth:`sigdiag.rules.engine.Engine.accept`), then one commit per part
+as per file (a part that ends inside a file is held, and committed with the part that reads the file's
+end: commits are of whole files).  What the merge cannot prove equal is read again by the point's task,
+file by file (a *fallback*, counted).  A part nobody has started is read by the point's task itself (no
+worker waits while there is work).  Calls are numbered by their IAM's position in the point (file number
+x 10^12 + frame x 10^3 + index in the frame): the same numbers whoever reads which part.
 
 **Commit per file.**  After each file the worker (:func:`sigdiag.audit.worker.process_point`) commits:
 

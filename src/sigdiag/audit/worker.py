@@ -19,7 +19,7 @@ import os
 import resource
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from sigdiag.audit.file_anomalies import MAX_ANOMALY_ROWS
 from sigdiag.audit.file_anomalies import FileAnomalies as _FileAnomalies
 from sigdiag.audit.parts import PartTask, Span, next_number, position
 from sigdiag.audit.parts import clear as clear_parts
+from sigdiag.audit.parts import no_collection as _no_collection
 from sigdiag.audit.store import (
     STATE_DIR,
     StoreError,
@@ -664,7 +665,8 @@ class _PointRun:
                 stream.engine.file = path
                 stream.new_file()
                 reader = read_messages(path, settings=stream.decode_settings)
-                read, end = self._read(stream, batch, reader, path, damage, stop)
+                with _no_collection():
+                    read, end = self._read(stream, batch, reader, path, damage, stop)
                 if not read:
                     # interrupted mid-file: nothing of it is committed, the next run reads it again
                     return None
@@ -794,21 +796,6 @@ class _PointRun:
         state["seq"] = seq
         _save_or_undo(out, state, parts)
         recover(out, task.pid)
-
-
-@contextlib.contextmanager
-def _no_collection() -> Iterator[None]:
-    """No garbage collection inside (a merge makes no reference cycles, but allocates enough for the
-    collector to walk the whole state, a part's outcome just loaded included, several times)."""
-    import gc
-
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _finish(result: dict[str, Any], t0: float) -> dict[str, Any]:
