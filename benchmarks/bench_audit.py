@@ -18,7 +18,9 @@ like dumpcap ``-b files:N`` output, ``probeP/probeP_NNNNN.pcap``, so calls span 
 * ``one-point``: one point of ``--files`` files (46), ``--calls`` calls in all (19,500: about 90,000
   messages), the first input of issue 16;
 * ``unequal``: four points sharing ``--calls`` calls (26,000: about 120,000 messages) and ``--files``
-  files (42) in the proportions ``--shares`` (60,25,10,5 %), the second input of issue 16.
+  files (42) in the proportions ``--shares`` (60,25,10,5 %), the second input of issue 16;
+* ``one-file``: one point that is one large file (``--files`` 1), the traffic of ``one-point``: the
+  workers cut it inside (issue 16's "or large chunks of one file").
 
 With another layout than ``equal`` or with Dask, a table follows the per-run lines: input, ``-j 1``
 seconds, ``-j 2`` seconds and ratio, Dask seconds and ratio (ratio = ``-j 1`` seconds / seconds),
@@ -28,6 +30,7 @@ are written to ``DIR/bench-set.json``; a set built with other parameters is refu
     python3 benchmarks/bench_audit.py [--points 4] [--files 8] [--calls 6000] [--keep DIR]
     python3 benchmarks/bench_audit.py --layout one-point --engines local,dask --keep /tmp/bench-one-point
     python3 benchmarks/bench_audit.py --layout unequal --engines local,dask --keep /tmp/bench-unequal
+    python3 benchmarks/bench_audit.py --layout one-file --engines local,dask --keep /tmp/bench-one-file
 
 ``--rounds N`` then runs ``-j 2``, Dask and ``-j 1`` N more times each, in an order turned every round, and
 prints every run, the medians and their ratios: on a noisy machine a single run can be off by a fifth.
@@ -45,9 +48,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-LAYOUTS = ("equal", "one-point", "unequal")
+LAYOUTS = ("equal", "one-point", "unequal", "one-file")
 #: per layout: default files (in all for one-point and unequal, per point for equal) and calls (same)
-DEFAULTS = {"equal": (8, 6000), "one-point": (46, 19_500), "unequal": (42, 26_000)}
+DEFAULTS = {"equal": (8, 6000), "one-point": (46, 19_500), "unequal": (42, 26_000), "one-file": (1, 19_500)}
 SET_FILE = "bench-set.json"
 
 
@@ -65,7 +68,7 @@ def plan(layout: str, points: int, files: int, calls: int, shares: list[float]) 
     """``(calls, files)`` of each capture point."""
     if layout == "equal":
         return [(calls, files)] * points
-    if layout == "one-point":
+    if layout in ("one-point", "one-file"):
         return [(calls, files)]
     counts = split_files(files, shares)
     return [(round(calls * s / sum(shares)), n) for s, n in zip(shares, counts, strict=True)]
@@ -270,12 +273,14 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--layout", choices=LAYOUTS, default="equal")
     ap.add_argument("--points", type=int, default=4, help="Capture points (layout equal).")
     ap.add_argument(
-        "--files", type=int, help="Files per point (equal: 8) or in all (one-point: 46, unequal: 42)."
+        "--files",
+        type=int,
+        help="Files per point (equal: 8) or in all (one-point: 46, unequal: 42, one-file: 1).",
     )
     ap.add_argument(
         "--calls",
         type=int,
-        help="Calls per point (equal: 6000) or in all (one-point: 19500, unequal: 26000).",
+        help="Calls per point (equal: 6000) or in all (one-point, one-file: 19500; unequal: 26000).",
     )
     ap.add_argument("--shares", default="60,25,10,5", help="Sizes of the points of layout unequal, in %%.")
     ap.add_argument(
