@@ -65,7 +65,10 @@ _RESULT = "result.pkl"
 def position(frame: Any) -> int:
     """The position of a message in its capture point, from its frame (an audit frame: it knows its file's
     number in the point and its index in its frame)."""
-    return int(frame.number) * FILE + int(frame) * FRAME + int(frame.sub)
+    base = frame.base  # (number x FILE + sub, kept by the frame's class: this runs for every message)
+    if base is None:
+        raise TypeError(f"frame {frame!r} has no position in a capture point")
+    return int(base + frame * FRAME)
 
 
 @dataclass

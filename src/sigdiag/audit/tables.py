@@ -120,6 +120,7 @@ class FileFrame(int):
     file: str | None = None
     number: int | None = None
     sub: int = 0
+    base: int | None = None
     #: ``(frame,)``: what the class is called with to make the frame again
     _args = property(int.__getnewargs__)
 
@@ -194,6 +195,9 @@ def _frame_class(key: _Key) -> type[FileFrame]:
                 "file": path,
                 "number": number,
                 "sub": sub,
+                # what the frame number adds to, times 1,000, for the message's position in its capture
+                # point (:func:`sigdiag.audit.parts.position`: file number x 10^12 + frame x 10^3 + sub)
+                "base": None if number is None else number * 10**12 + sub,
                 "__module__": __name__,
                 "__qualname__": f"_FRAME_CLASSES.{_class_name(key)}",
             }

@@ -542,15 +542,29 @@ class _PartReader:
         self.records += records
 
     def message(self, m: Message) -> None:
-        c = self.c
-        p, ts = c._pos_of(m), m.ts
+        c, ts = self.c, m.ts
         if self.first_ts is None:
             self.first_ts = ts
         self.n += 1
-        if self.sched.see(ts):
-            c.runs.append((p, ts))
-        keys = _keys(m)
+        sched = self.sched  # (Schedule.see, written out: this runs for every message of a part)
+        if ts > sched.now:
+            sched.now = ts
+        if ts > sched.sweep:
+            sched.sweep = next_sweep(ts, sched.tick)
+            c.runs.append((c._pos_of(m), ts))
         anchored = self.anchored
+        keys: list[tuple[Any, ...]] | None
+        if m.type in CIRCUIT_TYPES:
+            keys = _keys(m)
+        else:
+            key = call_key(m)
+            if key in anchored:  # (most messages: the part's own from its anchor on)
+                self.batch.append(m)
+                if len(self.batch) == 64:
+                    self.flush()
+                return
+            keys = None if key[0] != "sip" and len(key) == 3 else [key]
+        p = c._pos_of(m)
         if (
             keys is not None
             and m.type == "IAM"
@@ -566,7 +580,7 @@ class _PartReader:
         if not all(owned):
             if any(owned):
                 self.fallback = self.fallback or "a supervision message covers circuits of both kinds"
-            self.head.append((p, self.sched.now, m))
+            self.head.append((p, sched.now, m))
             c.head_pos.add(p)
             for k in keys or ():
                 self.last[k] = ts
