@@ -198,30 +198,36 @@ def print_runs(results: list[dict[str, Any]]) -> None:
 def print_model(r: dict[str, Any], part_mb: float, model_mb: float) -> None:
     """The scaling model of a run whose points were cut into parts.  Measured: the seconds to read a part
     (``p``, in its own task: decode, correlate, judge, write) and to merge it (``m``, in its point's task,
-    one part after the other: the calls across the cut judged and written, the verdicts accepted, the
-    state saved).  With W workers reading parts at once, the expected speed-up over one worker is about
-    min(W, p / m): beyond W = p / m the merge is the limit.  ``p`` grows with the part's size; ``m`` with
-    the calls open at a cut (the traffic's intensity and holding time), not with the part's size: so the
-    model is also given for parts of ``model_mb`` (one rotated file of a probe's ring buffer, say), p
-    scaled by size and m as measured."""
+    one part after the other), and of ``m`` the share spent accepting the part's verdicts (one per call
+    and record the part handed out: it grows with the part's size; the rest, the calls open at the cut
+    judged and written and the state saved, does not).  With W workers reading parts at once, the
+    expected speed-up over one worker is about min(W, p / m): beyond W = p / m the merge is the limit.
+    The model is also given for parts of ``model_mb`` (one rotated file of a probe's ring buffer, say), p
+    and the verdicts' share of m scaled by size; however large the parts, the merge is the limit from
+    p / (the verdicts' seconds) workers."""
     merges = r["merges"]
     if not merges:
         print("scaling model: no point was cut into parts in this run")
         return
     p = sum(x["read_s"] for x in merges) / len(merges)
     m = sum(x["merge_s"] for x in merges) / len(merges)
+    mv = sum(x.get("items_s", 0.0) for x in merges) / len(merges)
     print(
         f"scaling model ({r['workers']} workers, {len(merges)} parts merged, {len(r['fallbacks'])} read "
-        f"again): a part of {part_mb:.1f} MB is read in {p:.2f} s and merged in {m:.3f} s"
+        f"again): a part of {part_mb:.1f} MB is read in {p:.2f} s and merged in {m:.3f} s, of which "
+        f"{mv:.3f} s accepting its verdicts"
     )
-    big = p * model_mb / part_mb
+    k = model_mb / part_mb
+    big_p, big_m = p * k, (m - mv) + mv * k
     print(f"| workers | expected speed-up, parts of {part_mb:.1f} MB | parts of {model_mb:.0f} MB |")
     print("|---:|---:|---:|")
     for w in (2, 8, 32, 128):
-        print(f"| {w} | {min(w, p / m):.1f}x | {min(w, big / m):.1f}x |")
+        print(f"| {w} | {min(w, p / m):.1f}x | {min(w, big_p / big_m):.1f}x |")
+    limit = f"{p / mv:.0f}" if mv > 0 else "no"
     print(
         f"the merge is the limit from about {p / m:.0f} workers ({part_mb:.1f} MB parts), "
-        f"{big / m:.0f} workers ({model_mb:.0f} MB parts)"
+        f"{big_p / big_m:.0f} workers ({model_mb:.0f} MB parts); with parts of any size from about "
+        f"{limit} workers"
     )
 
 

@@ -542,7 +542,13 @@ class _PointRun:
         self.result["merged"] = self.result.get("merged", 0) + 1
         # the merge's own cost (the part's reading is its task's: ``outcome.seconds``)
         self.result.setdefault("merges", []).append(
-            {"part": part.k, "merge_s": time.perf_counter() - t0, "read_s": outcome.seconds}
+            {
+                "part": part.k,
+                "merge_s": time.perf_counter() - t0,
+                "read_s": outcome.seconds,
+                "items_s": merged.items_s,
+                "items": merged.items,
+            }
         )
         return stream
 
