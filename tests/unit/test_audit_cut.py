@@ -305,3 +305,33 @@ def test_a_plan_of_pieces_read_by_one_task_in_order(big: Path, tmp_path: Path) -
     result = process_point(task)
     assert result["files"] == 1 and result["merged"] == 1
     assert tables(tmp_path / "out") == want
+
+
+@pytest.mark.parametrize("bundled", ["carriers.pcapng", "reference-fault.pcap", None])
+def test_real_and_bundled_captures_cut_inside(
+    bundled: str | None, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch
+) -> None:
+    """Every real capture (read in place) and two bundled ones (pcapng with several carriers; the
+    reference fault, China point codes) cut inside in 3 and 5 parts, however small (parts of any size):
+    the stored calls, findings and anomalies of one worker, whatever merged or read again."""
+    monkeypatch.setenv(PART_BYTES_ENV, "1")
+    if bundled is None:
+        shared = request.getfixturevalue("shared_captures")
+        caps = sorted(p for p in shared.iterdir() if ".pcap" in p.name)
+        assert caps
+    else:
+        caps = [ROOT / "captures" / bundled]
+    opts = _absolute({"decode": {"pc_format": "china"}} if bundled == "reference-fault.pcap" else {})
+    for cap in caps:
+        files = [str(cap)]
+        process_point(PointTask(str(tmp_path / cap.name / "one"), "p1", "x", files, opts, "r", None))
+        want = tables(tmp_path / cap.name / "one")
+        cut = 0
+        for n in (3, 5):
+            spans = plan(None, files, first_ts, n)
+            cut += len(spans) > 1
+            out = tmp_path / cap.name / str(n)
+            result = process_point(PointTask(str(out), "p1", "x", files, opts, "r", spans))
+            assert result["files"] == 1, cap.name
+            assert tables(out) == want, f"{cap.name} in {len(spans)} parts"
+        assert cut, f"{cap.name} was never cut"
