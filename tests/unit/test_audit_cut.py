@@ -11,12 +11,7 @@ the audit killed while a piece is held."""
 from __future__ import annotations
 
 import gzip
-import os
-import signal
 import struct
-import subprocess
-import sys
-import time
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -37,7 +32,7 @@ from sigdiag.audit.runner import _absolute, run_audit
 from sigdiag.audit.worker import PointTask, first_ts, process_point
 from sigdiag.capture import PcapWriter, open_capture
 from tests.unit.test_audit import split
-from tests.unit.test_audit_parts import point_name, tables
+from tests.unit.test_audit_parts import kill_at_merge, point_name, tables
 
 ROOT = Path(__file__).resolve().parents[2]
 #: parts of at least this many bytes (the file is about 3.6 MB)
@@ -270,28 +265,11 @@ def test_killed_while_a_piece_is_held(big: Path, tmp_path: Path) -> None:
     """The audit killed (SIGKILL, the whole process group) when the point's task is about to merge the
     third of four parts of one file, the two before merged and held (nothing of the file committed): the
     rerun reads the file again, nothing lost, nothing counted twice."""
-    from tests.unit.test_audit_faults import _group, kill_group, wait_for
-
     want, _, _ = one_worker(big.parent, tmp_path / "one")
     out = tmp_path / "out"
-    marker = tmp_path / "paused.pid"
-    cmd = [sys.executable, "-c", "from sigdiag.cli import main; main()", "audit", str(big.parent)]
-    cmd += ["--out", str(out), "-j", "4", "-f", "jsonl"]
-    env = dict(os.environ, SIGDIAG_AUDIT_PAUSE=f"part:2:{marker}", **{PART_BYTES_ENV: str(SMALL)})
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env
-    )
-    try:
-        assert wait_for(marker.exists, proc), proc.stderr.read() if proc.stderr else ""
-    finally:
-        kill_group(proc)
-    assert proc.wait(10) == -signal.SIGKILL
+    rerun = kill_at_merge(big.parent, out, 4, 2, tmp_path)
     assert not (out / "calls").is_dir() or not any((out / "calls").rglob("*.parquet"))  # nothing committed
-    deadline = time.monotonic() + 20
-    while _group(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    again = subprocess.run(cmd, capture_output=True, text=True, env=env | {"SIGDIAG_AUDIT_PAUSE": ""})
-    assert again.returncode == 0, again.stderr
+    rerun()
     assert tables(out) == want
     assert not any((out / "_parts").rglob("*.parquet"))
 

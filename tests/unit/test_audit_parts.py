@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,19 +150,16 @@ def test_a_part_read_by_its_task_is_merged_not_read_again(rotated: list[Path], t
     assert not (tmp_path / "_parts" / "p1" / "run1" / "2").exists()  # merged, committed, cleared
 
 
-def test_killed_between_a_part_and_its_merge(
-    rotated: list[Path], one_worker: tuple[dict[str, Any], Any], tmp_path: Path
-) -> None:
-    """The audit killed (SIGKILL, the whole process group) when the point's task is about to merge its
-    first later part, which a part task may have read already: the rerun finishes, nothing is lost and
-    nothing counted twice (the same tables and KPIs as one worker's)."""
-    from tests.unit.test_audit_faults import kill_group, wait_for
+def kill_at_merge(folder: Path, out: Path, workers: int, merge: int, tmp: Path) -> Callable[[], None]:
+    """Run ``sigdiag audit folder`` with ``workers`` workers (small parts), kill it (SIGKILL, the whole
+    process group) when the point's task is about to merge its ``merge``-th later part and check that it
+    died so; returns a function that runs the same audit again to the end (its workers are gone)."""
+    from tests.unit.test_audit_faults import _group, kill_group, wait_for
 
-    out = tmp_path / "out"
-    marker = tmp_path / "paused.pid"
-    cmd = [sys.executable, "-c", "from sigdiag.cli import main; main()", "audit", str(rotated[0].parent)]
-    cmd += ["--out", str(out), "-j", "2", "-f", "jsonl"]
-    env = dict(os.environ, SIGDIAG_AUDIT_PAUSE=f"part:1:{marker}", **{PART_BYTES_ENV: str(SMALL)})
+    marker = tmp / "paused.pid"
+    cmd = [sys.executable, "-c", "from sigdiag.cli import main; main()", "audit", str(folder)]
+    cmd += ["--out", str(out), "-j", str(workers), "-f", "jsonl"]
+    env = dict(os.environ, SIGDIAG_AUDIT_PAUSE=f"part:{merge}:{marker}", **{PART_BYTES_ENV: str(SMALL)})
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env
     )
@@ -170,13 +168,26 @@ def test_killed_between_a_part_and_its_merge(
     finally:
         kill_group(proc)
     assert proc.wait(10) == -signal.SIGKILL
-    assert (out / "_parts").is_dir()  # a part read and never merged
-    from tests.unit.test_audit_faults import _group
-
     deadline = time.monotonic() + 20
     while _group(proc.pid) and time.monotonic() < deadline:  # the killed workers gone (their locks too)
         time.sleep(0.05)
-    again = subprocess.run(cmd, capture_output=True, text=True, env=env | {"SIGDIAG_AUDIT_PAUSE": ""})
-    assert again.returncode == 0, again.stderr
+
+    def rerun() -> None:
+        again = subprocess.run(cmd, capture_output=True, text=True, env=env | {"SIGDIAG_AUDIT_PAUSE": ""})
+        assert again.returncode == 0, again.stderr
+
+    return rerun
+
+
+def test_killed_between_a_part_and_its_merge(
+    rotated: list[Path], one_worker: tuple[dict[str, Any], Any], tmp_path: Path
+) -> None:
+    """The audit killed (SIGKILL, the whole process group) when the point's task is about to merge its
+    first later part, which a part task may have read already: the rerun finishes, nothing is lost and
+    nothing counted twice (the same tables and KPIs as one worker's)."""
+    out = tmp_path / "out"
+    rerun = kill_at_merge(rotated[0].parent, out, 2, 1, tmp_path)
+    assert (out / "_parts").is_dir()  # a part read and never merged
+    rerun()
     assert tables(out) == one_worker[0]
     assert not any((out / "_parts").rglob("*.parquet"))  # every part merged, its folder cleared

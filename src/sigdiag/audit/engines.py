@@ -65,7 +65,7 @@ def settle_heap() -> None:
     And collect less often (:data:`GC_THRESHOLDS`): an audit makes long-lived records (messages kept in
     calls, rows, a part's outcome) and almost no cyclic garbage, and the collections of the default
     thresholds walked them again and again (measured on one file of 90,343 messages: a point read in 3.0
-    to 4.5 s, a part of the whole file in 3.4 to 4.3 s; with these thresholds 1.8 to 2.3 s and 2.1 to
+    to 4.5 s, a part of the whole file in 3.9 to 4.3 s; with these thresholds 1.8 to 2.3 s and 2.1 to
     2.4 s, the same peak memory)."""
     import gc
 

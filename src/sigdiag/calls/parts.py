@@ -598,15 +598,13 @@ def run_part(
     order) and returns what the result keeps of them (an audit's part: the index of each one's verdict,
     its rows written: the calls are not held to the end)."""
     r = _PartReader(part, horizon, take)
-    first = True
-    for msgs in files:
+    for i, msgs in enumerate(files):
         r.flush()
-        if first:
+        if i == 0:
             r.continued = continues(msgs)
-        if not (continues(msgs) and not first):  # (an empty correlator: its first segment starts the same)
+        if i == 0 or not continues(msgs):  # (the first: an empty correlator starts the same either way)
             part.new_file()
             r.sched.start_file()
-        first = False
         for m in msgs:
             r.message(m)
     r.flush()
